@@ -1,0 +1,50 @@
+# `make test` and `make demo` do all of their own set-up: Debian packages, virtualenv, pip.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the tests and the demo use: command to probe -> package.
+SYSDEPS := espeak-ng:espeak-ng sipp:sip-tester baresip:baresip sox:sox kamailio:kamailio chromium:chromium
+APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+.PHONY: test test-unit demo lint sysdeps venv bench clean
+
+test: sysdeps $(STAMP)
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "not integration"
+
+demo: sysdeps $(STAMP)
+	$(PY) server.py demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+bench: sysdeps $(STAMP)
+	$(PY) bench/intents.py
+	$(PY) bench/prompts.py
+	$(PY) bench/asr.py
+	$(PY) bench/calls.py
+	$(PY) bench/voice_to_voice.py
+
+sysdeps:
+	@missing=""; for pair in $(SYSDEPS); do cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive $(APT_GET) update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,dev,bench]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Speech input: VAD, endpointing, streaming recognition (Vosk) on a bounded worker pool."""

@@ -1,0 +1,1 @@
+"""Subcommands of `server.py`, one module each (see `server.COMMANDS`)."""

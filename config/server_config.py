@@ -1,0 +1,183 @@
+"""`server.toml`: SIP side, media, trunks, recording and logging, parsed into frozen dataclasses.
+
+Other areas (ASR, prompts, campaigns, HTTP) add their own section dataclass in their own
+`config/*_config.py` module and one field here, so this file stays the single place that knows the
+shape of `server.toml`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.errors import ConfigError
+from config.toml_reader import Table, load_toml
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULT_SERVER_TOML = CONFIG_DIR / "server.toml"
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    bind_address: str = "127.0.0.1"
+    port: int = 5070
+    transport: str = "udp"  # udp | tcp
+    user_agent: str = "collections-voicebot"
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    clock_rate: int = 8000  # 8000 | 16000
+    codecs: tuple[str, ...] = ("PCMA", "PCMU")
+    rtp_port_start: int = 40000
+    rtp_port_range: int = 2000
+
+
+@dataclass(frozen=True)
+class TrunkSettings:
+    name: str
+    proxy: str  # SIP URI calls are routed through, e.g. "sip:203.0.113.5:5060"
+    registrar: str | None = None  # None: IP-authenticated trunk, no REGISTER
+    username: str | None = None
+    password: str | None = None
+    realm: str = "*"
+    caller_id: str = ""  # the number shown to the borrower (From user part)
+    max_concurrent_calls: int = 10
+    calls_per_second: float = 5.0
+    register_expires_s: int = 300
+    agent_uri: str | None = None  # where blind transfers to a human go
+
+    @property
+    def registers(self) -> bool:
+        return self.registrar is not None
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    ring_timeout_s: float = 45.0
+    max_call_seconds: float = 300.0
+    recording_dir: Path = Path("var/recordings")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    format: str = "json"  # json | text
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    source: Path
+    sip: SipSettings = field(default_factory=SipSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    calls: CallSettings = field(default_factory=CallSettings)
+    trunks: tuple[TrunkSettings, ...] = ()
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+    def trunk(self, name: str) -> TrunkSettings:
+        for trunk in self.trunks:
+            if trunk.name == name:
+                return trunk
+        known = ", ".join(t.name for t in self.trunks) or "none configured"
+        raise ConfigError(self.source, "trunks", f"a trunk named {name!r} (known: {known})")
+
+
+def load_server_config(path: Path | str = DEFAULT_SERVER_TOML) -> ServerConfig:
+    """Parse `server.toml`; relative paths inside it are taken relative to the working directory."""
+    root = load_toml(path)
+    return ServerConfig(
+        source=root.file,
+        sip=_sip(root.table("sip")),
+        media=_media(root.table("media")),
+        calls=_calls(root.table("calls")),
+        trunks=_trunks(root),
+        logging=_logging(root.table("logging")),
+    )
+
+
+def _sip(t: Table) -> SipSettings:
+    t.reject_unknown(["bind_address", "port", "transport", "user_agent"])
+    d = SipSettings()
+    return SipSettings(
+        bind_address=t.string("bind_address", d.bind_address),
+        port=t.integer("port", d.port, min=0, max=65535),
+        transport=t.string("transport", d.transport, choices=("udp", "tcp")),
+        user_agent=t.string("user_agent", d.user_agent),
+    )
+
+
+def _media(t: Table) -> MediaSettings:
+    t.reject_unknown(["clock_rate", "codecs", "rtp_port_start", "rtp_port_range"])
+    d = MediaSettings()
+    rate = t.integer("clock_rate", d.clock_rate)
+    if rate not in (8000, 16000):
+        raise t.error("clock_rate", "8000 or 16000", rate)
+    codecs = t.strings("codecs", d.codecs)
+    for codec in codecs:
+        if codec not in ("PCMA", "PCMU"):
+            raise t.error("codecs", "a list drawn from 'PCMA', 'PCMU'", codec)
+    if not codecs:
+        raise t.error("codecs", "at least one codec")
+    return MediaSettings(
+        clock_rate=rate,
+        codecs=codecs,
+        rtp_port_start=t.integer("rtp_port_start", d.rtp_port_start, min=1024, max=65000),
+        rtp_port_range=t.integer("rtp_port_range", d.rtp_port_range, min=10, max=20000),
+    )
+
+
+def _calls(t: Table) -> CallSettings:
+    t.reject_unknown(["ring_timeout_s", "max_call_seconds", "recording_dir"])
+    d = CallSettings()
+    return CallSettings(
+        ring_timeout_s=t.number("ring_timeout_s", d.ring_timeout_s, min=1, max=300),
+        max_call_seconds=t.number("max_call_seconds", d.max_call_seconds, min=1, max=7200),
+        recording_dir=Path(t.string("recording_dir", str(d.recording_dir))),
+    )
+
+
+_TRUNK_KEYS = [
+    "name", "proxy", "registrar", "username", "password", "realm", "caller_id",
+    "max_concurrent_calls", "calls_per_second", "register_expires_s", "agent_uri",
+]
+
+
+def _trunks(root: Table) -> tuple[TrunkSettings, ...]:
+    trunks: list[TrunkSettings] = []
+    for t in root.tables("trunks"):
+        t.reject_unknown(_TRUNK_KEYS)
+        name = t.string("name")
+        if any(existing.name == name for existing in trunks):
+            raise t.error("name", "a trunk name used once", name)
+        proxy = t.string("proxy")
+        if not proxy.startswith(("sip:", "sips:")):
+            raise t.error("proxy", "a SIP URI such as 'sip:203.0.113.5:5060'", proxy)
+        registrar = t.string("registrar", None)
+        username = t.string("username", None)
+        password = t.string("password", None)
+        if registrar is not None and (not username or password is None):
+            raise t.error("username", "username and password when a registrar is set (digest auth)")
+        trunks.append(
+            TrunkSettings(
+                name=name,
+                proxy=proxy,
+                registrar=registrar,
+                username=username,
+                password=password,
+                realm=t.string("realm", "*"),
+                caller_id=t.string("caller_id", ""),
+                max_concurrent_calls=t.integer("max_concurrent_calls", 10, min=1, max=1000),
+                calls_per_second=t.number("calls_per_second", 5.0, min=0.1, max=200),
+                register_expires_s=t.integer("register_expires_s", 300, min=60, max=86400),
+                agent_uri=t.string("agent_uri", None),
+            )
+        )
+    return tuple(trunks)
+
+
+def _logging(t: Table) -> LoggingSettings:
+    t.reject_unknown(["level", "format"])
+    return LoggingSettings(
+        level=t.string("level", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+        format=t.string("format", "json", choices=("json", "text")),
+    )
