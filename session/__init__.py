@@ -1,0 +1,1 @@
+"""One answered call: borrower frames -> VAD -> ASR -> intent -> dialogue -> prompt -> playback."""
