@@ -22,7 +22,11 @@ def test_roundtrip_stereo(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "reason"),
-    [(b"", "not a PCM WAV"), (b"RIFF\x00\x00\x00\x00WAVEjunk", "not a PCM WAV"), (b"hello world" * 10, "not a PCM WAV")],
+    [
+        (b"", "not a PCM WAV"),
+        (b"RIFF\x00\x00\x00\x00WAVEjunk", "not a PCM WAV"),
+        (b"hello world" * 10, "not a PCM WAV"),
+    ],
 )
 def test_corrupt_files_are_refused(tmp_path: Path, content: bytes, reason: str) -> None:
     """Empty, truncated and non-WAV files raise WavError naming the file."""
