@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.asr_config import AsrConfig, parse_asr
 from config.errors import ConfigError
 from config.toml_reader import Table, load_toml
 
@@ -73,6 +74,7 @@ class ServerConfig:
     calls: CallSettings = field(default_factory=CallSettings)
     trunks: tuple[TrunkSettings, ...] = ()
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    asr: AsrConfig = field(default_factory=AsrConfig)
 
     def trunk(self, name: str) -> TrunkSettings:
         for trunk in self.trunks:
@@ -92,6 +94,7 @@ def load_server_config(path: Path | str = DEFAULT_SERVER_TOML) -> ServerConfig:
         calls=_calls(root.table("calls")),
         trunks=_trunks(root),
         logging=_logging(root.table("logging")),
+        asr=parse_asr(root.table("asr")),
     )
 
 

