@@ -29,10 +29,23 @@ class TurnRecord:
     interrupted: bool  # a barge-in cut the prompt
     latency_ms: float | None  # end of borrower speech (VAD) -> first bot frame handed to the media bridge
     asr_latency_ms: float | None  # end of speech -> final transcript
-    event: str = "utterance"  # utterance | no_input | dtmf | opening
+    event: str = "utterance"  # utterance | no_input | dtmf | opening | machine
+    prompt_parts: tuple[str, ...] = ()  # fragment ids and `$variable` names of the prompt (compliance audit)
+    identity_confirmed: bool | None = None  # dialogue's view after this turn (None: not known)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["prompt_parts"] = list(self.prompt_parts)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
+        """Inverse of `to_dict`; keys written by older versions may be missing (defaults apply)."""
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        if "prompt_parts" in values:
+            values["prompt_parts"] = tuple(values["prompt_parts"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -71,3 +84,11 @@ class CallRecord:
         data["turns"] = [t.to_dict() for t in self.turns]
         data["duration_s"] = self.duration_s
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallRecord:
+        """Inverse of `to_dict` (QA reads stored records back through this)."""
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["turns"] = tuple(TurnRecord.from_dict(t) for t in values.get("turns", ()))
+        return cls(**values)

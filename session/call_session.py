@@ -1,0 +1,471 @@
+"""The conversation loop of one answered call, driven entirely by events on the reactor.
+
+Borrower audio reaches the session only as speech events (from asr), keypresses and the remote
+hang-up (from telephony); the session answers with prompts on the call's playback queue. Every
+event handler is guarded: whatever goes wrong inside one call ends *that* call with a reason and a
+record, and never propagates into the reactor.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
+
+from session.latency import CallClock, TurnLatencyObserved
+from session.ports import (
+    BotAudio,
+    BotAudioQueue,
+    BotMove,
+    Conversation,
+    ConversationEnded,
+    DelayedCall,
+    EndCall,
+    Listen,
+    PromptSource,
+    ReactorTime,
+    Say,
+    SpeechFeed,
+    TransferCall,
+    Understanding,
+)
+from session.record import TurnRecord
+from telemetry.logging import log_event
+
+log = logging.getLogger(__name__)
+
+
+class CallControl(Protocol):
+    """Hanging up and transferring: the only things the session asks of the SIP call itself."""
+
+    def hangup(self) -> Deferred[Any]: ...
+
+    def transfer(self, uri: str) -> Deferred[Any]: ...
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    no_input_timeout_s: float = 6.0
+    max_call_seconds: float = 300.0
+    hangup_on_machine: bool = True
+    agent_uri: str | None = None
+
+
+class _TurnDraft:
+    """A turn being filled in: borrower side first, bot side when its prompt plays."""
+
+    def __init__(self, index: int, event: str) -> None:
+        self.index = index
+        self.event = event
+        self.speech_start_s: float | None = None
+        self.speech_end_s: float | None = None
+        self.heard_text = ""
+        self.partials = 0
+        self.intent: str | None = None
+        self.confidence: float | None = None
+        self.identity_confirmed: bool | None = None
+        self.node = ""
+        self.prompt_text = ""
+        self.prompt_parts: tuple[str, ...] = ()
+        self.interruptible = True
+        self.frames_total = 0
+        self.frames_played = 0
+        self.interrupted = False
+        self.latency_ms: float | None = None
+        self.asr_latency_ms: float | None = None
+
+    def freeze(self) -> TurnRecord:
+        return TurnRecord(
+            index=self.index,
+            speech_start_s=self.speech_start_s,
+            speech_end_s=self.speech_end_s,
+            heard_text=self.heard_text,
+            partials=self.partials,
+            intent=self.intent,
+            confidence=self.confidence,
+            node=self.node,
+            prompt_text=self.prompt_text,
+            interruptible=self.interruptible,
+            prompt_frames_total=self.frames_total,
+            prompt_frames_played=self.frames_played,
+            interrupted=self.interrupted,
+            latency_ms=self.latency_ms,
+            asr_latency_ms=self.asr_latency_ms,
+            event=self.event,
+            prompt_parts=self.prompt_parts,
+            identity_confirmed=self.identity_confirmed,
+        )
+
+
+class _Heard:
+    """Borrower speech between SpeechStarted and the final transcript."""
+
+    def __init__(self) -> None:
+        self.start_s: float | None = None
+        self.end_s: float | None = None
+        self.partials = 0
+
+
+class CallSession:
+    """Runs one conversation to its end; `ended` fires with a `ConversationEnded`, never errbacks."""
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        reactor: ReactorTime,
+        control: CallControl,
+        queue: BotAudioQueue,
+        conversation: Conversation,
+        prompts: PromptSource,
+        settings: SessionSettings,
+        on_latency: Callable[[TurnLatencyObserved], None] | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self._reactor = reactor
+        self._control = control
+        self._queue = queue
+        self._conversation = conversation
+        self._prompts = prompts
+        self._settings = settings
+        self._on_latency = on_latency
+        self._feed: SpeechFeed | None = None
+        self.clock = CallClock()
+        self.ended: Deferred[ConversationEnded] = Deferred()
+        self._turns: list[_TurnDraft] = []
+        self._done_turns: list[TurnRecord] = []
+        self._heard: _Heard | None = None
+        self._playing: list[tuple[_TurnDraft, bool]] = []  # (turn, interruptible) per queued prompt
+        self._rendering = 0  # prompts being rendered (bot is "thinking")
+        self._held: list[tuple[str, float | None, float, _Heard]] = []  # finals heard during a locked prompt
+        self._after_playback: Callable[[], None] | None = None
+        self._no_input: DelayedCall | None = None
+        self._max_duration: DelayedCall | None = None
+        self._finished = False
+        self._likely_machine = False
+        self._dtmf = ""
+        self._transfer_uri: str | None = None
+        self._errors: list[str] = []
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self, feed: SpeechFeed) -> Deferred[ConversationEnded]:
+        """Begin with the opening prompt; call once the call is answered and media flows."""
+        self._feed = feed
+        self.clock.anchor(self._reactor.seconds())
+        self._max_duration = self._reactor.callLater(self._settings.max_call_seconds, self._max_duration_hit)
+        self._guarded("opening", lambda: self._run(self._conversation.start(), self._new_turn("opening")))
+        return self.ended
+
+    def frame_received(self, frame: bytes, t: float) -> None:
+        """Borrower frame (reactor thread): keeps the call clock honest, then feeds VAD/ASR."""
+        if self._finished or self._feed is None:
+            return
+        self.clock.observe(t, self._reactor.seconds())
+        feed = self._feed
+        self._guarded("speech input", lambda: feed.push(frame, t))
+
+    def remote_hangup(self, reason: str = "remote_hangup") -> None:
+        self._finish(reason, hangup_by="remote", hang_up=False)
+
+    def dtmf(self, digit: str) -> None:
+        if self._finished:
+            return
+        self._dtmf += digit
+        self._cancel_no_input()
+        self._guarded("dtmf", lambda: self._run(self._conversation.on_dtmf(digit), self._new_turn("dtmf")))
+
+    # -- speech events (SpeechListener) -----------------------------------------------------
+
+    def speech_started(self, t: float) -> None:
+        if self._finished:
+            return
+        self._cancel_no_input()
+        self._heard = _Heard()
+        self._heard.start_s = t
+
+    def speech_ended(self, t: float) -> None:
+        if self._finished:
+            return
+        if self._heard is None:
+            self._heard = _Heard()
+        self._heard.end_s = t
+
+    def partial(self, text: str, t: float) -> None:
+        if self._heard is not None and text:
+            self._heard.partials += 1
+
+    def barge_in(self, t: float) -> None:
+        """Cut an interruptible prompt at once: the next media tick already sends silence."""
+        if self._finished or not self._playing:
+            return
+        if all(interruptible for _, interruptible in self._playing):
+            self._queue.cut()
+            log_event(log, "session.barge_in", call_id=self.call_id, t=round(t, 3))
+
+    def final(self, text: str, confidence: float | None, t: float) -> None:
+        if self._finished:
+            return
+        heard = self._heard or _Heard()
+        self._heard = None
+        text = text.strip()
+        if not text:
+            self._arm_no_input()
+            return
+        if self._playing and not all(interruptible for _, interruptible in self._playing):
+            self._held.append((text, confidence, t, heard))  # answered once the disclosure is over
+            return
+        if self._playing:
+            # The prompt kept playing, so asr judged this a backchannel: nothing to answer.
+            log_event(log, "session.backchannel_ignored", call_id=self.call_id, t=round(t, 3))
+            return
+        self._answer(text, confidence, t, heard)
+
+    def likely_machine(self, t: float) -> None:
+        if self._finished or self._likely_machine:
+            return
+        self._likely_machine = True
+        log_event(log, "session.likely_machine", call_id=self.call_id, t=round(t, 3))
+        if self._settings.hangup_on_machine:
+            self._guarded("machine", lambda: self._run(self._conversation.on_machine(), self._new_turn("machine")))
+
+    # -- answering --------------------------------------------------------------------------
+
+    def _answer(self, text: str, confidence: float | None, t: float, heard: _Heard) -> None:
+        turn = self._new_turn("utterance")
+        turn.heard_text = text
+        turn.partials = heard.partials
+        turn.speech_start_s = heard.start_s
+        turn.speech_end_s = heard.end_s
+        if heard.end_s is not None:
+            turn.asr_latency_ms = max(0.0, (t - heard.end_s) * 1000.0)
+        self._guarded("utterance", lambda: self._run(self._conversation.on_utterance(text, confidence), turn))
+
+    def _new_turn(self, event: str) -> _TurnDraft:
+        turn = _TurnDraft(len(self._turns), event)
+        self._turns.append(turn)
+        return turn
+
+    def _run(self, understood: Understanding, turn: _TurnDraft) -> None:
+        turn.intent = understood.intent
+        turn.confidence = understood.confidence
+        turn.identity_confirmed = understood.identity_confirmed
+        self._perform(understood.move, turn)
+
+    def _perform(self, move: BotMove, turn: _TurnDraft) -> None:
+        if isinstance(move, Say):
+            self._say(move, turn, then=None)
+        elif isinstance(move, EndCall):
+            reason = move.reason
+            if move.farewell is None:
+                self._close_turn(turn)
+                self._after_idle(lambda: self._finish(reason, hangup_by="bot", hang_up=True))
+            else:
+                self._say(move.farewell, turn, then=lambda: self._finish(reason, hangup_by="bot", hang_up=True))
+        elif isinstance(move, TransferCall):
+            uri = move.uri or self._settings.agent_uri
+            if move.announcement is None:
+                self._close_turn(turn)
+                self._after_idle(lambda: self._transfer(uri, move.reason))
+            else:
+                self._say(move.announcement, turn, then=lambda: self._transfer(uri, move.reason))
+        elif isinstance(move, Listen):
+            self._close_turn(turn)
+            self._arm_no_input()
+        else:
+            raise TypeError(f"dialogue returned an unknown move {move!r}")
+
+    def _say(self, say: Say, turn: _TurnDraft, then: Callable[[], None] | None) -> None:
+        turn.node = say.node
+        turn.interruptible = say.interruptible
+        self._rendering += 1
+
+        def rendered(audio: BotAudio) -> None:
+            self._rendering -= 1
+            if self._finished:
+                return
+            self._enqueue(audio, say, turn, then)
+
+        def failed(failure: Failure) -> None:
+            self._rendering -= 1
+            self._fail("prompt", failure)
+
+        self._prompts.render(say.prompt).addCallbacks(rendered, failed)
+
+    def _enqueue(self, audio: BotAudio, say: Say, turn: _TurnDraft, then: Callable[[], None] | None) -> None:
+        turn.prompt_text = audio.text
+        turn.prompt_parts = audio.parts
+        turn.frames_total = audio.frames
+        entry = (turn, say.interruptible)
+        self._playing.append(entry)
+        if self._feed is not None:
+            self._feed.bot_speaking(True, say.interruptible)
+
+        def on_start() -> None:
+            self._guarded("playback start", lambda: self._first_frame_out(turn))
+
+        def on_done(frames_played: int, interrupted: bool) -> None:
+            self._guarded("playback done", lambda: self._prompt_done(entry, frames_played, interrupted, then))
+
+        self._queue.enqueue(audio.pcm, on_start, on_done)
+
+    def _first_frame_out(self, turn: _TurnDraft) -> None:
+        if turn.speech_end_s is None or turn.latency_ms is not None:
+            return
+        now = self.clock.call_time(self._reactor.seconds())
+        turn.latency_ms = max(0.0, (now - turn.speech_end_s) * 1000.0)
+        if self._on_latency is not None:
+            self._on_latency(TurnLatencyObserved(self.call_id, turn.index, turn.latency_ms, turn.asr_latency_ms))
+
+    def _prompt_done(
+        self,
+        entry: tuple[_TurnDraft, bool],
+        frames_played: int,
+        interrupted: bool,
+        then: Callable[[], None] | None,
+    ) -> None:
+        turn, _ = entry
+        if entry in self._playing:
+            self._playing.remove(entry)
+        turn.frames_played = frames_played
+        turn.interrupted = interrupted
+        self._close_turn(turn)
+        if self._finished:
+            return
+        if not self._playing and self._feed is not None:
+            self._feed.bot_speaking(False, True)
+        if then is not None and not interrupted:
+            then()
+            return
+        if then is not None and interrupted:
+            then()  # a cut farewell still ends the call
+            return
+        if self._playing or self._rendering:
+            return
+        if self._held:
+            text, confidence, t, heard = self._held.pop(0)
+            self._held.clear()
+            self._answer(text, confidence, t, heard)
+            return
+        if self._after_playback is not None:
+            pending, self._after_playback = self._after_playback, None
+            pending()
+            return
+        if self._heard is None:
+            self._arm_no_input()
+
+    def _close_turn(self, turn: _TurnDraft) -> None:
+        if turn in self._turns:
+            self._turns.remove(turn)
+            self._done_turns.append(turn.freeze())
+
+    def _after_idle(self, action: Callable[[], None]) -> None:
+        if self._playing or self._rendering:
+            self._after_playback = action
+        else:
+            action()
+
+    def _transfer(self, uri: str | None, reason: str) -> None:
+        if uri is None:
+            self._finish("transfer_unavailable", hangup_by="bot", hang_up=True)
+            return
+        self._transfer_uri = uri
+        self._cancel_no_input()
+
+        def done(_: object) -> None:
+            self._finish(reason, hangup_by="bot", hang_up=False)
+
+        def failed(failure: Failure) -> None:
+            self._errors.append(f"transfer: {failure.getErrorMessage()}")
+            self._finish("transfer_failed", hangup_by="bot", hang_up=True)
+
+        self._control.transfer(uri).addCallbacks(done, failed)
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def _arm_no_input(self) -> None:
+        if self._finished or self._playing or self._rendering:
+            return
+        self._cancel_no_input()
+        self._no_input = self._reactor.callLater(self._settings.no_input_timeout_s, self._no_input_hit)
+
+    def _cancel_no_input(self) -> None:
+        if self._no_input is not None and self._no_input.active():
+            self._no_input.cancel()
+        self._no_input = None
+
+    def _no_input_hit(self) -> None:
+        self._no_input = None
+        if self._finished:
+            return
+        self._guarded("no input", lambda: self._run(self._conversation.on_no_input(), self._new_turn("no_input")))
+
+    def _max_duration_hit(self) -> None:
+        self._max_duration = None
+        self._finish("max_duration", hangup_by="bot", hang_up=True)
+
+    # -- ending -----------------------------------------------------------------------------
+
+    def _guarded(self, where: str, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except Exception:
+            self._fail(where, Failure())
+
+    def _fail(self, where: str, failure: Failure) -> None:
+        kind = failure.type.__name__ if failure.type is not None else "Error"
+        message = f"{where}: {kind}: {failure.getErrorMessage()}"
+        self._errors.append(message)
+        log_event(log, "session.failed", logging.ERROR, call_id=self.call_id, where=where, error=message)
+        self._finish(f"error: {message}", hangup_by="bot", hang_up=True)
+
+    def _finish(self, reason: str, *, hangup_by: str | None, hang_up: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._cancel_no_input()
+        if self._max_duration is not None and self._max_duration.active():
+            self._max_duration.cancel()
+        if self._playing:
+            self._queue.cut()
+        for turn in list(self._turns):
+            self._close_turn(turn)
+        if self._feed is not None:
+            try:
+                self._feed.close()
+            except Exception as exc:  # closing must not stop the record from being written
+                self._errors.append(f"speech input close: {exc}")
+        outcome: dict[str, Any] | None
+        try:
+            outcome = self._conversation.outcome()
+        except Exception as exc:
+            outcome = None
+            self._errors.append(f"outcome: {exc}")
+        result = ConversationEnded(
+            end_reason=reason,
+            hangup_by=hangup_by,
+            turns=tuple(sorted(self._done_turns, key=lambda t: t.index)),
+            outcome=outcome,
+            likely_machine=self._likely_machine,
+            dtmf=self._dtmf,
+            transfer_uri=self._transfer_uri,
+            errors=tuple(self._errors),
+        )
+        log_event(log, "session.ended", call_id=self.call_id, reason=reason, turns=len(result.turns))
+        hung: Deferred[Any] = succeed(None)
+        if hang_up:
+            try:
+                hung = self._control.hangup()
+            except Exception as exc:
+                self._errors.append(f"hangup: {exc}")
+        hung.addErrback(lambda f: log_event(log, "session.hangup_failed", call_id=self.call_id, error=str(f.value)))
+        hung.addBoth(lambda _: self.ended.callback(result))
+
+
+def wall_clock() -> float:
+    return time.time()
