@@ -1,0 +1,149 @@
+"""Deterministic training of the intent model, and the measurement that chose its settings.
+
+scikit-learn is used here only (the solver); features come from ``features.py`` so training and
+run time cannot drift apart, and the fitted weights are exported to the numpy-only model file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from dialogue.intents.data import Example, NoiseSpec, augment
+from dialogue.intents.features import char_ngrams, document_frequencies, normalize, smooth_idf, tfidf_row
+from dialogue.intents.model import INTENTS, LinearIntentModel
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The defaults are the winners of ``python -m dialogue.intents compare`` (figures in LABELS.md)."""
+
+    min_n: int = 1
+    max_n: int = 3
+    min_df: int = 1
+    c: float = 20.0
+    noisy_per_example: int = 3
+    class_weight_balanced: bool = True
+    seed: int = 20261128
+
+
+def fit(
+    examples: Sequence[Example], spec: NoiseSpec, settings: TrainingSettings = TrainingSettings()
+) -> LinearIntentModel:
+    from sklearn.linear_model import LogisticRegression
+
+    training = augment(examples, spec, settings.noisy_per_example, settings.seed)
+    texts = [normalize(e.text) for e in training]
+    frequencies = document_frequencies(texts, settings.min_n, settings.max_n)
+    vocabulary = tuple(sorted(g for g, df in frequencies.items() if df >= settings.min_df))
+    columns = {g: i for i, g in enumerate(vocabulary)}
+    idf = [smooth_idf(frequencies[g], len(texts)) for g in vocabulary]
+    matrix = _matrix(texts, columns, idf, settings)
+    targets = np.array([INTENTS.index(e.intent) for e in training])
+    solver = LogisticRegression(
+        C=settings.c,
+        max_iter=5000,
+        tol=1e-6,
+        class_weight="balanced" if settings.class_weight_balanced else None,
+    )
+    solver.fit(matrix, targets)
+    if list(solver.classes_) != list(range(len(INTENTS))):
+        raise ValueError("every intent needs training examples")
+    metadata = {
+        "settings": asdict(settings),
+        "n_examples": len(examples),
+        "n_training_rows": len(training),
+        "n_features": len(vocabulary),
+    }
+    return LinearIntentModel(
+        labels=INTENTS,
+        vocabulary=vocabulary,
+        idf=np.asarray(idf, dtype=np.float32),
+        weights=np.ascontiguousarray(solver.coef_.T, dtype=np.float32),
+        bias=np.asarray(solver.intercept_, dtype=np.float32),
+        min_n=settings.min_n,
+        max_n=settings.max_n,
+        metadata=metadata,
+    )
+
+
+def _matrix(
+    texts: Sequence[str], columns: dict[str, int], idf: Sequence[float], settings: TrainingSettings
+) -> csr_matrix:
+    data: list[float] = []
+    indices: list[int] = []
+    indptr = [0]
+    for text in texts:
+        row_columns, row_values = tfidf_row(char_ngrams(text, settings.min_n, settings.max_n), columns, idf)
+        indices.extend(row_columns)
+        data.extend(row_values)
+        indptr.append(len(indices))
+    return csr_matrix((data, indices, indptr), shape=(len(texts), len(columns)), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    name: str
+    settings: TrainingSettings
+    estimator: str = "logreg"  # or "linear_svm", "complement_nb"
+
+
+ALTERNATIVES: tuple[Alternative, ...] = (
+    Alternative("logreg 1-3 C=20 noise=3 (chosen)", TrainingSettings()),
+    Alternative("logreg 1-2 C=20 noise=3", TrainingSettings(max_n=2)),
+    Alternative("logreg 1-4 C=20 noise=3", TrainingSettings(max_n=4)),
+    Alternative("logreg 1-3 C=5 noise=3", TrainingSettings(c=5.0)),
+    Alternative("logreg 1-3 C=50 noise=3", TrainingSettings(c=50.0)),
+    Alternative("logreg 1-3 C=20 no noise", TrainingSettings(noisy_per_example=0)),
+    Alternative("logreg 1-3 C=20 noise=6", TrainingSettings(noisy_per_example=6)),
+    Alternative("logreg 1-3 C=20 min_df=2", TrainingSettings(min_df=2)),
+    Alternative("logreg 1-3 C=20 unweighted", TrainingSettings(class_weight_balanced=False)),
+    Alternative("linear svm 1-3 C=1 noise=3", TrainingSettings(c=1.0), "linear_svm"),
+    Alternative("complement nb 1-3 noise=3", TrainingSettings(), "complement_nb"),
+)
+
+
+def compare(
+    train: Sequence[Example],
+    dev: Sequence[Example],
+    spec: NoiseSpec,
+    alternatives: Sequence[Alternative] = ALTERNATIVES,
+) -> list[tuple[str, float, float]]:
+    """(name, accuracy, macro-F1) on the dev split for each alternative, without the confidence floor."""
+    from sklearn.naive_bayes import ComplementNB
+    from sklearn.svm import LinearSVC
+
+    from dialogue.intents.metrics import evaluate
+
+    results = []
+    gold = [e.intent for e in dev]
+    for alternative in alternatives:
+        settings = alternative.settings
+        if alternative.estimator == "logreg":
+            model = fit(train, spec, settings)
+            from dialogue.intents.model import IntentClassifier
+
+            classifier = IntentClassifier(model, min_confidence=0.0)
+            predicted = [classifier.classify(e.text).intent for e in dev]
+        else:
+            training = augment(train, spec, settings.noisy_per_example, settings.seed)
+            texts = [normalize(e.text) for e in training]
+            frequencies = document_frequencies(texts, settings.min_n, settings.max_n)
+            vocabulary = sorted(g for g, df in frequencies.items() if df >= settings.min_df)
+            columns = {g: i for i, g in enumerate(vocabulary)}
+            idf = [smooth_idf(frequencies[g], len(texts)) for g in vocabulary]
+            targets = [e.intent for e in training]
+            estimator = (
+                LinearSVC(C=settings.c, random_state=settings.seed, max_iter=20000)
+                if alternative.estimator == "linear_svm"
+                else ComplementNB(alpha=0.3)
+            )
+            estimator.fit(_matrix(texts, columns, idf, settings), targets)
+            dev_matrix = _matrix([normalize(e.text) for e in dev], columns, idf, settings)
+            predicted = [str(p) for p in estimator.predict(dev_matrix)]
+        report = evaluate(gold, predicted, INTENTS)
+        results.append((alternative.name, report.accuracy, report.macro_f1))
+    return results
