@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.asr_config import AsrConfig, parse_asr
+from config.dialogue_config import DialogueConfig, parse_dialogue
 from config.errors import ConfigError
 from config.toml_reader import Table, load_toml
 
@@ -75,6 +76,7 @@ class ServerConfig:
     trunks: tuple[TrunkSettings, ...] = ()
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     asr: AsrConfig = field(default_factory=AsrConfig)
+    dialogue: DialogueConfig = field(default_factory=DialogueConfig)
 
     def trunk(self, name: str) -> TrunkSettings:
         for trunk in self.trunks:
@@ -95,6 +97,7 @@ def load_server_config(path: Path | str = DEFAULT_SERVER_TOML) -> ServerConfig:
         trunks=_trunks(root),
         logging=_logging(root.table("logging")),
         asr=parse_asr(root.table("asr")),
+        dialogue=parse_dialogue(root.table("dialogue")),
     )
 
 
