@@ -1,0 +1,1 @@
+"""QA: replay of recorded calls through the live pipeline, compliance audit, reports."""
