@@ -48,7 +48,8 @@ def failed(report: AuditReport) -> dict[str, int | None]:
 
 def test_clean_call_passes_every_rule() -> None:
     """Identification, notice, debt only after 'yes it is me', polite wording: all six checks pass."""
-    rec = record(OPENING, turn(1, "您本期应还3000元。", parts=("amount_intro", "$amount"), intent="affirm", confirmed=True))
+    amount = turn(1, "您本期应还3000元。", parts=("amount_intro", "$amount"), intent="affirm", confirmed=True)
+    rec = record(OPENING, amount)
     report = audit_call(rec, RULES)
     assert report.passed, report.violations
     assert {f.rule for f in report.findings} == {"C1", "C4", "C5", "C6", "C7", "C8"}
