@@ -20,13 +20,14 @@ from twisted.python.failure import Failure
 from session.latency import CallClock, TurnLatencyObserved
 from session.ports import (
     BotAudio,
-    BotAudioQueue,
     BotMove,
+    BotVoice,
     Conversation,
     ConversationEnded,
     DelayedCall,
     EndCall,
     Listen,
+    Played,
     PromptSource,
     ReactorTime,
     Say,
@@ -120,7 +121,7 @@ class CallSession:
         call_id: str,
         reactor: ReactorTime,
         control: CallControl,
-        queue: BotAudioQueue,
+        voice: BotVoice,
         conversation: Conversation,
         prompts: PromptSource,
         settings: SessionSettings,
@@ -129,7 +130,7 @@ class CallSession:
         self.call_id = call_id
         self._reactor = reactor
         self._control = control
-        self._queue = queue
+        self._voice = voice
         self._conversation = conversation
         self._prompts = prompts
         self._settings = settings
@@ -204,8 +205,7 @@ class CallSession:
         """Cut an interruptible prompt at once: the next media tick already sends silence."""
         if self._finished or not self._playing:
             return
-        if all(interruptible for _, interruptible in self._playing):
-            self._queue.cut()
+        if self._voice.barge_in():
             log_event(log, "session.barge_in", call_id=self.call_id, t=round(t, 3))
 
     def final(self, text: str, confidence: float | None, t: float) -> None:
@@ -309,10 +309,14 @@ class CallSession:
         def on_start() -> None:
             self._guarded("playback start", lambda: self._first_frame_out(turn))
 
-        def on_done(frames_played: int, interrupted: bool) -> None:
-            self._guarded("playback done", lambda: self._prompt_done(entry, frames_played, interrupted, then))
+        def on_done(played: Played) -> None:
+            self._guarded(
+                "playback done", lambda: self._prompt_done(entry, played.frames_played, played.interrupted, then)
+            )
 
-        self._queue.enqueue(audio.pcm, on_start, on_done)
+        self._voice.play(audio, say.interruptible, on_start).addCallbacks(
+            on_done, lambda f: self._fail("playback", f)
+        )
 
     def _first_frame_out(self, turn: _TurnDraft) -> None:
         if turn.speech_end_s is None or turn.latency_ms is not None:
@@ -432,7 +436,7 @@ class CallSession:
         if self._max_duration is not None and self._max_duration.active():
             self._max_duration.cancel()
         if self._playing:
-            self._queue.cut()
+            self._voice.stop()
         for turn in list(self._turns):
             self._close_turn(turn)
         if self._feed is not None:

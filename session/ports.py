@@ -27,27 +27,32 @@ class ReactorTime(Protocol):
     def callLater(self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any) -> DelayedCall: ...
 
 
-class BotAudioQueue(Protocol):
-    """What `telephony.playback.PlaybackQueue` offers the session."""
+@dataclass(frozen=True)
+class BotAudio:
+    """A prompt ready to play, plus what the call record and the compliance audit need about it."""
 
-    def enqueue(
-        self,
-        pcm: bytes,
-        on_start: Callable[[], None] | None = None,
-        on_done: Callable[[int, bool], None] | None = None,
-    ) -> Any: ...
-
-    def cut(self) -> list[Any]: ...
+    payload: Any  # what the voice plays (a `prompts.renderer.RenderedPrompt` in production)
+    frames: int
+    text: str  # what the borrower hears, for the call record (never logged unmasked)
+    parts: tuple[str, ...] = ()  # fragment ids and `$variable` names, for the compliance audit
 
 
 @dataclass(frozen=True)
-class BotAudio:
-    """A prompt ready to play: PCM at the call's rate plus what QA needs to know about it."""
+class Played:
+    frames_played: int
+    interrupted: bool
 
-    pcm: bytes
-    frames: int
-    text: str  # what the borrower hears, for the call record (masked when logged)
-    parts: tuple[str, ...] = ()  # fragment ids and `$variable` names, for the compliance audit
+
+class BotVoice(Protocol):
+    """Playback with barge-in on the call's media bridge (`prompts.player.PromptPlayer` in production)."""
+
+    def play(self, audio: BotAudio, interruptible: bool, on_start: Callable[[], None]) -> Deferred[Played]: ...
+
+    def barge_in(self) -> bool:
+        """Cut the current prompt if it may be interrupted; True when it was cut."""
+
+    def stop(self) -> None:
+        """Cut everything, whatever the flags (the call is ending)."""
 
 
 @dataclass(frozen=True)

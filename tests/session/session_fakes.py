@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 
+from prompts.renderer import RenderedPrompt
 from session.call_session import CallSession, SessionSettings
 from session.ports import BotAudio, Understanding
+from session.voice import PlayerVoice
 from telephony.playback import PlaybackQueue
 
 FRAME_BYTES = 320  # 20 ms at 8 kHz
@@ -61,8 +64,12 @@ class FramePrompts:
         text, frames = str(prompt).rsplit(":", 1)
         if text in self.broken:
             return fail(FileNotFoundError(f"fragment {text!r} has no recording"))
-        pcm = b"\x10\x00" * (FRAME_BYTES // 2) * int(frames)
-        return succeed(BotAudio(pcm=pcm, frames=int(frames), text=text, parts=(text,)))
+        samples = np.full((FRAME_BYTES // 2) * int(frames), 16, dtype=np.int16)
+        rendered = RenderedPrompt(
+            samples=samples, rate=8000, parts=(), node="n", interruptible=True, text=text,
+            variables_cached=0, variables_synthesized=0, render_ms=0.0,
+        )
+        return succeed(BotAudio(payload=rendered, frames=int(frames), text=text, parts=(text,)))
 
 
 class RecordingFeed:
@@ -116,7 +123,7 @@ class Harness:
             call_id="c1",
             reactor=self.clock,
             control=self.control,
-            queue=self.queue,
+            voice=PlayerVoice(self.queue, self.clock),
             conversation=conversation,
             prompts=self.prompts,
             settings=settings or SessionSettings(no_input_timeout_s=5.0, max_call_seconds=120.0),
