@@ -1,0 +1,242 @@
+"""`AnsweredCallRunner` for the campaign dialer: wires one answered call into a `CallSession`.
+
+Heavy things are shared per process and passed in (recognizer with its Vosk model, intent
+classifier, script library, prompt renderer with its caches, the render thread pool); everything
+per call (speech input, dialogue state, player) is built here and dropped when the call ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from asr.recognizer import Recognizer
+from asr.sim_recognizer import CONTENT_TYPE as SIM_TRANSCRIPT
+from asr.speech_input import SpeechInput
+from asr.vad import WebRtcFrameClassifier
+from config.server_config import ServerConfig
+from dialogue.borrower import Borrower
+from dialogue.intents.model import IntentClassifier
+from dialogue.manager import DialogueManager
+from dialogue.scripts import ScriptLibrary
+from dialogue.segments import Segment
+from prompts.renderer import PromptRenderer
+from session.call_session import CallSession, SessionSettings
+from session.conversation import DialogueConversation
+from session.latency import TurnLatencyObserved
+from session.ports import ConversationEnded
+from session.record import CallRecord
+from session.speech import EarlyEndpointing, SilenceWatch, SpeechRouter
+from session.voice import PlayerVoice, RenderedPrompts
+from telemetry.logging import log_event
+from telemetry.metrics import REGISTRY, Registry
+from telephony.events import CallEnded, DtmfReceived, InfoReceived
+from telephony.playback import PlaybackQueue
+
+log = logging.getLogger(__name__)
+
+END_WAIT_S = 10.0  # after the session is done, how long to wait for SIP to confirm the end
+
+
+class AnsweredCall(Protocol):
+    """The answered `telephony.call.Call` as the session uses it."""
+
+    call_id: str
+    clock_rate: int
+    playback: PlaybackQueue
+    sip_code: int
+    sip_reason: str
+
+    @property
+    def ended(self) -> Deferred[CallEnded]: ...
+
+    def set_frame_consumer(self, consumer: Callable[[bytes, float], None] | None) -> None: ...
+
+    def add_event_listener(self, listener: Callable[[Any], None]) -> None: ...
+
+    def hangup(self, reason: str = ...) -> Deferred[CallEnded]: ...
+
+    def transfer(self, uri: str) -> Deferred[Any]: ...
+
+
+@dataclass(frozen=True)
+class CompleteAnswerByIntent:
+    """A partial is a complete answer when the classifier is already sure what it means."""
+
+    classifier: IntentClassifier
+    min_confidence: float = 0.8
+    never: frozenset[str] = frozenset({"other"})
+
+    def __call__(self, text: str) -> bool:
+        result = self.classifier.classify(text)
+        return result.intent not in self.never and result.confidence >= self.min_confidence
+
+
+@dataclass
+class SessionRunner:
+    config: ServerConfig
+    reactor: Any
+    recognizer: Recognizer
+    classifier: IntentClassifier
+    library: ScriptLibrary
+    renderer: PromptRenderer
+    render_pool: ThreadPool | None
+    segments: tuple[Segment, ...] = ()
+    trunk: str | None = None
+    early: EarlyEndpointing = field(default_factory=EarlyEndpointing)
+    hangup_on_machine: bool = True
+    today: Callable[[], dt.date] = dt.date.today
+    metrics: Registry = REGISTRY
+    on_latency: Callable[[TurnLatencyObserved], None] | None = None
+
+    def __post_init__(self) -> None:
+        self._v2v = self.metrics.histogram(
+            "voicebot_voice_to_voice_seconds",
+            "End of borrower speech (VAD) to the first bot frame handed to the media bridge",
+        )
+        self._asr = self.metrics.histogram(
+            "voicebot_asr_final_seconds", "End of borrower speech (VAD) to the final transcript"
+        )
+        self._ended = self.metrics.counter("voicebot_sessions_ended_total", "Answered calls by end reason", ["reason"])
+
+    def settings(self) -> SessionSettings:
+        trunk = self.config.trunk(self.trunk) if self.trunk else (self.config.trunks[0] if self.config.trunks else None)
+        return SessionSettings(
+            no_input_timeout_s=self.config.dialogue.no_input_timeout_s,
+            max_call_seconds=self.config.calls.max_call_seconds,
+            hangup_on_machine=self.hangup_on_machine,
+            agent_uri=trunk.agent_uri if trunk else None,
+        )
+
+    def run(self, call: Any, borrower: Borrower, segment: Segment | None, attempt_id: str) -> Deferred[CallRecord]:
+        """Never fails: whatever goes wrong is in the record's `end_reason`."""
+        try:
+            return self._run(call, borrower, segment, attempt_id)
+        except Exception:
+            failure = Failure()
+            log_event(log, "session.setup_failed", logging.ERROR, call_id=call.call_id, error=str(failure.value))
+            hung = call.hangup()
+            kind = failure.type.__name__ if failure.type is not None else "Error"
+            result = ConversationEnded(f"error: setup: {kind}: {failure.getErrorMessage()}", "bot")
+            return self._record(call, borrower, attempt_id, None, result, hung)
+
+    def _run(
+        self, call: AnsweredCall, borrower: Borrower, segment: Segment | None, attempt_id: str
+    ) -> Deferred[CallRecord]:
+        manager = DialogueManager(
+            self.library,
+            self.classifier,
+            self.today(),
+            script_set=segment.script_set if segment is not None else None,
+            segments=None if segment is not None else self.segments,
+            config=self.config.dialogue,
+        )
+        session = CallSession(
+            call_id=call.call_id,
+            reactor=self.reactor,
+            control=call,
+            voice=PlayerVoice(call.playback, self.reactor),
+            conversation=DialogueConversation(manager, borrower),
+            prompts=RenderedPrompts(self.renderer, call.clock_rate, self.reactor, self.render_pool),
+            settings=self.settings(),
+            on_latency=self._latency,
+        )
+        watch = SilenceWatch(WebRtcFrameClassifier(call.clock_rate, self.config.asr.vad, 20))
+        router = SpeechRouter(session, self.reactor, watch, CompleteAnswerByIntent(self.classifier), self.early)
+        speech = SpeechInput(
+            self.recognizer, self.config.asr, call.clock_rate, router, self.reactor, classifier=watch,
+            call_id=call.call_id,
+        )
+        router.attach(speech)
+
+        def on_event(event: Any) -> None:
+            if isinstance(event, DtmfReceived):
+                session.dtmf(event.digit)
+            elif isinstance(event, InfoReceived) and event.content_type == SIM_TRANSCRIPT:
+                router.hint(event.body)
+            elif isinstance(event, CallEnded):
+                session.remote_hangup("remote_hangup" if event.hangup_by == "remote" else event.reason)
+
+        call.add_event_listener(on_event)
+        call.set_frame_consumer(session.frame_received)
+        done = session.start(router)
+
+        def finished(result: ConversationEnded) -> Deferred[CallRecord]:
+            call.set_frame_consumer(None)
+            self._ended.inc(reason=result.end_reason.split(":")[0])
+            script_set = manager.script_set.id if manager.script_set is not None else None
+            return self._record(call, borrower, attempt_id, script_set, result, call.ended)
+
+        return done.addCallback(finished)
+
+    def _latency(self, observed: TurnLatencyObserved) -> None:
+        self._v2v.observe(observed.latency_ms / 1000.0)
+        if observed.asr_latency_ms is not None:
+            self._asr.observe(observed.asr_latency_ms / 1000.0)
+        if self.on_latency is not None:
+            self.on_latency(observed)
+
+    def _record(
+        self,
+        call: AnsweredCall,
+        borrower: Borrower,
+        attempt_id: str,
+        script_set: str | None,
+        result: ConversationEnded,
+        ended: Deferred[CallEnded],
+    ) -> Deferred[CallRecord]:
+        """Wait (bounded) for SIP to confirm the end, then merge SIP facts and the conversation."""
+        out: Deferred[CallRecord] = Deferred()
+        timer = self.reactor.callLater(END_WAIT_S, lambda: _fire(None))
+
+        def _fire(event: CallEnded | None) -> None:
+            if out.called:
+                return
+            if timer.active():
+                timer.cancel()
+            out.callback(self._build(call, borrower, attempt_id, script_set, result, event))
+
+        ended.addCallbacks(_fire, lambda _: _fire(None))
+        return out
+
+    def _build(
+        self,
+        call: AnsweredCall,
+        borrower: Borrower,
+        attempt_id: str,
+        script_set: str | None,
+        result: ConversationEnded,
+        event: CallEnded | None,
+    ) -> CallRecord:
+        timings = event.timings if event is not None else getattr(call, "timings", None)
+        hangup_by = result.hangup_by or (event.hangup_by if event is not None else None)
+        return CallRecord(
+            call_id=call.call_id,
+            borrower_id=borrower.id,
+            attempt_id=attempt_id,
+            trunk=self.trunk,
+            script_set=script_set,
+            disposition="answered",
+            sip_code=event.sip_code if event is not None else (call.sip_code or 200),
+            sip_reason=event.sip_reason if event is not None else call.sip_reason,
+            invite_sent_at=timings.invite_sent_at if timings is not None else time.time(),
+            ringing_at=timings.ringing_at if timings is not None else None,
+            answered_at=timings.answered_at if timings is not None else None,
+            ended_at=(timings.ended_at if timings is not None else None) or time.time(),
+            hangup_by=hangup_by,
+            end_reason=result.end_reason,
+            recording=event.recording if event is not None else getattr(call, "record_path", None),
+            outcome=result.outcome,
+            turns=result.turns,
+            likely_machine=result.likely_machine,
+            recognizer=self.recognizer.name,
+            dtmf=event.dtmf if event is not None and event.dtmf else result.dtmf,
+        )
