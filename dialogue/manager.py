@@ -1,0 +1,406 @@
+"""One call's conversation as a deterministic state machine over the script graph.
+
+The session feeds it what the borrower did (`on_utterance`, `on_no_input`, `on_dtmf`, `on_hangup`) and
+gets back one Action. Compliance lives here and in `dialogue.render`, not in script text: the opening
+must name the creditor and announce recording (C4/C5), debt details are refused before identity
+(C6), stop-calling always sets opt-out (C7), complaints are always flagged (C9) and "are you a
+robot?" must be answered with an AI disclosure (C12). Termination is structural: every borrower
+turn counts against the turn cap, every silence against the no-input cap, and no prompt is entered
+more than `max_node_visits` times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from config.dialogue_config import DialogueConfig
+from dialogue.borrower import Borrower
+from dialogue.outcome import Outcome
+from dialogue.prompt import Fragment, Prompt, Variable
+from dialogue.render import ComplianceRefused, PromptValueMissing, guard_disclosure, render_node
+from dialogue.scripts import PROTECTED_INTENTS, Node, ScriptLibrary, ScriptSet
+from dialogue.segments import Segment, segment_for
+from telemetry.logging import log_event
+
+log = logging.getLogger("dialogue.manager")
+
+NO_MATCH_INTENT = "other"
+_MAX_CHAIN = 16  # nodes walked for one action; only a cyclic then/route chain (a script bug) gets near it
+
+
+class IntentLike(Protocol):
+    @property
+    def intent(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+
+
+class IntentSource(Protocol):
+    """What the manager needs from a classifier; tests pass a deterministic fake."""
+
+    def classify(self, text: str) -> IntentLike: ...
+
+
+class SlotsLike(Protocol):
+    @property
+    def date(self) -> dt.date | None: ...
+    @property
+    def amount(self) -> float | None: ...
+
+
+SlotExtractor = Callable[[str, dt.date], SlotsLike]
+
+
+@dataclass(frozen=True)
+class PlayPrompt:
+    """Say this, then listen. `intent`/`confidence`: what the manager reacted to (None for the opening)."""
+
+    prompt: Prompt
+    intent: str | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """Say `prompt` (if any) without waiting for an answer, then hang up."""
+
+    outcome: Outcome
+    prompt: Prompt | None = None
+    intent: str | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Say `prompt` (if any), then transfer the call to a human agent."""
+
+    outcome: Outcome
+    prompt: Prompt | None = None
+    intent: str | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to say (noise, an unmapped key, or the call already ended): keep listening."""
+
+    intent: str | None = None
+    confidence: float | None = None
+
+
+Action = PlayPrompt | Hangup | Transfer | Wait
+
+
+class DialogueManager:
+    def __init__(
+        self,
+        library: ScriptLibrary,
+        classifier: IntentSource,
+        today: dt.date,
+        *,
+        script_set: str | None = None,
+        segments: tuple[Segment, ...] | None = None,
+        config: DialogueConfig | None = None,
+        slot_extractor: SlotExtractor | None = None,
+    ) -> None:
+        if script_set is None and segments is None:
+            raise ValueError("give a script_set id or the segments that choose one per borrower")
+        if script_set is not None and script_set not in library.script_sets:
+            raise ValueError(f"unknown script set {script_set!r}")
+        self.library = library
+        self.classifier = classifier
+        self.today = today
+        self.config = config or DialogueConfig()
+        self._forced_set = script_set
+        self._segments = segments
+        if slot_extractor is None:
+            from dialogue.slots import extract_slots
+
+            slot_extractor = extract_slots
+        self._extract: SlotExtractor = slot_extractor
+        self.borrower: Borrower | None = None
+        self.script_set: ScriptSet | None = None
+        self.segment: Segment | None = None
+        self.identity_confirmed = False
+        self.flags: set[str] = set()
+        self.slots: dict[str, object] = {}
+        self.mark: str | None = None
+        self.turns = 0
+        self.no_inputs = 0
+        self.outcome: Outcome | None = None
+        self._waiting: Node | None = None
+        self._return_to: Node | None = None
+        self._visits: Counter[str] = Counter()
+        self._retries: Counter[str] = Counter()
+
+    @property
+    def ended(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def node(self) -> str | None:
+        """The node the bot is listening at (None before start and after the end)."""
+        return None if self._waiting is None or self.ended else self._waiting.key
+
+    # --- events from the call -----------------------------------------------------------------
+
+    def start(self, borrower: Borrower) -> Action:
+        if self.borrower is not None:
+            raise RuntimeError("start() was already called for this conversation")
+        self.borrower = borrower
+        if self._forced_set is not None:
+            set_id = self._forced_set
+        else:
+            assert self._segments is not None
+            self.segment = segment_for(borrower, self._segments)
+            set_id = self.segment.script_set
+        self.script_set = self.library.script_sets[set_id]
+        log_event(log, "dialogue.started", borrower_id=borrower.id, script_set=set_id,
+                  segment=self.segment.name if self.segment else None)
+        action = self._go(self.script_set.start, None, None, None)
+        prompt = action.prompt if isinstance(action, PlayPrompt | Hangup | Transfer) else None
+        self._check_opening(prompt)
+        return action
+
+    def on_utterance(self, text: str, confidence: float = 1.0) -> Action:
+        if self.ended or self._waiting is None:
+            return Wait()
+        text = text.strip()
+        if not text:
+            return Wait()
+        self.turns += 1
+        result = self.classifier.classify(text)
+        intent, score = result.intent, float(result.confidence)
+        if score < self.config.min_intent_confidence or confidence < self.config.min_asr_confidence:
+            intent = NO_MATCH_INTENT
+        node = self._waiting
+        self._apply_compliance_flags(intent)
+        filled = self._capture(node, text) if node.capture else False
+        target, via_global = self.library.handler_for(intent, node, self._set)
+        if filled and node.filled is not None and intent not in PROTECTED_INTENTS:
+            target, via_global = node.filled, False
+        if target is None:
+            action = self._retry_or(node, node.no_match or "@no_match", "reprompt", intent, score)
+        else:
+            if via_global:
+                self._return_to = node
+            action = self._go(target, node, intent, score)
+        if intent == "ask_caller":
+            self._check_ai_disclosure(action)
+        return self._cap_turns(action)
+
+    def on_no_input(self) -> Action:
+        if self.ended or self._waiting is None:
+            return Wait()
+        self.no_inputs += 1
+        if self.no_inputs >= self.config.max_no_input:
+            return self._close("loop_close", [], None, None, "no_response" if self.turns == 0 else "auto")
+        node = self._waiting
+        return self._retry_or(node, node.no_input or "@no_input", "no_input", None, None)
+
+    def on_dtmf(self, digit: str) -> Action:
+        if self.ended or self._waiting is None:
+            return Wait()
+        node = self._waiting
+        target = node.dtmf.get(digit)
+        via_global = False
+        if target is None and digit in ("0", "*"):
+            target, via_global = self.library.handler_for(
+                "request_agent" if digit == "0" else "repeat", node, self._set
+            )
+        if target is None:
+            return Wait()
+        self.turns += 1
+        if via_global:
+            self._return_to = node
+        return self._cap_turns(self._go(target, node, None, None))
+
+    def on_hangup(self) -> Outcome:
+        """The borrower hung up: the outcome is `hung_up` unless a promise was already confirmed."""
+        if self.outcome is None:
+            disposition = "promise_to_pay" if "ptp_confirmed" in self.flags else "hung_up"
+            self._finish(disposition)
+        assert self.outcome is not None
+        return self.outcome
+
+    # --- walking the graph --------------------------------------------------------------------
+
+    @property
+    def _set(self) -> ScriptSet:
+        assert self.script_set is not None, "start() first"
+        return self.script_set
+
+    def _resolve(self, target: str, here: Node | None) -> str:
+        key = self.library.resolve(target, here, self._set)
+        if key is not None:
+            return key
+        if self._return_to is not None:
+            return self._return_to.key
+        return self._resolve("@close", None)
+
+    def _go(self, target: str, here: Node | None, intent: str | None, score: float | None,
+            prefix: tuple[Fragment | Variable, ...] = ()) -> Action:
+        parts: list[Fragment | Variable] = list(prefix)
+        interruptible = True
+        key = self._resolve(target, here)
+        try:
+            for _ in range(_MAX_CHAIN):
+                node = self.library.node(key)
+                if not node.is_decision:
+                    self._visits[key] += 1
+                    if self._visits[key] > self.config.max_node_visits:
+                        log_event(log, "dialogue.loop_closed", node=key)
+                        return self._close("loop_close", parts, intent, score)
+                self._enter(node)
+                if node.is_decision:
+                    key = self._resolve(self._route(node), node)
+                    continue
+                parts.extend(render_node(self.library, self._set, node, self.borrower, self.today,
+                                         self.identity_confirmed, self.slots))
+                interruptible = interruptible and node.interruptible
+                if node.then is not None:
+                    key = self._resolve(node.then, node)
+                    continue
+                prompt = Prompt(tuple(parts), node.key, interruptible)
+                if node.transfer:
+                    return Transfer(self._finish("transferred"), prompt, intent, score)
+                if node.end is not None:
+                    return Hangup(self._finish(node.end), prompt, intent, score)
+                self._waiting = node
+                return PlayPrompt(prompt, intent, score)
+        except (ComplianceRefused, PromptValueMissing) as exc:
+            log_event(log, "dialogue.prompt_refused", logging.WARNING, node=key, reason=str(exc))
+            return self._close("refusal_close", [], intent, score, "callback")
+        log_event(log, "dialogue.chain_too_long", logging.WARNING, node=key)
+        return self._close("loop_close", [], intent, score)
+
+    def _enter(self, node: Node) -> None:
+        if node.confirms_identity and not self.identity_confirmed:
+            self.identity_confirmed = True
+            log_event(log, "dialogue.identity_confirmed", node=node.key)
+        self.flags.update(node.flags)
+        if node.mark is not None:
+            self.mark = node.mark
+        assert self.borrower is not None
+        sources: dict[str, object] = {
+            "amount": self.borrower.amount_due, "due_date": self.borrower.due_date, "today": self.today,
+        }
+        for slot, source in node.fill.items():
+            if self.slots.get(slot) is None:
+                self.slots[slot] = sources[source]
+
+    def _route(self, node: Node) -> str:
+        for route in node.routes:
+            if (all(self.slots.get(s) is not None for s in route.have)
+                    and all(self.slots.get(s) is None for s in route.missing)
+                    and (route.identity is None or route.identity == self.identity_confirmed)):
+                return route.go
+        assert node.otherwise is not None
+        return node.otherwise
+
+    def _retry_or(self, node: Node, fallback: str, role: str, intent: str | None, score: float | None) -> Action:
+        """Re-ask once (with an apology or 'are you there?') if the node allows, else take `fallback`."""
+        if self._retries[node.key] < node.retries:
+            self._retries[node.key] += 1
+            prefix = (self.library.fragment(self.library.engine_fragments[role], self._set),)
+            return self._go(node.key, node, intent, score, prefix)
+        return self._go(fallback, node, intent, score)
+
+    def _capture(self, node: Node, text: str) -> bool:
+        """Store dates/amounts the node listens for; True if the reply filled any of them."""
+        slots = self._extract(text, self.today)
+        filled = False
+        if slots.date is not None:
+            for name in ("ptp_date", "callback_at"):
+                if name in node.capture:
+                    self.slots[name] = slots.date
+                    filled = True
+                    break
+        if slots.amount is not None and "ptp_amount" in node.capture:
+            self.slots["ptp_amount"] = float(slots.amount)
+            filled = True
+        return filled
+
+    def _cap_turns(self, action: Action) -> Action:
+        if isinstance(action, PlayPrompt) and self.turns >= self.config.max_turns:
+            log_event(log, "dialogue.turn_cap", turns=self.turns)
+            return self._close("turn_cap_close", [], action.intent, action.confidence)
+        return action
+
+    def _close(self, role: str, parts: list[Fragment | Variable], intent: str | None, score: float | None,
+               disposition: str = "auto") -> Hangup:
+        closing = [*parts, self.library.fragment(self.library.engine_fragments[role], self._set)]
+        if not self.identity_confirmed:
+            guard_disclosure(closing, self.library.compliance.debt_words, f"engine/{role}")
+        return Hangup(self._finish(disposition), Prompt(tuple(closing), f"engine/{role}", True), intent, score)
+
+    def _finish(self, disposition: str) -> Outcome:
+        if disposition == "auto":
+            if "ptp_confirmed" in self.flags:
+                disposition = "promise_to_pay"
+            elif self.mark is not None and self.mark != "auto":
+                disposition = self.mark
+            else:
+                disposition = "no_response" if self.turns == 0 else "callback"
+        promised = disposition == "promise_to_pay" or "ptp_confirmed" in self.flags
+        outcome = Outcome(
+            disposition=disposition,
+            ptp_date=_as_date(self.slots.get("ptp_date")) if promised else None,
+            ptp_amount=_as_float(self.slots.get("ptp_amount")) if promised else None,
+            callback_at=_as_date(self.slots.get("callback_at")),
+            opt_out="opt_out" in self.flags or disposition == "opt_out",
+            complaint="complaint" in self.flags or disposition == "complaint",
+            identity_confirmed=self.identity_confirmed,
+            turns=self.turns,
+        )
+        self.outcome = outcome
+        self._waiting = None
+        log_event(log, "dialogue.ended", disposition=outcome.disposition, turns=outcome.turns,
+                  identity_confirmed=outcome.identity_confirmed, opt_out=outcome.opt_out)
+        return outcome
+
+    # --- compliance checks the engine makes whatever the script says ----------------------------
+
+    def _apply_compliance_flags(self, intent: str) -> None:
+        if intent == "stop_calling" and "opt_out" not in self.flags:
+            self.flags.add("opt_out")  # C7
+            log_event(log, "dialogue.opt_out", node=self.node)
+        if intent == "complaint" and "complaint" not in self.flags:
+            self.flags.add("complaint")  # C9
+            log_event(log, "dialogue.complaint", node=self.node)
+
+    def _check_opening(self, prompt: Prompt | None) -> None:
+        notice = self.library.compliance.recording_notice
+        names_creditor = prompt is not None and any(
+            isinstance(p, Variable) and p.name in ("creditor", "company") for p in prompt.parts
+        )
+        announces = prompt is not None and notice in prompt.text
+        if not (names_creditor and announces):
+            missing = "the creditor's name" if not names_creditor else f"the recording notice {notice!r}"
+            log_event(log, "dialogue.compliance_refused", logging.WARNING, rule="C4/C5",
+                      reason=f"opening lacks {missing}")
+            self.outcome = self.outcome or Outcome("no_response")
+            raise ComplianceRefused("C4/C5", self._set.start, f"the opening prompt lacks {missing}")
+
+    def _check_ai_disclosure(self, action: Action) -> None:
+        prompt = action.prompt if isinstance(action, PlayPrompt | Hangup | Transfer) else None
+        if prompt is None or not any(p in prompt.text for p in self.library.compliance.ai_disclosure):
+            log_event(log, "dialogue.compliance_refused", logging.WARNING, rule="C12", node=self.node)
+            where = prompt.node if prompt else "-"
+            raise ComplianceRefused("C12", where, "the answer to ask_caller lacks an AI disclosure")
+
+
+def _as_date(value: object) -> dt.date | None:
+    return value if isinstance(value, dt.date) else None
+
+
+def _as_float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+__all__ = ["Action", "DialogueManager", "Hangup", "IntentSource", "PlayPrompt", "Transfer", "Wait"]
