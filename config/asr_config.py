@@ -28,7 +28,8 @@ class VadSettings:
     preroll_ms: int = 300  # audio kept from before the start so the first syllable is recognised
     hangover_ms: int = 300  # silence that ends an utterance
     max_utterance_ms: int = 15000  # a longer run is cut and finalised
-    energy_floor_dbfs: float = -45.0  # quieter frames never count as speech (hum, comfort noise)
+    energy_floor_dbfs: float = -45.0  # quieter frames (voice band) never count as speech
+    noise_margin_db: float = 8.0  # speech must stand this far above the line's recent noise floor
     reject_tones: bool = True  # frames whose energy sits in one or two pure tones (DTMF, beeps)
 
 
@@ -42,7 +43,7 @@ class BargeInSettings:
 class MachineSettings:
     enabled: bool = True
     window_s: float = 6.0  # only speech starting this soon after answer is judged
-    continuous_speech_s: float = 3.0  # a human says "喂" and waits; a recording keeps talking
+    continuous_speech_s: float = 4.0  # a human says "喂" and waits; a recording keeps talking
     max_pause_ms: int = 400  # pauses shorter than this do not break "continuous"
 
 
@@ -93,7 +94,7 @@ def _vad(t: Table) -> VadSettings:
     t.reject_unknown(
         [
             "backend", "aggressiveness", "start_ms", "preroll_ms", "hangover_ms",
-            "max_utterance_ms", "energy_floor_dbfs", "reject_tones",
+            "max_utterance_ms", "energy_floor_dbfs", "noise_margin_db", "reject_tones",
         ]
     )
     d = VadSettings()
@@ -105,6 +106,7 @@ def _vad(t: Table) -> VadSettings:
         hangover_ms=t.integer("hangover_ms", d.hangover_ms, min=60, max=5000),
         max_utterance_ms=t.integer("max_utterance_ms", d.max_utterance_ms, min=1000, max=120000),
         energy_floor_dbfs=t.number("energy_floor_dbfs", d.energy_floor_dbfs, min=-96, max=-10),
+        noise_margin_db=t.number("noise_margin_db", d.noise_margin_db, min=0, max=30),
         reject_tones=t.boolean("reject_tones", d.reject_tones),
     )
     for key in ("start_ms", "preroll_ms", "hangover_ms", "max_utterance_ms"):

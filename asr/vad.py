@@ -1,0 +1,131 @@
+"""Frame classification: is this 10/20/30 ms of 16-bit PCM speech?
+
+webrtcvad alone calls line hum, steady noise and DTMF "speech" often enough to start false
+utterances on real trunks, so three cheap vetoes run first, all on the voice band (250-3400 Hz, so
+mains hum below it does not count): an absolute energy floor (quiet frames are never speech), a
+noise-floor margin (a frame must stand `noise_margin_db` above the 20th-percentile level of the last
+five seconds, which tracks hum, line hiss and steady noise), and a tone test (a frame whose energy sits
+in one or two narrow spectral peaks is a DTMF digit, a beep or a dial tone, not a voice).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import webrtcvad
+
+from config.asr_config import VadSettings
+
+SUPPORTED_RATES = (8000, 16000)
+SUPPORTED_FRAME_MS = (10, 20, 30)
+
+
+class FrameClassifier(Protocol):
+    """One seam for VAD backends (webrtc here; a silero one would implement the same)."""
+
+    rate: int
+    frame_ms: int
+
+    def is_speech(self, frame: bytes) -> bool: ...
+
+
+def frame_dbfs(samples: np.ndarray) -> float:
+    if samples.size == 0:
+        return float("-inf")
+    rms = float(np.sqrt(np.mean(np.square(samples.astype(np.float64)))))
+    return float("-inf") if rms == 0 else float(20 * np.log10(rms / 32768.0))
+
+
+VOICE_BAND_HZ = (250.0, 3400.0)
+NOISE_WINDOW_S = 5.0
+NOISE_PERCENTILE = 20  # robust "quiet part of the line" level; the minimum is too easily fooled
+
+
+def _power_spectrum(samples: np.ndarray) -> tuple[np.ndarray, int]:
+    n = 1 << max(8, int(np.ceil(np.log2(samples.size * 4))))
+    window = np.hanning(samples.size)
+    return np.abs(np.fft.rfft(samples.astype(np.float64) * window, n)) ** 2, n
+
+
+def band_dbfs(power: np.ndarray, n: int, frame_len: int, rate: int) -> float:
+    """Level of the voice band, in dBFS, from a Hann-windowed power spectrum of one frame."""
+    lo, hi = (int(f * n / rate) for f in VOICE_BAND_HZ)
+    band = float(power[lo : hi + 1].sum())
+    # Parseval, one-sided, zero-padded to n, Hann window (w^2 averages 3/8)
+    mean_square = 2 * band / (n * frame_len * 0.375)
+    return float("-inf") if mean_square <= 0 else float(10 * np.log10(mean_square / 32768.0**2))
+
+
+def tone_energy_ratio(samples: np.ndarray, rate: int, half_width_hz: float = 60) -> float:
+    """Share of a frame's energy within +-60 Hz of its two strongest spectral peaks.
+
+    (+-60 Hz because a 20 ms window smears a pure tone about that wide.)
+    A voice spreads energy over many harmonics and formants (typically well under 0.8); DTMF and
+    call-progress tones put nearly all of it into one or two frequencies (above 0.95).
+    """
+    power, n = _power_spectrum(samples)
+    return _tone_ratio(power, n, rate, half_width_hz)
+
+
+def _tone_ratio(power: np.ndarray, n: int, rate: int, half_width_hz: float = 60) -> float:
+    total = float(power.sum())
+    if total <= 0:
+        return 0.0
+    half_width = max(1, round(half_width_hz * n / rate))
+    remaining = power.copy()
+    captured = 0.0
+    for _ in range(2):
+        peak = int(np.argmax(remaining))
+        lo, hi = max(0, peak - half_width), min(remaining.size, peak + half_width + 1)
+        captured += float(remaining[lo:hi].sum())
+        remaining[lo:hi] = 0.0
+    return captured / total
+
+
+class WebRtcFrameClassifier:
+    """webrtcvad with an energy floor and tone rejection in front of it."""
+
+    TONE_RATIO = 0.95
+
+    def __init__(self, rate: int, settings: VadSettings, frame_ms: int = 20) -> None:
+        if rate not in SUPPORTED_RATES:
+            raise ValueError(f"VAD supports {SUPPORTED_RATES} Hz, not {rate}")
+        if frame_ms not in SUPPORTED_FRAME_MS:
+            raise ValueError(f"VAD frames are 10, 20 or 30 ms, not {frame_ms}")
+        self.rate = rate
+        self.frame_ms = frame_ms
+        self.frame_bytes = rate * frame_ms // 1000 * 2
+        self._vad = webrtcvad.Vad(settings.aggressiveness)
+        self._floor = settings.energy_floor_dbfs
+        self._margin = settings.noise_margin_db
+        self._reject_tones = settings.reject_tones
+        self._levels = np.full(round(NOISE_WINDOW_S * 1000 / frame_ms), np.inf)
+        self._next = 0
+        self._filled = 0
+        self.last_band_dbfs = float("-inf")
+
+    def noise_floor_dbfs(self) -> float:
+        """The quiet part of the last few seconds' voice-band levels: the line's own noise."""
+        seen = self._levels[np.isfinite(self._levels)] if self._filled < self._levels.size else self._levels
+        if seen.size == 0:
+            return float("-inf")
+        return float(np.percentile(seen, NOISE_PERCENTILE))
+
+    def is_speech(self, frame: bytes) -> bool:
+        if len(frame) != self.frame_bytes:
+            raise ValueError(
+                f"a {self.frame_ms} ms frame at {self.rate} Hz is {self.frame_bytes} bytes, got {len(frame)}"
+            )
+        samples = np.frombuffer(frame, "<i2")
+        power, n = _power_spectrum(samples)
+        level = band_dbfs(power, n, samples.size, self.rate)
+        self.last_band_dbfs = level
+        self._levels[self._next] = max(level, -120.0)  # digital silence would make the floor -inf
+        self._next = (self._next + 1) % self._levels.size
+        self._filled = min(self._filled + 1, self._levels.size)
+        if level < self._floor or level < self.noise_floor_dbfs() + self._margin:
+            return False
+        if self._reject_tones and _tone_ratio(power, n, self.rate) > self.TONE_RATIO:
+            return False
+        return bool(self._vad.is_speech(frame, self.rate))
