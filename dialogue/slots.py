@@ -1,0 +1,477 @@
+"""Dates and amounts in borrowers' replies (zh-CN), as ASR writes them.
+
+Rule-based on purpose: the expressions are a small closed set (relative days, weekdays, day of
+month, Chinese numerals with colloquial tails such as 三千五 = 3500), and every reading must be
+explainable to operations staff. The vocabularies below are lexical parsing tables, not prompts.
+
+Dates resolve against an explicit ``today`` so callers (and tests) fix the clock. Weeks start on
+Monday. Unparseable text yields ``None``, never an exception.
+
+Run ``python -m dialogue.slots --today 2026-11-28 "下周五还三千五"`` to see one reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import datetime
+import json
+import re
+import sys
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["Slots", "extract_slots", "parse_amount", "parse_date", "parse_numeral"]
+
+
+@dataclass(frozen=True)
+class Slots:
+    date: datetime.date | None
+    amount: float | None
+
+
+def extract_slots(text: str, today: datetime.date) -> Slots:
+    return Slots(date=parse_date(text, today), amount=parse_amount(text))
+
+
+# --------------------------------------------------------------------------- numerals
+
+_DIGIT_VALUES = {
+    "零": 0, "〇": 0, "洞": 0,
+    "一": 1, "幺": 1, "壹": 1,
+    "二": 2, "两": 2, "俩": 2, "贰": 2,
+    "三": 3, "叁": 3,
+    "四": 4, "肆": 4,
+    "五": 5, "伍": 5,
+    "六": 6, "陆": 6,
+    "七": 7, "柒": 7,
+    "八": 8, "捌": 8,
+    "九": 9, "玖": 9,
+}  # fmt: skip
+_UNIT_VALUES = {
+    "十": 10, "拾": 10,
+    "百": 100, "佰": 100,
+    "千": 1000, "仟": 1000, "k": 1000,
+    "万": 10_000, "萬": 10_000, "w": 10_000,
+    "亿": 100_000_000,
+}  # fmt: skip
+_SECTION_UNITS = {10_000, 100_000_000}
+_CN_DIGITS = "".join(_DIGIT_VALUES)
+_CN_UNITS = "".join(u for u in _UNIT_VALUES if not u.isascii())
+_ARABIC = r"\d+(?:\.\d+)?"
+_NUMERAL = rf"(?:{_ARABIC}[kw]?|[{_CN_DIGITS}{_CN_UNITS}])+"
+_NUMERAL_RE = re.compile(_NUMERAL)
+_TOKEN_RE = re.compile(rf"{_ARABIC}|[{_CN_DIGITS}{_CN_UNITS}]|(?<=\d)[kw]")
+
+
+def _normalize(text: str) -> str:
+    """Fold full-width forms, drop ASR spacing and thousands separators between digits."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    folded = re.sub(r"\s+", "", folded)
+    return re.sub(r"(?<=\d)[,，](?=\d{3})", "", folded)
+
+
+def parse_numeral(numeral: str) -> float | None:
+    """Value of a numeral in Arabic digits, Chinese digits or a mix ("3千5", "1.2万", "两万五").
+
+    A trailing digit after a unit is the colloquial next order (三千五 = 3500, 九百九 = 990) unless
+    a 零 intervenes (三千零五 = 3005). Runs of bare Chinese digits such as 两三 or 五六 are ranges
+    ("two or three thousand"), not a number, so they give ``None``.
+    """
+    tokens = _TOKEN_RE.findall(numeral)
+    if not tokens or "".join(tokens) != numeral:
+        return None
+    total = 0.0
+    section = 0.0
+    current: float | None = None
+    last_unit = 0
+    zero_seen = False
+    previous_was_cn_digit = False
+    for token in tokens:
+        if token in _DIGIT_VALUES:
+            value = _DIGIT_VALUES[token]
+            if value == 0:
+                zero_seen = True
+                previous_was_cn_digit = False
+                continue
+            if previous_was_cn_digit or current is not None:
+                return None  # 两三千, 五六百, 5五: a range or noise, not one amount
+            current = float(value)
+            previous_was_cn_digit = True
+        elif token in _UNIT_VALUES:
+            unit = _UNIT_VALUES[token]
+            previous_was_cn_digit = False
+            if unit in _SECTION_UNITS:
+                section += current or 0.0
+                if section == 0.0:
+                    return None
+                total += section * unit
+                section = 0.0
+            else:
+                if current is None and not (unit == 10 and section == 0.0 and total == 0.0):
+                    return None  # a bare unit inside a number ("三百千")
+                section += (current if current is not None else 1.0) * unit
+            current = None
+            last_unit = unit
+            zero_seen = False
+        else:
+            if current is not None:
+                return None
+            current = float(token)
+            previous_was_cn_digit = False
+    if current is not None:
+        if last_unit >= 10 and not zero_seen and current < 10 and current == int(current):
+            current *= last_unit / 10
+        section += current
+    return total + section
+
+
+# --------------------------------------------------------------------------- amounts
+
+# What may follow a number that is an amount, and what marks a number as something else.
+_CURRENCY_AFTER = ("块钱", "块", "元", "圆", "rmb", "人民币", "大洋")
+_NOT_AMOUNT_AFTER = (
+    "号", "日", "月", "年", "天", "周", "星期", "礼拜", "点", "点钟", "个", "次", "期", "岁", "分钟",
+    "小时", "秒", "倍", "%", "成", "折", "楼", "层", "家", "笔", "张", "位", "口", "人", "台", "辆",
+    "斤", "米", "公里", "页", "条", "遍", "下", "部分", "半", "份", "分之", "句", "声", "起", "定",
+    "直", "样", "般", "共", "些", "会", "边", "晚", "早", "辈子", "来", "回", "趟", "路",
+)  # fmt: skip
+_NOT_AMOUNT_BEFORE = ("第", "之", "周", "星期", "礼拜", "初", "分", "尾号", "号码", "工号")
+_PAY_VERBS = ("还", "付", "转", "打", "给", "交", "存", "补")
+_MAX_BARE_DIGITS = 6  # longer bare digit runs are phone, card or ID numbers
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    start: int
+    end: int
+    value: float
+    has_currency: bool
+
+
+def parse_amount(text: str) -> float | None:
+    """The money amount a reply mentions, or ``None``.
+
+    Numbers that are dates, times, counts or installments are skipped. When several amounts
+    remain, the first one right after a paying verb wins ("欠五千我先还两千" means 2000), else
+    the first one.
+    """
+    normalized = _mask_dates(_normalize(text))
+    candidates = _amount_candidates(normalized)
+    if not candidates:
+        return None
+    for candidate in candidates:
+        before = normalized[max(0, candidate.start - 3) : candidate.start]
+        if any(verb in before for verb in _PAY_VERBS):
+            return candidate.value
+    return candidates[0].value
+
+
+def _amount_candidates(text: str) -> list[_Candidate]:
+    candidates = []
+    for match in _NUMERAL_RE.finditer(text):
+        start, end = match.span()
+        numeral = match.group()
+        # A number cannot start with a unit: 万一, 千万, 百分之 are words, not amounts.
+        while numeral and numeral[0] in _UNIT_VALUES and numeral[0] not in "十拾":
+            numeral = numeral[1:]
+            start += 1
+        if not numeral:
+            continue
+        after, before = text[end:], text[:start]
+        if any(after.startswith(word) for word in _NOT_AMOUNT_AFTER):
+            continue
+        if any(before.endswith(word) for word in _NOT_AMOUNT_BEFORE):
+            continue
+        value = parse_numeral(numeral)
+        if value is None or value <= 0:
+            continue
+        has_currency = any(after.startswith(word) for word in _CURRENCY_AFTER) or before.endswith(("¥", "￥"))
+        if has_currency:
+            value += _fraction_after_currency(after)
+        else:
+            if value < 10:
+                continue  # a bare 一 or 3 is almost never an amount ("先还一点", "还3期")
+            if numeral.isdigit() and len(numeral) > _MAX_BARE_DIGITS:
+                continue
+        candidates.append(_Candidate(start, end, value, has_currency))
+    return candidates
+
+
+_FRACTION_RE = re.compile(rf"^(?:块钱|块|元|圆)([{_CN_DIGITS}\d])(毛|角)?(?![{_CN_DIGITS}{_CN_UNITS}\d])")
+
+
+def _fraction_after_currency(after: str) -> float:
+    """三块五 = 3.5 and 十块五毛 = 10.5: one digit after 块/元 counts tenths."""
+    match = _FRACTION_RE.match(after)
+    if not match:
+        return 0.0
+    digit = match.group(1)
+    value = _DIGIT_VALUES.get(digit)
+    return (int(digit) if value is None else value) / 10
+
+
+# --------------------------------------------------------------------------- dates
+
+_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "七": 6}
+for _index in range(1, 8):
+    _WEEKDAYS[str(_index)] = _index - 1
+_WEEKDAY = "[一二三四五六日天七1-7]"
+_WEEK = "(?:周|星期|礼拜|週)"
+_DAY_NUMBER = rf"(?:\d{{1,2}}|[{_CN_DIGITS}十拾]{{1,3}})"
+_MONTH_NUMBER = rf"(?:\d{{1,2}}|[{_CN_DIGITS}十拾]{{1,3}})"
+_DAY_SUFFIX = "(?:号|日)"
+_SMALL_COUNT = rf"(?:\d{{1,3}}|[{_CN_DIGITS}十拾百]{{1,4}})"
+
+Resolver = Callable[[re.Match[str], datetime.date], "datetime.date | None"]
+
+
+def _add_days(days: int) -> Resolver:
+    return lambda match, today: today + datetime.timedelta(days=days)
+
+
+def _month_end(year: int, month: int) -> datetime.date:
+    return datetime.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _shift_month(today: datetime.date, months: int) -> tuple[int, int]:
+    index = today.year * 12 + today.month - 1 + months
+    return index // 12, index % 12 + 1
+
+
+def _day_in_month(year: int, month: int, day: int) -> datetime.date | None:
+    """A day number in a given month; a day past the month's end means its last day (31号 in November)."""
+    if not 1 <= day <= 31:
+        return None
+    return datetime.date(year, month, min(day, calendar.monthrange(year, month)[1]))
+
+
+def _number(text: str) -> int | None:
+    value = parse_numeral(text)
+    if value is None or value != int(value):
+        return None
+    return int(value)
+
+
+def _weekday_of_week(week_offset: int) -> Resolver:
+    """Weekday X of the calendar week ``week_offset`` weeks from this one (0 = this week)."""
+
+    def resolve(match: re.Match[str], today: datetime.date) -> datetime.date | None:
+        weekday = _WEEKDAYS[match.group("weekday")]
+        monday = today - datetime.timedelta(days=today.weekday())
+        day = monday + datetime.timedelta(days=7 * week_offset + weekday)
+        if week_offset == 0 and day < today:
+            day += datetime.timedelta(days=7)
+        return day
+
+    return resolve
+
+
+def _next_weekday(match: re.Match[str], today: datetime.date) -> datetime.date:
+    """周X alone: the next such day strictly after today."""
+    ahead = (_WEEKDAYS[match.group("weekday")] - today.weekday()) % 7
+    return today + datetime.timedelta(days=ahead or 7)
+
+
+def _weekend(match: re.Match[str], today: datetime.date) -> datetime.date:
+    """周末: the coming Saturday, or today when today is already the weekend."""
+    if today.weekday() >= 5:
+        return today
+    return today + datetime.timedelta(days=5 - today.weekday())
+
+
+def _day_of_month(match: re.Match[str], today: datetime.date) -> datetime.date | None:
+    """N号: this month unless already past, else next month."""
+    day = _number(match.group("day"))
+    if day is None or not 1 <= day <= 31:
+        return None
+    this_month = _day_in_month(today.year, today.month, day)
+    if this_month is not None and this_month >= today:
+        return this_month
+    return _day_in_month(*_shift_month(today, 1), day)
+
+
+def _day_of_relative_month(months: int) -> Resolver:
+    def resolve(match: re.Match[str], today: datetime.date) -> datetime.date | None:
+        day = _number(match.group("day"))
+        return None if day is None else _day_in_month(*_shift_month(today, months), day)
+
+    return resolve
+
+
+def _month_and_day(match: re.Match[str], today: datetime.date) -> datetime.date | None:
+    """X月N号: the next occurrence, this year or next."""
+    month, day = _number(match.group("month")), _number(match.group("day"))
+    if month is None or day is None or not 1 <= month <= 12:
+        return None
+    for year in (today.year, today.year + 1):
+        try:
+            candidate = datetime.date(year, month, day)
+        except ValueError:
+            return None
+        if candidate >= today:
+            return candidate
+    return None
+
+
+def _full_date(match: re.Match[str], today: datetime.date) -> datetime.date | None:
+    try:
+        return datetime.date(int(match.group("year")), int(match.group("month")), int(match.group("day")))
+    except ValueError:
+        return None
+
+
+def _month_end_of(months: int) -> Resolver:
+    return lambda match, today: _month_end(*_shift_month(today, months))
+
+
+def _start_of_next_month(match: re.Match[str], today: datetime.date) -> datetime.date:
+    return datetime.date(*_shift_month(today, 1), 1)
+
+
+def _days_later(match: re.Match[str], today: datetime.date) -> datetime.date | None:
+    days = _number(match.group("count"))
+    if days is None or days > 366:
+        return None
+    return today + datetime.timedelta(days=days)
+
+
+def _weeks_later(match: re.Match[str], today: datetime.date) -> datetime.date | None:
+    weeks = _number(match.group("count"))
+    if weeks is None or weeks > 52:
+        return None
+    return today + datetime.timedelta(weeks=weeks)
+
+
+def _months_later(match: re.Match[str], today: datetime.date) -> datetime.date | None:
+    months = _number(match.group("count"))
+    if months is None or months > 24:
+        return None
+    year, month = _shift_month(today, months)
+    return datetime.date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
+
+
+def _year_end(match: re.Match[str], today: datetime.date) -> datetime.date:
+    return datetime.date(today.year, 12, 31)
+
+
+def _next_week_saturday(match: re.Match[str], today: datetime.date) -> datetime.date:
+    monday = today - datetime.timedelta(days=today.weekday())
+    return monday + datetime.timedelta(days=12)
+
+
+# Most specific first: a later pattern never claims characters an earlier one matched.
+_AFTER = "(?:后|之后|以后|过后)"
+_WITHIN = "(?:内|之内|以内)"
+_DATE_RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = tuple(
+    (re.compile(pattern), resolver)
+    for pattern, resolver in (
+        (r"(?P<year>\d{4})[-/.年](?P<month>\d{1,2})[-/.月](?P<day>\d{1,2})(?:号|日)?", _full_date),
+        (rf"(?P<month>{_MONTH_NUMBER})月(?:份)?(?P<day>{_DAY_NUMBER}){_DAY_SUFFIX}", _month_and_day),
+        (rf"(?:下个?月|下一个月)(?:的)?(?P<day>{_DAY_NUMBER}){_DAY_SUFFIX}", _day_of_relative_month(1)),
+        (rf"(?:这个?月|本月|这一个月)(?:的)?(?P<day>{_DAY_NUMBER}){_DAY_SUFFIX}", _day_of_relative_month(0)),
+        (r"(?:下个?月|下一个月)(?:的)?(?:月底|底|末|月末)", _month_end_of(1)),
+        (r"(?:下个?月|下一个月)(?:的)?(?:月初|初)", _start_of_next_month),
+        (r"(?:这个?月|本月)?(?:的)?(?:月底|月末)", _month_end_of(0)),
+        (r"月初", _start_of_next_month),
+        (r"年底|年末", _year_end),
+        (rf"下下个?{_WEEK}(?P<weekday>{_WEEKDAY})", _weekday_of_week(2)),
+        (rf"(?:下个?|下一个?){_WEEK}(?:的)?(?:{_WEEK})?(?P<weekday>{_WEEKDAY})", _weekday_of_week(1)),
+        (rf"(?:这个?|本){_WEEK}(?:的)?(?:{_WEEK})?(?P<weekday>{_WEEKDAY})", _weekday_of_week(0)),
+        (r"下个?(?:周末|星期末|礼拜末)", _next_week_saturday),
+        (r"(?:这个?|本)?(?:周末|礼拜末)", _weekend),
+        (rf"{_WEEK}(?P<weekday>[一二三四五六日天1-7])", _next_weekday),
+        (rf"(?P<day>{_DAY_NUMBER}){_DAY_SUFFIX}", _day_of_month),
+        (rf"(?:过|再过)?(?:一两天|两天)(?:{_AFTER}|{_WITHIN})?|这两天|这两日", _add_days(2)),
+        (rf"(?:过|再过)?两三天(?:{_AFTER}|{_WITHIN})?", _add_days(3)),
+        (rf"(?:过|再过)?半个月(?:{_AFTER}|{_WITHIN})?", _add_days(15)),
+        (rf"(?:过|再过)?(?P<count>{_SMALL_COUNT})(?:天|日)(?:{_AFTER}|{_WITHIN}|以?内)", _days_later),
+        (rf"(?:过|再过)(?P<count>{_SMALL_COUNT})(?:天|日)", _days_later),
+        (rf"(?P<count>{_SMALL_COUNT})(?:个)?(?:周|星期|礼拜)(?:{_AFTER}|{_WITHIN})", _weeks_later),
+        (rf"(?P<count>{_SMALL_COUNT})个月(?:{_AFTER}|{_WITHIN})", _months_later),
+        (r"大大后天", _add_days(4)),
+        (r"大后天", _add_days(3)),
+        (r"后天|后日", _add_days(2)),
+        (r"明天|明日|明儿|明晚|明早|明个|名天", _add_days(1)),
+        (r"今天|今日|今儿|今晚|今早|今个|当天|今夜", _add_days(0)),
+    )
+)
+# A date followed by one of these is a reason or a refusal, not the promised day
+# ("今天还不了 明天还", "15号发工资 16号还"); it is used only when no other date is given.
+_DISCOUNTED_AFTER = ("不", "没", "发工资", "发薪", "才发", "到账", "回款", "有事", "不行")
+
+
+@dataclass(frozen=True)
+class _DateMention:
+    start: int
+    end: int
+    date: datetime.date | None
+
+
+def _date_mentions(text: str, today: datetime.date) -> list[_DateMention]:
+    taken = [False] * len(text)
+    mentions = []
+    for pattern, resolver in _DATE_RULES:
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            if start == end or any(taken[start:end]):
+                continue
+            for index in range(start, end):
+                taken[index] = True
+            mentions.append(_DateMention(start, end, resolver(match, today)))
+    mentions.sort(key=lambda mention: mention.start)
+    return mentions
+
+
+def parse_date(text: str, today: datetime.date) -> datetime.date | None:
+    """The payment date a reply mentions, resolved against ``today``, or ``None``."""
+    normalized = _normalize(text)
+    mentions = [m for m in _date_mentions(normalized, today) if m.date is not None]
+    if not mentions:
+        return None
+    for mention in mentions:
+        after = normalized[mention.end : mention.end + 6]
+        if not any(after.lstrip("还都就也").startswith(word) for word in _DISCOUNTED_AFTER):
+            return mention.date
+    return mentions[-1].date
+
+
+def _mask_dates(text: str) -> str:
+    """Blank out date expressions so their numbers (15号, 下周五) are never read as amounts."""
+    if not text:
+        return text
+    chars = list(text)
+    for mention in _date_mentions(text, datetime.date(2000, 1, 1)):
+        for index in range(mention.start, mention.end):
+            chars[index] = "|"
+    return "".join(chars)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _json_amount(amount: float | None) -> float | int | None:
+    if amount is None:
+        return None
+    return int(amount) if amount == int(amount) else amount
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dialogue.slots", description=__doc__)
+    parser.add_argument(
+        "--today",
+        type=datetime.date.fromisoformat,
+        default=datetime.date.today(),
+        help="date that relative expressions count from (YYYY-MM-DD; default: the system date)",
+    )
+    parser.add_argument("text")
+    args = parser.parse_args(argv)
+    slots = extract_slots(args.text, args.today)
+    payload = {"date": slots.date.isoformat() if slots.date else None, "amount": _json_amount(slots.amount)}
+    print(json.dumps(payload, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
