@@ -13,6 +13,7 @@ from pathlib import Path
 from config.asr_config import AsrConfig, parse_asr
 from config.dialogue_config import DialogueConfig, parse_dialogue
 from config.errors import ConfigError
+from config.prompts_config import PromptSettings, parse_prompts
 from config.toml_reader import Table, load_toml
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -77,6 +78,7 @@ class ServerConfig:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     asr: AsrConfig = field(default_factory=AsrConfig)
     dialogue: DialogueConfig = field(default_factory=DialogueConfig)
+    prompts: PromptSettings = field(default_factory=PromptSettings)
 
     def trunk(self, name: str) -> TrunkSettings:
         for trunk in self.trunks:
@@ -98,6 +100,7 @@ def load_server_config(path: Path | str = DEFAULT_SERVER_TOML) -> ServerConfig:
         logging=_logging(root.table("logging")),
         asr=parse_asr(root.table("asr")),
         dialogue=parse_dialogue(root.table("dialogue")),
+        prompts=parse_prompts(root.table("prompts")),
     )
 
 

@@ -1,0 +1,51 @@
+"""The recordings shipped in audio_assets/ match the script library the server loads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prompt_fakes import FakeTts
+
+from config.prompts_config import DEFAULT_MANIFEST, PromptSettings
+from dialogue.borrower import Borrower
+from dialogue.scripts import SLOT_NAMES, load_script_library
+from prompts.assets import AssetLibrary, read_manifest
+from prompts.cache import RenderCache
+from prompts.renderer import PromptRenderer
+from prompts.warmup import borrower_variables, fixed_fragment_ids
+
+BORROWER = Borrower.from_dict({
+    "id": "B1", "name": "张伟", "gender": "male", "phone": "13800138000", "amount_due": 3200.5,
+    "overdue_days": 12, "due_date": "2026-11-16", "product": "信用贷", "creditor": "示例消费金融",
+    "risk_score": 620,
+})
+
+
+def test_manifest_covers_exactly_the_fragment_catalogue() -> None:
+    """Every fragment has a recording of its current text and no recording is left over."""
+    library = load_script_library()
+    assets = AssetLibrary.load(DEFAULT_MANIFEST, library.fragments)
+    assert set(assets.recordings) == set(library.fragments)
+    assert all(r.rate in (8000, 16000) for r in assets.recordings.values())
+    assert {e.text for e in read_manifest(DEFAULT_MANIFEST).values()} == set(library.fragments.values())
+
+
+def test_every_script_set_renders_every_node_for_a_borrower() -> None:
+    """Warm-up covers what a call needs: after prerender + prepare every node's prompt renders warm."""
+    library = load_script_library()
+    renderer = PromptRenderer(AssetLibrary.load(DEFAULT_MANIFEST), FakeTts(), RenderCache(64 << 20), PromptSettings())
+    set_ids = sorted(library.script_sets)
+    renderer.prerender(sorted(fixed_fragment_ids(library, set_ids)), 8000)
+    today = dt.date(2026, 11, 28)
+    checked = 0
+    for set_id in set_ids:
+        renderer.prepare(borrower_variables(library, set_id, BORROWER, today), 8000)
+        for need in library.prompt_needs(set_id):
+            if set(need.variables) & set(SLOT_NAMES):
+                continue  # said only after the borrower names them
+            prompt = library.prompt_for(set_id, need.node, BORROWER, today)
+            assert renderer.is_warm(prompt, 8000), (set_id, need.node)
+            out = renderer.render(prompt, 8000)
+            assert out.variables_synthesized == 0 and len(out.samples) > 0
+            checked += 1
+    assert checked > 100
