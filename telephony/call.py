@@ -1,0 +1,460 @@
+"""One outbound call: pjsua2 callbacks on one side, reactor-owned state and the public API on the other.
+
+`_PjCall` is the pjsua2 object. Its callbacks run on whichever pjsua2 thread raised them; they read
+what they need from pjsua2 right there (the parameter objects die with the callback) and hand plain
+values to `Call` with `reactor.callFromThread`. Only media wiring (connecting the conference ports
+when the SDP negotiation completes) is done inside the callback, as pjsua2 expects.
+
+`Call` lives on the reactor. It is handed to the dialer when the call is answered and stays the one
+place that knows the call's state, timings and listeners.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pjsua2 as pj
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from telemetry.logging import log_event
+from telephony.dispositions import CANCELED, NO_ANSWER, CallTimings, DialFailure, disposition_for
+from telephony.events import (
+    DTMF_RFC2833,
+    DTMF_SIP_INFO,
+    HANGUP_BY_BOT,
+    HANGUP_BY_REMOTE,
+    CallEnded,
+    DtmfReceived,
+    InfoReceived,
+    TransferResult,
+)
+from telephony.media import CallMediaPort, FrameRelay
+from telephony.playback import PlaybackQueue
+from telephony.recording import StereoRecorder
+from telephony.sip_text import DTMF_PLAIN, DTMF_RELAY, parse_request
+
+if TYPE_CHECKING:
+    from telephony.endpoint import SipEndpoint
+
+log = logging.getLogger("telephony.call")
+
+FrameConsumer = Callable[[bytes, float], None]
+EventListener = Callable[[Any], None]
+
+EARLY_MEDIA_MAX_S = 60.0  # a carrier announcement is shorter; cap memory if a peer streams forever
+
+
+class _PjCall(pj.Call):
+    """pjsua2 side of a call. Every method here may run on a pjsua2 thread."""
+
+    def __init__(self, owner: Call, account: pj.Account) -> None:
+        super().__init__(account)
+        self._owner = owner
+        self._call_from_thread = owner.reactor.callFromThread
+        self.media_connected = False
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        ci = self.getInfo()
+        self._call_from_thread(self._owner._on_state, ci.state, ci.lastStatusCode, ci.lastReason, ci.callIdString)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        ci = self.getInfo()
+        for i, media in enumerate(ci.media):
+            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            port = self._owner._port
+            if port is None:
+                return
+            audio = pj.AudioMedia.typecastFromMedia(self.getMedia(i))
+            audio.startTransmit(port)
+            port.startTransmit(audio)
+            if not self.media_connected:
+                self.media_connected = True
+                self._call_from_thread(self._owner._on_media_active, ci.state)
+            return
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        method = DTMF_SIP_INFO if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else DTMF_RFC2833
+        self._call_from_thread(self._owner._on_dtmf, str(prm.digit), method)
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
+        event = prm.e
+        if event.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        tsx = event.body.tsxState.tsx
+        if tsx.role != pj.PJSIP_ROLE_UAS or tsx.method != "INFO" or tsx.state != pj.PJSIP_TSX_STATE_TRYING:
+            return
+        if event.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
+            return
+        self._call_from_thread(self._owner._on_info, event.body.tsxState.src.rdata.wholeMsg)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        code, reason, final = int(prm.statusCode), str(prm.reason), bool(prm.finalNotify)
+        if final or code >= 300:
+            prm.cont = False
+        self._call_from_thread(self._owner._on_transfer_status, code, reason, final)
+
+
+class Call:
+    """An outbound call, from INVITE to its one `CallEnded`.
+
+    Handed out answered (by `SipEndpoint.dial`); all methods and callbacks run on the reactor.
+    `t` values are seconds since answer, counted in media ticks, so they line up with the recording.
+    """
+
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        account: pj.Account,
+        target: str,
+        *,
+        clock_rate: int,
+        relay: FrameRelay,
+        record_path: Path | None,
+        max_seconds: float,
+        ring_timeout_s: float,
+        local_name: str,
+    ) -> None:
+        self.endpoint = endpoint
+        self.reactor = endpoint.reactor
+        self.target = target
+        self.clock_rate = clock_rate
+        self.frame_bytes = clock_rate // 50 * 2
+        self.call_id = ""  # SIP Call-ID, known once the INVITE is out
+        self.playback = PlaybackQueue(self.frame_bytes, self.reactor.callFromThread)
+        self.record_path = record_path
+        self.max_seconds = max_seconds
+        self.dtmf_digits = ""
+        self.sip_code = 0
+        self.sip_reason = ""
+        self._invite_sent_at = self.reactor.seconds()
+        self._ringing_at: float | None = None
+        self._answered_at: float | None = None
+        self._ended_at: float | None = None
+        self._answered = False
+        self._finished = False
+        self._end_reason: str | None = None
+        self._hangup_by: str | None = None
+        self._ended_event: CallEnded | None = None
+        self._ended_waiters: list[defer.Deferred[CallEnded]] = []
+        self._dial_result: defer.Deferred[Call] | None = defer.Deferred()
+        self._listeners: list[EventListener] = []
+        self._consumer: FrameConsumer | None = None
+        self._ticks = 0
+        self._early: list[bytes] = []
+        self._early_bytes_max = int(EARLY_MEDIA_MAX_S * clock_rate * 2)
+        self._early_bytes = 0
+        self._recorder: StereoRecorder | None = None
+        self._ring_timer: Any = None
+        self._max_timer: Any = None
+        self._transfer: defer.Deferred[TransferResult] | None = None
+        self._port: CallMediaPort | None = CallMediaPort(local_name, clock_rate, self.playback, relay, self._on_tick)
+        self._pj: _PjCall | None = _PjCall(self, account)
+        self._ring_timer = self.reactor.callLater(ring_timeout_s, self._ring_timeout)
+
+    # ------------------------------------------------------------------ public API (reactor thread)
+
+    @property
+    def answered(self) -> bool:
+        return self._answered
+
+    @property
+    def is_over(self) -> bool:
+        return self._finished
+
+    @property
+    def timings(self) -> CallTimings:
+        return CallTimings(self._invite_sent_at, self._ringing_at, self._answered_at, self._ended_at)
+
+    @property
+    def ended(self) -> defer.Deferred[CallEnded]:
+        """A fresh Deferred per access, firing with the one `CallEnded`; callers cannot disturb each other."""
+        d: defer.Deferred[CallEnded] = defer.Deferred()
+        if self._ended_event is not None:
+            d.callback(self._ended_event)
+        else:
+            self._ended_waiters.append(d)
+        return d
+
+    def set_frame_consumer(self, consumer: FrameConsumer | None) -> None:
+        """`consumer(frame, t)` gets every borrower frame (16-bit PCM, 20 ms) on the reactor."""
+        self._consumer = consumer
+
+    def add_event_listener(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_event_listener(self, listener: EventListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send digits as RFC 2833 events; refuses anything that is not a DTMF key."""
+        bad = [d for d in digits if d not in "0123456789*#ABCD"]
+        if bad or not digits:
+            raise ValueError(f"not DTMF digits: {digits!r}")
+        if self._pj is None or not self._answered or self._finished:
+            raise RuntimeError("DTMF can only be sent on an answered call that is still up")
+        self._pj.dialDtmf(digits)
+
+    def transfer(self, uri: str) -> defer.Deferred[TransferResult]:
+        """Blind transfer (REFER). Fires with the target's final answer; on success the bot hangs up."""
+        if not uri.startswith(("sip:", "sips:")):
+            return defer.fail(ValueError(f"transfer target must be a SIP URI, not {uri!r}"))
+        if self._pj is None or not self._answered or self._finished:
+            return defer.fail(RuntimeError("only an answered call that is still up can be transferred"))
+        if self._transfer is not None:
+            return defer.fail(RuntimeError("a transfer is already in progress"))
+        self._transfer = defer.Deferred()
+        result = self._transfer
+        try:
+            self._pj.xfer(uri, pj.CallOpParam(True))
+        except pj.Error as exc:
+            self._transfer = None
+            return defer.fail(RuntimeError(f"REFER could not be sent: {exc.info()}"))
+        log_event(log, "call.transfer_sent", call_id=self.call_id, uri=uri)
+        return result
+
+    def hangup(self, reason: str = "local_hangup") -> defer.Deferred[CallEnded]:
+        """End the call from our side; fires with the `CallEnded` (once pjsua2 confirms, or at once if over)."""
+        waiter = self.ended
+        if self._finished:
+            return waiter
+        if self._hangup_by is None:
+            self._hangup_by = HANGUP_BY_BOT
+            self._end_reason = reason
+        self._pj_hangup(603 if not self._answered else 200)
+        return waiter
+
+    # ------------------------------------------------------------------ internals (reactor thread)
+
+    def make_call(self, uri: str) -> None:
+        """Send the INVITE; pjsua2 errors surface as a failed dial with `trunk_error`."""
+        assert self._pj is not None
+        self._invite_sent_at = self.reactor.seconds()
+        self._pj.makeCall(uri, pj.CallOpParam(True))
+        try:
+            self.call_id = self._pj.getInfo().callIdString
+        except pj.Error:
+            self.call_id = ""
+
+    def dial_result(self) -> defer.Deferred[Call]:
+        assert self._dial_result is not None
+        return self._dial_result
+
+    def _pj_hangup(self, code: int) -> None:
+        if self._pj is None:
+            return
+        prm = pj.CallOpParam(True)
+        prm.statusCode = code
+        try:
+            self._pj.hangup(prm)
+        except pj.Error as exc:
+            # Already disconnecting inside pjsua2; the DISCONNECTED state will still arrive.
+            log_event(log, "call.hangup_ignored", logging.DEBUG, call_id=self.call_id, error=exc.info())
+
+    def _emit(self, event: object) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("call event listener failed")
+
+    def _on_state(self, state: int, code: int, reason: str, sip_call_id: str) -> None:
+        if sip_call_id:
+            self.call_id = sip_call_id
+        if code:
+            self.sip_code, self.sip_reason = code, reason
+        now = self.reactor.seconds()
+        if state == pj.PJSIP_INV_STATE_EARLY and self._ringing_at is None and code in (180, 181, 182, 183):
+            self._ringing_at = now
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED and not self._answered:
+            self._on_answered(now)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._on_disconnected(now, code, reason)
+
+    def _on_answered(self, now: float) -> None:
+        if self._finished:
+            return
+        self._answered = True
+        self._answered_at = now
+        self._cancel_timer(self._ring_timer)
+        self._ring_timer = None
+        if self.record_path is not None:
+            try:
+                self._recorder = StereoRecorder(self.record_path, self.clock_rate)
+            except OSError as exc:
+                log_event(log, "call.recording_failed", logging.ERROR, call_id=self.call_id, error=str(exc))
+                self.record_path = None
+        self._ticks = 0
+        if self._port is not None:
+            self._port.sending = True
+        self._max_timer = self.reactor.callLater(self.max_seconds, self._max_duration)
+        log_event(log, "call.answered", call_id=self.call_id, callee=self.target)
+        d, self._dial_result = self._dial_result, None
+        if d is not None:
+            d.callback(self)
+
+    def _on_media_active(self, state: int) -> None:
+        log_event(log, "call.media_active", logging.DEBUG, call_id=self.call_id, early=not self._answered)
+
+    def _on_tick(self, bot: bytes, borrower: bytes) -> None:
+        if self._finished:
+            return
+        if not self._answered:
+            if self._early_bytes < self._early_bytes_max:
+                self._early.append(borrower)
+                self._early_bytes += len(borrower)
+            return
+        t = self._ticks * 0.02
+        self._ticks += 1
+        if self._recorder is not None:
+            self._recorder.write(bot, borrower)
+        if self._consumer is not None:
+            try:
+                self._consumer(borrower, t)
+            except Exception:
+                log.exception("frame consumer failed; frames keep flowing")
+
+    def _on_dtmf(self, digit: str, method: str) -> None:
+        if self._finished:
+            return
+        self.dtmf_digits += digit
+        self._emit(DtmfReceived(digit, method, self._ticks * 0.02))
+
+    def _on_info(self, whole_msg: str) -> None:
+        if self._finished:
+            return
+        try:
+            request = parse_request(whole_msg)
+        except ValueError as exc:
+            log_event(log, "call.info_dropped", logging.WARNING, call_id=self.call_id, error=str(exc))
+            return
+        if request.content_type in (DTMF_RELAY, DTMF_PLAIN):
+            return  # pjsua2 reports these through onDtmfDigit
+        self._emit(InfoReceived(request.content_type, request.body, self._ticks * 0.02))
+
+    def _on_transfer_status(self, code: int, reason: str, final: bool) -> None:
+        if self._transfer is None or not (final or code >= 300):
+            return
+        d, self._transfer = self._transfer, None
+        accepted = 200 <= code < 300
+        log_event(log, "call.transfer_result", call_id=self.call_id, code=code, accepted=accepted)
+        if accepted and not self._finished:
+            self._hangup_by = HANGUP_BY_BOT
+            self._end_reason = "transferred"
+            self._pj_hangup(200)
+        d.callback(TransferResult(accepted, code, reason))
+
+    def _ring_timeout(self) -> None:
+        self._ring_timer = None
+        if self._answered or self._finished:
+            return
+        log_event(log, "call.ring_timeout", call_id=self.call_id, callee=self.target)
+        self._pj_hangup(487)
+        # A peer that never sent a provisional response cannot be CANCELed: pjsip keeps the INVITE
+        # transaction until Timer B. The dialer must not wait that long, so report now.
+        self._fail(NO_ANSWER, 408, "ring timeout")
+
+    def _max_duration(self) -> None:
+        self._max_timer = None
+        if not self._finished:
+            self.hangup("max_duration")
+
+    def cancel(self) -> None:
+        """Abandon an unanswered call (the dialer's Deferred fails with `canceled`)."""
+        if self._answered or self._finished:
+            return
+        self._pj_hangup(487)
+        self._fail(CANCELED, 487, "canceled by caller")
+
+    def _fail(self, disposition: str, code: int | None, reason: str) -> None:
+        d, self._dial_result = self._dial_result, None
+        self._ended_at = self.reactor.seconds()
+        self._finished = True
+        self._cancel_timer(self._ring_timer)
+        self._ring_timer = None
+        if self._port is not None:
+            self._port.detach()
+        log_event(log, "call.failed", call_id=self.call_id, callee=self.target, disposition=disposition, code=code)
+        if d is not None:
+            early = b"".join(self._early)
+            d.errback(
+                Failure(DialFailure(disposition, code, reason, early, call_id=self.call_id, timings=self.timings))
+            )
+        self._early = []
+
+    def _on_disconnected(self, now: float, code: int, reason: str) -> None:
+        if not self._answered:
+            if not self._finished:
+                if self._hangup_by == HANGUP_BY_BOT:
+                    self._fail(CANCELED, code or 487, reason or "canceled")
+                else:
+                    self._fail(disposition_for(code), code or None, reason or "no final response")
+            self.endpoint._release(self)
+            return
+        if self._finished:
+            self.endpoint._release(self)
+            return
+        self._finished = True
+        self._ended_at = now
+        self._cancel_timer(self._max_timer)
+        self._max_timer = None
+        if self._port is not None:
+            self._port.detach()
+        self.playback.cut()
+        if self._recorder is not None:
+            self._recorder.close()
+        hangup_by = self._hangup_by or HANGUP_BY_REMOTE
+        end_reason = self._end_reason or ("remote_bye" if hangup_by == HANGUP_BY_REMOTE else "local_hangup")
+        if self._transfer is not None:
+            d, self._transfer = self._transfer, None
+            d.callback(TransferResult(False, code, "call ended before the transfer completed"))
+        event = CallEnded(
+            call_id=self.call_id,
+            reason=end_reason,
+            hangup_by=hangup_by,
+            sip_code=self.sip_code,
+            sip_reason=self.sip_reason,
+            timings=self.timings,
+            recording=str(self.record_path) if self.record_path is not None else None,
+            dtmf=self.dtmf_digits,
+        )
+        self._ended_event = event
+        log_event(
+            log, "call.ended", call_id=self.call_id, reason=end_reason, hangup_by=hangup_by,
+            duration_s=round(event.duration_s, 2),
+        )
+        self.endpoint._release(self)
+        self._emit(event)
+        waiters, self._ended_waiters = self._ended_waiters, []
+        for w in waiters:
+            w.callback(event)
+
+    def end_for_shutdown(self) -> None:
+        """The endpoint is stopping: report the end now, pjsua2 objects are released by the endpoint."""
+        if self._finished:
+            return
+        if not self._answered:
+            self._fail(CANCELED, None, "endpoint stopped")
+            return
+        if self._hangup_by is None:
+            self._hangup_by = HANGUP_BY_BOT
+            self._end_reason = "endpoint_stopped"
+        self._on_disconnected(self.reactor.seconds(), self.sip_code, self.sip_reason)
+
+    def detach_pjsua(self) -> tuple[_PjCall | None, CallMediaPort | None]:
+        """Hand the pjsua2 objects to the endpoint, which deletes them in a safe order."""
+        pj_call, port = self._pj, self._port
+        self._pj, self._port = None, None
+        if self._recorder is not None:
+            self._recorder.close()
+        return pj_call, port
+
+    @staticmethod
+    def _cancel_timer(timer: Any) -> None:
+        if timer is not None and timer.active():
+            timer.cancel()

@@ -1,0 +1,387 @@
+"""The pjsua2 endpoint inside the Twisted process: transports, trunks (accounts) and outbound calls.
+
+Thread design: pjsua2 runs with no SIP worker thread (`uaConfig.threadCnt = 0`); a reactor
+`LoopingCall` every 5 ms polls it (`libHandleEvents(0)`, never blocking) and in the same tick drains
+the media `FrameRelay`. So every pjsua2 API call and every SIP callback happens on the reactor
+thread, which is registered with pjlib because it created the library, and no lock is shared between
+our code and a pjsua2 thread except through pjsua2 itself. The only other threads are pjsua2's own:
+the media clock (null audio device; it runs the conference bridge and our `CallMediaPort`) and the
+media I/O worker. Their callbacks copy bytes or use `callFromThread`.
+
+There is one pjsua2 library per process. `start()` creates it and `stop()` destroys it after
+releasing every Call/port/Account object in the order pjsua2 needs (calls hung up and deleted,
+then ports, then accounts, then `libDestroy`), so a test module can start and stop its own endpoint
+after another one did. Two endpoints running at the same time in one process are refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pjsua2 as pj
+from twisted.internet import defer, task
+
+from config.server_config import ServerConfig, TrunkSettings
+from telemetry.logging import log_event
+from telephony.call import Call
+from telephony.dispositions import TRUNK_ERROR
+from telephony.events import RegistrationState
+from telephony.media import CallMediaPort, FrameRelay
+
+log = logging.getLogger("telephony.endpoint")
+pjlog = logging.getLogger("telephony.pjsip")
+
+POLL_INTERVAL_S = 0.005
+MAX_CALLS = 512  # asked of pjsua; the wheel's compiled limit is reported by `max_calls` after start()
+_PJ_TO_PY_LEVEL = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
+
+
+class RegistrationFailed(Exception):
+    def __init__(self, state: RegistrationState) -> None:
+        super().__init__(f"trunk {state.trunk!r} registration failed: {state.code} {state.reason}")
+        self.state = state
+
+
+class _PjLogWriter(pj.LogWriter):
+    """pjsip's log lines into Python logging (masked by our formatter like everything else)."""
+
+    def write(self, entry: pj.LogEntry) -> None:
+        pjlog.log(_PJ_TO_PY_LEVEL.get(entry.level, logging.DEBUG), "%s", entry.msg.rstrip())
+
+
+class _TrunkAccount(pj.Account):
+    """pjsua2 account for a trunk (or the local direct-dial identity). Callbacks on pjsua2 threads."""
+
+    def __init__(self, endpoint: SipEndpoint, trunk: TrunkSettings | None) -> None:
+        super().__init__()
+        self._endpoint = endpoint
+        self.trunk = trunk
+
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        info = self.getInfo()
+        name = self.trunk.name if self.trunk else ""
+        state = RegistrationState(name, info.regIsActive, int(prm.code), str(prm.reason), int(info.regExpiresSec))
+        self._endpoint.reactor.callFromThread(self._endpoint._on_reg_state, state)
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        hook = self._endpoint.on_incoming_call
+        if hook is None:
+            # An outbound-only server: refuse politely instead of leaving the caller ringing.
+            call = pj.Call(self, prm.callId)
+            op = pj.CallOpParam(True)
+            op.statusCode = 486
+            call.hangup(op)
+            return
+        hook(self, prm.callId)
+
+
+class SipEndpoint:
+    """Places calls through trunks (or directly) and owns the pjsua2 library while started."""
+
+    _running: ClassVar[SipEndpoint | None] = None
+
+    def __init__(self, config: ServerConfig, reactor: Any, *, log_level: int = 2) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.on_incoming_call: Callable[[pj.Account, int], None] | None = None
+        self.relay = FrameRelay()
+        self.max_calls = 0
+        self.local_port = 0
+        self._log_level = log_level
+        self._ep: pj.Endpoint | None = None
+        self._log_writer: _PjLogWriter | None = None
+        self._poller: task.LoopingCall | None = None
+        self._direct: _TrunkAccount | None = None
+        self._accounts: dict[str, _TrunkAccount] = {}
+        self._calls: set[Call] = set()
+        self._reg: dict[str, RegistrationState] = {}
+        self._reg_waiters: dict[str, list[defer.Deferred[RegistrationState]]] = {}
+        self._port_seq = 0
+        self._graveyard: list[tuple[Any, Any]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        return self._ep is not None
+
+    def start(self) -> defer.Deferred[None]:
+        """Create the library, SIP transport, null sound device and accounts; REGISTER where configured.
+
+        Fires once the transport listens (registrations proceed in the background: see `registered`).
+        """
+        if self._ep is not None:
+            return defer.fail(RuntimeError("endpoint already started"))
+        if SipEndpoint._running is not None:
+            return defer.fail(RuntimeError("another SipEndpoint is running in this process (one pjsua2 per process)"))
+        try:
+            self._create_library()
+        except pj.Error as exc:
+            self._destroy_library()
+            return defer.fail(RuntimeError(f"pjsua2 failed to start: {exc.info()}"))
+        SipEndpoint._running = self
+        self._poller = task.LoopingCall(self._poll)
+        self._poller.clock = self.reactor
+        self._poller.start(POLL_INTERVAL_S, now=True)
+        log_event(log, "sip.started", port=self.local_port, max_calls=self.max_calls)
+        return defer.succeed(None)
+
+    def _create_library(self) -> None:
+        ep = pj.Endpoint()
+        self._ep = ep
+        ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = False
+        cfg.uaConfig.maxCalls = MAX_CALLS
+        cfg.uaConfig.userAgent = self.config.sip.user_agent
+        self._log_writer = _PjLogWriter()
+        cfg.logConfig.writer = self._log_writer
+        cfg.logConfig.level = self._log_level
+        cfg.logConfig.consoleLevel = self._log_level if self._log_level > 3 else 0
+        cfg.logConfig.decor = 0
+        rate = self.config.media.clock_rate
+        cfg.medConfig.clockRate = rate
+        cfg.medConfig.sndClockRate = rate
+        cfg.medConfig.channelCount = 1
+        cfg.medConfig.audioFramePtime = 20
+        cfg.medConfig.ptime = 20
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.maxMediaPorts = 2 * MAX_CALLS + 8
+        ep.libInit(cfg)
+        self.max_calls = MAX_CALLS
+        ep.audDevManager().setNullDev()
+        tcfg = pj.TransportConfig()
+        tcfg.port = self.config.sip.port
+        tcfg.boundAddress = self.config.sip.bind_address
+        kind = pj.PJSIP_TRANSPORT_UDP if self.config.sip.transport == "udp" else pj.PJSIP_TRANSPORT_TCP
+        tid = ep.transportCreate(kind, tcfg)
+        self.local_port = int(ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+        ep.libStart()
+        self._set_codecs(ep)
+        self._direct = self._create_account(None)
+        for trunk in self.config.trunks:
+            self._accounts[trunk.name] = self._create_account(trunk)
+
+    def _set_codecs(self, ep: pj.Endpoint) -> None:
+        wanted = {f"{name}/8000/1": 250 - i for i, name in enumerate(self.config.media.codecs)}
+        for codec in ep.codecEnum2():
+            ep.codecSetPriority(codec.codecId, wanted.get(codec.codecId, 0))
+
+    def _account_config(self, trunk: TrunkSettings | None) -> pj.AccountConfig:
+        acfg = pj.AccountConfig()
+        host = self.config.sip.bind_address
+        if trunk is None:
+            acfg.idUri = f"sip:bot@{host}:{self.local_port}"
+        else:
+            proxy_host = trunk.proxy.split(":", 1)[1].split(";", 1)[0]
+            user = trunk.caller_id or trunk.username or "bot"
+            acfg.idUri = f"sip:{user}@{proxy_host}"
+            acfg.sipConfig.proxies.append(trunk.proxy if ";lr" in trunk.proxy else trunk.proxy + ";lr")
+            if trunk.registers:
+                acfg.regConfig.registrarUri = str(trunk.registrar)
+                acfg.regConfig.registerOnAdd = True
+                acfg.regConfig.timeoutSec = trunk.register_expires_s
+                acfg.regConfig.retryIntervalSec = 30
+            if trunk.username:
+                acfg.sipConfig.authCreds.append(
+                    pj.AuthCredInfo("digest", trunk.realm, trunk.username, 0, trunk.password or "")
+                )
+        media = acfg.mediaConfig.transportConfig
+        media.port = self.config.media.rtp_port_start
+        media.portRange = self.config.media.rtp_port_range
+        media.boundAddress = host
+        acfg.sipConfig.contactForced = f"<sip:bot@{host}:{self.local_port}>"
+        acfg.natConfig.sdpNatRewriteUse = False
+        acfg.mediaConfig.lockCodecEnabled = False  # no re-INVITE to narrow a multi-codec answer
+        acfg.natConfig.viaRewriteUse = False
+        acfg.natConfig.contactRewriteUse = False
+        return acfg
+
+    def _create_account(self, trunk: TrunkSettings | None) -> _TrunkAccount:
+        account = _TrunkAccount(self, trunk)
+        account.create(self._account_config(trunk), trunk is None)
+        return account
+
+    def _poll(self) -> None:
+        ep = self._ep
+        if ep is None:
+            return
+        ep.libHandleEvents(0)
+        self.relay.drain()
+        if self._graveyard:
+            self._bury()
+
+    def stop(self) -> defer.Deferred[None]:
+        """Hang up what is still up, release pjsua2 objects in order and destroy the library."""
+        if self._ep is None:
+            return defer.succeed(None)
+        for call in list(self._calls):
+            call.hangup("endpoint_stopped") if call.answered else call.cancel()
+        # Give BYE/CANCEL a moment to go out and be answered; pjsua2 ends the rest in libDestroy.
+        deadline = time.monotonic() + 1.0
+        while self._calls and time.monotonic() < deadline:
+            self._ep.libHandleEvents(10)
+            self.relay.drain()
+            self._flush_reactor_calls()
+        for call in list(self._calls):
+            call.end_for_shutdown()
+            self._release(call)
+        self._destroy_library()
+        return defer.succeed(None)
+
+    def _flush_reactor_calls(self) -> None:
+        # callFromThread events from pjsua2 queued while we hold the reactor: run them now so calls
+        # see their DISCONNECTED state before the objects go away.
+        run = getattr(self.reactor, "runUntilCurrent", None)
+        if run is not None:
+            run()
+
+    def _destroy_library(self) -> None:
+        if self._poller is not None and self._poller.running:
+            self._poller.stop()
+        self._poller = None
+        self.relay.drain()
+        self._bury()
+        ep = self._ep
+        if ep is not None:
+            for account in [self._direct, *self._accounts.values()]:
+                if account is not None:
+                    with contextlib.suppress(pj.Error):
+                        account.shutdown()
+            self._direct = None
+            self._accounts.clear()
+            try:
+                ep.libDestroy()
+            except pj.Error as exc:
+                log_event(log, "sip.destroy_error", logging.WARNING, error=exc.info())
+        self._ep = None
+        del ep
+        self._log_writer = None
+        if SipEndpoint._running is self:
+            SipEndpoint._running = None
+        for waiters in self._reg_waiters.values():
+            for d in waiters:
+                d.errback(RuntimeError("endpoint stopped before registration finished"))
+        self._reg_waiters.clear()
+        log_event(log, "sip.stopped")
+
+    # ------------------------------------------------------------------ trunks
+
+    def registration(self, trunk: str) -> RegistrationState | None:
+        return self._reg.get(trunk)
+
+    def registered(self, trunk: str) -> defer.Deferred[RegistrationState]:
+        """Fires with the trunk's first registration outcome; fails with `RegistrationFailed` on a SIP error."""
+        settings = self.config.trunk(trunk)
+        if not settings.registers:
+            return defer.succeed(RegistrationState(trunk, True, 0, "IP-authenticated trunk, no REGISTER"))
+        state = self._reg.get(trunk)
+        if state is not None:
+            return defer.succeed(state) if state.registered else defer.fail(RegistrationFailed(state))
+        d: defer.Deferred[RegistrationState] = defer.Deferred()
+        self._reg_waiters.setdefault(trunk, []).append(d)
+        return d
+
+    def _on_reg_state(self, state: RegistrationState) -> None:
+        if not state.trunk:
+            return
+        self._reg[state.trunk] = state
+        level = logging.INFO if state.registered else logging.ERROR
+        log_event(log, "trunk.registration", level, trunk=state.trunk, code=state.code, sip_reason=state.reason)
+        for d in self._reg_waiters.pop(state.trunk, []):
+            if state.registered:
+                d.callback(state)
+            else:
+                d.errback(RegistrationFailed(state))
+
+    # ------------------------------------------------------------------ calls
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    def dial(
+        self,
+        target: str,
+        trunk: str | None = None,
+        *,
+        record_path: Path | str | None = None,
+        max_seconds: float | None = None,
+    ) -> defer.Deferred[Call]:
+        """Call `target` (a SIP URI, or a number when a trunk is given); fires with the answered Call.
+
+        Fails with `DialFailure` (disposition, SIP code, reason, early media) for every unanswered
+        outcome, and with `ValueError` for a target or trunk we cannot use.
+        """
+        if self._ep is None:
+            return defer.fail(RuntimeError("endpoint is not started"))
+        try:
+            uri, account = self._route(target, trunk)
+        except ValueError as exc:
+            return defer.fail(exc)
+        if max_seconds is not None and max_seconds <= 0:
+            return defer.fail(ValueError(f"max_seconds must be positive, not {max_seconds}"))
+        self._port_seq += 1
+        call = Call(
+            self,
+            account,
+            uri,
+            clock_rate=self.config.media.clock_rate,
+            relay=self.relay,
+            record_path=Path(record_path) if record_path is not None else None,
+            max_seconds=max_seconds if max_seconds is not None else self.config.calls.max_call_seconds,
+            ring_timeout_s=self.config.calls.ring_timeout_s,
+            local_name=f"call{self._port_seq}",
+        )
+        result = call.dial_result()
+        self._calls.add(call)
+        try:
+            call.make_call(uri)
+        except pj.Error as exc:
+            reason = exc.info().strip() or "INVITE could not be sent"
+            call._fail(TRUNK_ERROR, None, reason)
+            self._release(call)
+        log_event(log, "call.invite_sent", call_id=call.call_id, callee=uri, trunk=trunk)
+        return result
+
+    def _route(self, target: str, trunk: str | None) -> tuple[str, _TrunkAccount]:
+        target = target.strip()
+        if not target:
+            raise ValueError("empty call target")
+        if trunk is None:
+            if not target.startswith(("sip:", "sips:")):
+                raise ValueError(f"without a trunk the target must be a SIP URI, not {target!r}")
+            assert self._direct is not None
+            return target, self._direct
+        settings = self.config.trunk(trunk)
+        account = self._accounts[settings.name]
+        if target.startswith(("sip:", "sips:")):
+            return target, account
+        number = target.replace(" ", "").replace("-", "")
+        if not number.lstrip("+").isdigit():
+            raise ValueError(f"not a phone number: {target!r}")
+        host = settings.proxy.split(":", 1)[1].split(";", 1)[0]
+        return f"sip:{number}@{host}", account
+
+    def _release(self, call: Call) -> None:
+        """Forget a finished call; its pjsua2 objects are deleted on a later poll, outside callbacks."""
+        if call in self._calls:
+            self._calls.discard(call)
+        pj_call, port = call.detach_pjsua()
+        if pj_call is not None or port is not None:
+            self._graveyard.append((pj_call, port))
+
+    def _bury(self) -> None:
+        graves, self._graveyard = self._graveyard, []
+        for pj_call, port in graves:
+            del pj_call
+            if isinstance(port, CallMediaPort):
+                port.detach()
+            del port

@@ -1,0 +1,88 @@
+"""Per-call stereo recording (bot left, borrower right) that survives the process being killed.
+
+The WAV header is rewritten with the true sizes about once a second, right after the buffered
+audio is flushed to the OS, so a SIGKILL leaves a valid file holding everything up to the last
+flush. Writes happen on the reactor thread from frames the media thread already paired per tick,
+which is what keeps the two channels time-aligned.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+_HEADER_BYTES = 44
+
+
+def _header(rate: int, channels: int, data_bytes: int) -> bytes:
+    block = channels * 2
+    return b"".join(
+        (
+            b"RIFF",
+            struct.pack("<I", 36 + data_bytes),
+            b"WAVEfmt ",
+            struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, 16),
+            b"data",
+            struct.pack("<I", data_bytes),
+        )
+    )
+
+
+class StereoRecorder:
+    """Interleaves one bot frame and one borrower frame per media tick into a 16-bit stereo WAV."""
+
+    def __init__(self, path: Path | str, rate: int, flush_interval_s: float = 1.0) -> None:
+        self.path = Path(path)
+        self.rate = rate
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self._file.write(_header(rate, 2, 0))
+        self._data_bytes = 0
+        self._flush_every = max(1, int(flush_interval_s * rate * 4))  # bytes of stereo data
+        self._since_flush = 0
+
+    @property
+    def frames_written(self) -> int:
+        return self._data_bytes // 4
+
+    def write(self, bot: bytes, borrower: bytes) -> None:
+        """Append one tick; the shorter side is padded with silence so the channels stay aligned."""
+        if self._file is None:
+            return
+        left = np.frombuffer(bot, "<i2")
+        right = np.frombuffer(borrower, "<i2")
+        n = max(len(left), len(right))
+        out = np.zeros((n, 2), "<i2")
+        out[: len(left), 0] = left
+        out[: len(right), 1] = right
+        data = out.tobytes()
+        self._file.write(data)
+        self._data_bytes += len(data)
+        self._since_flush += len(data)
+        if self._since_flush >= self._flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Push buffered audio to the OS, then make the header describe exactly that much."""
+        f = self._file
+        if f is None:
+            return
+        f.flush()
+        f.seek(4)
+        f.write(struct.pack("<I", 36 + self._data_bytes))
+        f.seek(40)
+        f.write(struct.pack("<I", self._data_bytes))
+        f.seek(0, os.SEEK_END)
+        f.flush()
+        self._since_flush = 0
+
+    def close(self) -> None:
+        if self._file is None:
+            return
+        self.flush()
+        self._file.close()
+        self._file = None

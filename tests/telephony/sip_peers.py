@@ -1,0 +1,141 @@
+"""Real SIP peers for the telephony tests: sipp scenarios and baresip, on free 127.0.0.1 ports.
+
+Each peer is a context manager that starts the process, waits until it listens, and kills it (and
+only it) on exit, so no test leaves a process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+SIPP_SCENARIOS = FIXTURES / "sipp"
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+BARESIP = shutil.which("baresip") or "/usr/bin/baresip"
+
+
+def free_udp_port(pairs: int = 1) -> int:
+    """A free even UDP port with `2 * pairs` free ports from it (RTP/RTCP style)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1] & ~1
+        if base + 2 * pairs >= 65535:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for p in range(base, base + 2 * pairs):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range found")
+
+
+class SippPeer:
+    """A running sipp: `uri` is where to send the INVITE; `stop()` returns its exit code and output."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log_dir: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.log_dir = log_dir
+        self.uri = f"sip:service@127.0.0.1:{port}"
+
+    def uri_for(self, user: str) -> str:
+        return f"sip:{user}@127.0.0.1:{self.port}"
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout)
+
+    def output(self) -> str:
+        parts = []
+        for f in sorted(self.log_dir.glob("*")):
+            with suppress(OSError):
+                parts.append(f"== {f.name}\n" + f.read_text(errors="replace")[-4000:])
+        return "\n".join(parts)
+
+
+@contextmanager
+def sipp(
+    scenario: str | None,
+    *extra: str,
+    rtp_echo: bool = False,
+    calls: int = 0,
+    files: dict[str, bytes] | None = None,
+    params: dict[str, str] | None = None,
+) -> Iterator[SippPeer]:
+    """Run sipp as a UAS with `scenario` (a file under fixtures/sipp, or None for the built-in uas).
+
+    `files` are written into sipp's working directory first (e.g. `audio.pcap` for play_pcap_audio);
+    `params` fill `@name@` placeholders in the scenario (sipp checks status codes before `-key` applies).
+    """
+    port = free_udp_port()
+    media_port = free_udp_port(pairs=3)
+    log_dir = Path(tempfile.mkdtemp(prefix="sipp-"))
+    for name, data in (files or {}).items():
+        (log_dir / name).write_bytes(data)
+    args = [SIPP, "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media_port)]
+    if scenario is None:
+        args += ["-sn", "uas"]
+    else:
+        text = (SIPP_SCENARIOS / scenario).read_text()
+        for key, value in (params or {}).items():
+            text = text.replace(f"@{key}@", value)
+        (log_dir / scenario).write_text(text)
+        args += ["-sf", str(log_dir / scenario)]
+    if rtp_echo:
+        args.append("-rtp_echo")
+    if calls:
+        args += ["-m", str(calls)]
+    args.append("-nostdin")
+    args += ["-trace_err", "-error_file", str(log_dir / "errors.log"), *extra]
+    proc = subprocess.Popen(
+        args, cwd=log_dir, stdout=open(log_dir / "stdout.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        start_new_session=True,
+    )
+    peer = SippPeer(proc, port, log_dir)
+    try:
+        _wait_udp_bound(port, proc)
+        yield peer
+    finally:
+        _stop(proc)
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _wait_udp_bound(port: int, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"peer exited early with code {proc.returncode}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return  # someone (the peer) holds the port
+        time.sleep(0.02)
+    raise RuntimeError(f"peer did not bind UDP port {port}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(3)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(3)

@@ -1,0 +1,73 @@
+"""Test signals, an RTP pcap writer for sipp's play_pcap_audio, and a correlation check.
+
+Channels of a recording are checked by normalized cross-correlation against the signal that was
+sent, so the test fails if the audio is missing, swapped, or garbled, not merely if a file is small.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+Int16 = npt.NDArray[np.int16]
+
+
+def noise(seconds: float, seed: int, rate: int = 8000, level: float = 6000.0) -> Int16:
+    """Band-limited noise: distinct per seed, so two sides of a call cannot be mistaken for each other."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(int(seconds * rate))
+    kernel = np.ones(3) / 3.0  # mild low-pass keeps it well inside G.711's band
+    x = np.convolve(x, kernel, mode="same")
+    x = x / np.max(np.abs(x)) * level
+    return x.astype(np.int16)
+
+
+def write_rtp_pcap(path: Path, samples: Int16, payload_type: int = 8, rate: int = 8000) -> None:
+    """PCMA (pt 8) or PCMU (pt 0) RTP packets, 20 ms each, as an Ethernet/IPv4/UDP pcap."""
+    pcm = np.asarray(samples, "<i2").tobytes()
+    encode = audioop.lin2alaw if payload_type == 8 else audioop.lin2ulaw
+    per = rate // 50
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i in range(0, len(pcm) // 2 // per):
+        payload = encode(pcm[i * per * 2 : (i + 1) * per * 2], 2)
+        rtp = struct.pack("!BBHII", 0x80, payload_type | (0x80 if i == 0 else 0), i & 0xFFFF, i * per, 0x1234) + payload
+        udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\x00" * 12 + b"\x08\x00" + ip
+        ts = i * 20000
+        out.append(struct.pack("<IIII", ts // 1_000_000, ts % 1_000_000, len(frame), len(frame)) + frame)
+    path.write_bytes(b"".join(out))
+
+
+def best_correlation(recorded: Int16, reference: Int16, max_lag: int = 8000) -> tuple[float, int]:
+    """Highest normalized correlation of `reference` inside `recorded` over lags 0..max_lag samples."""
+    rec = recorded.astype(np.float64)
+    ref = reference.astype(np.float64)
+    n = min(len(ref), max(0, len(rec) - 1))
+    if n < 400:
+        return 0.0, 0
+    ref = ref[:n]
+    ref = ref - ref.mean()
+    ref_norm = np.linalg.norm(ref)
+    best, best_lag = 0.0, 0
+    for lag in range(0, min(max_lag, len(rec) - 400)):
+        seg = rec[lag : lag + n]
+        m = len(seg)
+        r = ref[:m]
+        seg = seg - seg.mean()
+        denom = np.linalg.norm(seg) * np.linalg.norm(r) if m < n else np.linalg.norm(seg) * ref_norm
+        if denom == 0:
+            continue
+        c = float(np.dot(seg, r) / denom)
+        if c > best:
+            best, best_lag = c, lag
+    return best, best_lag

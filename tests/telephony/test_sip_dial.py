@@ -1,0 +1,158 @@
+"""Outbound calls against real sipp peers: dispositions, SIP codes, media both ways, timings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from reactor_wait import run_until
+from sip_peers import sipp
+from sip_signals import best_correlation, noise, write_rtp_pcap
+
+from pcm.wav import read_wav
+from telephony.dispositions import DialFailure
+from telephony.events import CallEnded
+
+pytestmark = pytest.mark.integration
+
+
+def _pcap(tmp_path: Path, seed: int, seconds: float = 3.0) -> tuple[np.ndarray, bytes]:
+    signal = noise(seconds, seed)
+    path = tmp_path / "audio.pcap"
+    write_rtp_pcap(path, signal)
+    return signal, path.read_bytes()
+
+
+def _dial_failure(endpoint: Any, uri: str, timeout: float = 10.0) -> DialFailure:
+    with pytest.raises(DialFailure) as info:
+        run_until(endpoint.dial(uri), timeout)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "disposition"),
+    [
+        (486, "Busy Here", "busy"),
+        (404, "Not Found", "invalid_number"),
+        (603, "Decline", "rejected"),
+        (503, "Service Unavailable", "trunk_error"),
+    ],
+)
+def test_final_responses_map_to_dispositions(endpoint: Any, code: int, reason: str, disposition: str) -> None:
+    """A peer's final error response fails the dial with the right disposition, code and reason."""
+    with sipp("uas_reject.xml", params={"code": str(code), "reason": reason}) as peer:
+        failure = _dial_failure(endpoint, peer.uri)
+    assert failure.disposition == disposition
+    assert failure.sip_code == code
+    assert failure.reason == reason
+    assert failure.timings is not None and failure.timings.answered_at is None
+
+
+def test_ringing_then_480_is_no_answer(endpoint: Any) -> None:
+    """180 then 480: no_answer, with the ringing time recorded about a second before the end."""
+    with sipp("uas_ring_480.xml") as peer:
+        failure = _dial_failure(endpoint, peer.uri)
+    assert (failure.disposition, failure.sip_code) == ("no_answer", 480)
+    t = failure.timings
+    assert t is not None and t.ringing_at is not None and t.ended_at is not None
+    assert 0.7 < t.ended_at - t.ringing_at < 2.5
+
+
+def test_early_media_then_busy_keeps_the_announcement(endpoint: Any, tmp_path: Path) -> None:
+    """183 with SDP streams an announcement, then 486: busy, and the early audio matches what was sent."""
+    signal, pcap = _pcap(tmp_path, seed=11, seconds=2.0)
+    with sipp("uas_early_486.xml", files={"audio.pcap": pcap}) as peer:
+        failure = _dial_failure(endpoint, peer.uri)
+    assert (failure.disposition, failure.sip_code) == ("busy", 486)
+    early = np.frombuffer(failure.early_media, "<i2")
+    assert len(early) > 8000  # more than a second captured
+    corr, _ = best_correlation(early, signal[4000:12000])
+    assert corr > 0.8
+
+
+def test_no_answer_at_all_times_out_as_no_answer(endpoint: Any) -> None:
+    """A peer that never responds to the INVITE: the ring timeout (4 s here) fails the dial as no_answer."""
+    with sipp("uas_silent.xml") as peer:
+        failure = _dial_failure(endpoint, peer.uri, timeout=10)
+    assert failure.disposition == "no_answer"
+    assert failure.reason == "ring timeout"
+
+
+def test_answered_call_records_bot_left_and_peer_right(endpoint: Any, tmp_path: Path) -> None:
+    """Answer + streamed audio: the stereo recording holds our audio left and the peer's right, aligned."""
+    peer_signal, pcap = _pcap(tmp_path, seed=22, seconds=3.0)
+    bot_signal = noise(3.0, seed=33)
+    frames: list[tuple[bytes, float]] = []
+    record = tmp_path / "rec.wav"
+    with sipp("uas_stream.xml", files={"audio.pcap": pcap}) as peer:
+        call = run_until(endpoint.dial(peer.uri, record_path=record, max_seconds=4.0))
+        call.set_frame_consumer(lambda f, t: frames.append((f, t)))
+        call.playback.enqueue(bot_signal.tobytes())
+        ended: CallEnded = run_until(call.ended, 10)
+    assert ended.reason == "max_duration" and ended.hangup_by == "bot"
+    assert 3.5 < ended.duration_s < 5.0
+    assert ended.recording == str(record)
+    wav = read_wav(record)
+    assert wav.channels == 2 and wav.rate == 8000
+    left, right = wav.channel("left"), wav.channel("right")
+    c_bot, lag_bot = best_correlation(left, bot_signal[:8000])
+    c_peer, _ = best_correlation(right, peer_signal[4000:12000])
+    assert c_bot > 0.95 and c_peer > 0.8
+    assert lag_bot < 800  # the bot starts within 100 ms of the answer on the left channel
+    assert best_correlation(right, bot_signal[:8000])[0] < 0.3  # channels are not swapped or mixed
+    assert best_correlation(left, peer_signal[4000:12000])[0] < 0.3
+    # consumer saw every borrower frame with media-clock times
+    assert len(frames) == wav.samples.shape[0] // 160
+    assert frames[0][1] == 0.0 and abs(frames[-1][1] - 0.02 * (len(frames) - 1)) < 1e-9
+    assert all(len(f) == 320 for f, _ in frames)
+
+
+def test_remote_bye_during_playback_ends_once(endpoint: Any, tmp_path: Path) -> None:
+    """The peer hangs up mid-prompt: one CallEnded (remote_bye) and the prompt reports it was cut."""
+    _, pcap = _pcap(tmp_path, seed=5, seconds=1.0)
+    events: list[object] = []
+    done: list[tuple[int, bool]] = []
+    with sipp("uas_remote_bye.xml", files={"audio.pcap": pcap}) as peer:
+        call = run_until(endpoint.dial(peer.uri))
+        call.add_event_listener(events.append)
+        call.playback.enqueue(noise(10.0, seed=1).tobytes(), on_done=lambda n, i: done.append((n, i)))
+        ended: CallEnded = run_until(call.ended, 10)
+        second = run_until(call.hangup(), 2)
+    assert ended.reason == "remote_bye" and ended.hangup_by == "remote"
+    assert second is ended
+    assert [e for e in events if isinstance(e, CallEnded)] == [ended]
+    assert 1.5 < ended.duration_s < 3.5
+    run_until_done(done)
+    assert done and done[0][1] is True and 50 < done[0][0] < 200
+
+
+def run_until_done(done: list[tuple[int, bool]]) -> None:
+    from reactor_wait import spin
+
+    for _ in range(50):
+        if done:
+            return
+        spin(0.02)
+
+
+def test_local_hangup_reports_bot(endpoint: Any) -> None:
+    """hangup() on an answered call fires CallEnded with hangup_by=bot and all four timings in order."""
+    with sipp(None, rtp_echo=True) as peer:
+        call = run_until(endpoint.dial(peer.uri))
+        ended: CallEnded = run_until(call.hangup(), 5)
+    t = ended.timings
+    assert ended.reason == "local_hangup" and ended.hangup_by == "bot"
+    assert t.ringing_at is not None and t.answered_at is not None and t.ended_at is not None
+    assert t.invite_sent_at <= t.ringing_at <= t.answered_at <= t.ended_at
+
+
+def test_bad_targets_are_refused_without_dialing(endpoint: Any) -> None:
+    """A target that is not a SIP URI (and no trunk) fails at once with ValueError; nothing is dialed."""
+    before = endpoint.active_calls
+    with pytest.raises(ValueError, match="SIP URI"):
+        run_until(endpoint.dial("13800138000"))
+    with pytest.raises(ValueError, match="max_seconds"):
+        run_until(endpoint.dial("sip:x@127.0.0.1:9", max_seconds=0))
+    assert endpoint.active_calls == before
