@@ -135,6 +135,7 @@ class DialogueManager:
         self.outcome: Outcome | None = None
         self._waiting: Node | None = None
         self._return_to: Node | None = None
+        self.path: list[str] = []  # every node entered, in order (decision nodes included)
         self._visits: Counter[str] = Counter()
         self._retries: Counter[str] = Counter()
 
@@ -251,20 +252,27 @@ class DialogueManager:
         try:
             for _ in range(_MAX_CHAIN):
                 node = self.library.node(key)
+                returning = target == "@return" and node is self._return_to
+                if parts and returning and self._visits[key] >= self.config.max_node_visits:
+                    # Back from a side question to a question already asked twice: listen, do not ask again.
+                    self._waiting = node
+                    return PlayPrompt(Prompt(tuple(parts), node.key, interruptible), intent, score)
                 if not node.is_decision:
                     self._visits[key] += 1
                     if self._visits[key] > self.config.max_node_visits:
                         log_event(log, "dialogue.loop_closed", node=key)
-                        return self._close("loop_close", parts, intent, score)
+                        return self._close("loop_close", parts[len(prefix):], intent, score)
                 self._enter(node)
                 if node.is_decision:
-                    key = self._resolve(self._route(node), node)
+                    target, here = self._route(node), node
+                    key = self._resolve(target, here)
                     continue
                 parts.extend(render_node(self.library, self._set, node, self.borrower, self.today,
                                          self.identity_confirmed, self.slots))
                 interruptible = interruptible and node.interruptible
                 if node.then is not None:
-                    key = self._resolve(node.then, node)
+                    target, here = node.then, node
+                    key = self._resolve(target, here)
                     continue
                 prompt = Prompt(tuple(parts), node.key, interruptible)
                 if node.transfer:
@@ -280,6 +288,7 @@ class DialogueManager:
         return self._close("loop_close", [], intent, score)
 
     def _enter(self, node: Node) -> None:
+        self.path.append(node.key)
         if node.confirms_identity and not self.identity_confirmed:
             self.identity_confirmed = True
             log_event(log, "dialogue.identity_confirmed", node=node.key)

@@ -50,6 +50,9 @@ VARIABLES: dict[str, str] = {
     "callback_at": "date", "today": "date", "phone_tail": "digits",
 }
 FILL_SOURCES = ("amount", "due_date", "today")  # borrower/call values a node may copy into an empty slot
+# Back to the question a global handler interrupted: `@return` listens again without re-asking a question
+# already asked twice; `@again` always re-asks it (a repeat request), so a third time closes the call.
+RETURN_TARGETS = ("@return", "@again")
 _ID = re.compile(r"[a-z][a-z0-9_]*")
 _VAR = re.compile(r"\{([a-z_]+)\}")
 
@@ -173,8 +176,8 @@ class ScriptLibrary:
         return self.scenes[scene].nodes[node]
 
     def resolve(self, target: str, here: Node | None, script_set: ScriptSet) -> str | None:
-        """Target text -> `scene/node` key; None for `@return` (the engine knows where to return)."""
-        if target == "@return":
+        """Target text -> `scene/node` key; None for `@return`/`@again` (the engine knows where to return)."""
+        if target in RETURN_TARGETS:
             return None
         if target.startswith("@"):
             return self.resolve(script_set.exits[target[1:]], None, script_set)
@@ -484,7 +487,7 @@ def _check_references(library: ScriptLibrary, lib: Table) -> None:
                     raise ConfigError(scene.source, f"{where}.prompt", "fragment ids defined in fragments.toml", item)
             for key, target in _node_targets(node):
                 if target.startswith("@"):
-                    if target != "@return":
+                    if target not in RETURN_TARGETS:
                         used_exits.add(target[1:])
                     continue
                 _check_target(library, scene.source, f"{where}.{key}", target, node)
