@@ -52,8 +52,17 @@ class PromptPlayer:
         self.on_first_frame = on_first_frame
         self._playing: list[_Playing] = []
 
-    def play(self, rendered: RenderedPrompt, interruptible: bool | None = None) -> Deferred[PromptOutcome]:
-        """Queue a prompt; `interruptible` defaults to the prompt's own flag from the script."""
+    def play(
+        self,
+        rendered: RenderedPrompt,
+        interruptible: bool | None = None,
+        on_start: Callable[[PromptStarted], None] | None = None,
+    ) -> Deferred[PromptOutcome]:
+        """Queue a prompt; `interruptible` defaults to the prompt's own flag from the script.
+
+        `on_start` fires for this prompt's first frame only (after the player-wide `on_first_frame`),
+        so a caller with several prompts queued need not work out which one started.
+        """
         if bytes_per_frame(rendered.rate) != self.queue.frame_bytes:
             raise ValueError(
                 f"prompt rendered at {rendered.rate} Hz but the call's queue takes "
@@ -64,9 +73,12 @@ class PromptPlayer:
         node = rendered.node
         entry: _Playing | None = None
 
-        def on_start() -> None:
+        def started() -> None:
+            event = PromptStarted(node, self.reactor.seconds())
             if self.on_first_frame is not None:
-                self.on_first_frame(PromptStarted(node, self.reactor.seconds()))
+                self.on_first_frame(event)
+            if on_start is not None:
+                on_start(event)
 
         def on_done(frames_played: int, interrupted: bool) -> None:
             assert entry is not None
@@ -81,7 +93,7 @@ class PromptPlayer:
                 result = PromptFinished(node, frames_played, total, ms, entry.held_barge_in)
             done.callback(result)
 
-        item = self.queue.enqueue(rendered.pcm(), on_start, on_done)
+        item = self.queue.enqueue(rendered.pcm(), started, on_done)
         entry = _Playing(node, flag, item, done)
         self._playing.append(entry)
         return done

@@ -28,7 +28,7 @@ from pcm.wav import Samples
 from prompts.assets import AssetLibrary
 from prompts.cache import RenderCache, content_key
 from prompts.numbers import NumberReader, VariableReadingError
-from prompts.shaping import Float, fade_edges, normalize_level, to_float, to_int16, trim_edges
+from prompts.shaping import fade_edges, normalize_level, to_float, to_int16, trim_edges
 from prompts.splicer import PartTiming, PauseRules, Piece, PromptSplicer, is_punctuation_only
 from prompts.tts import TextToSpeech, TtsError
 from telemetry.logging import log_event
@@ -87,7 +87,7 @@ class PromptRenderer:
         self.reader = reader or NumberReader()
         s = self.settings
         self._pauses = PauseRules(s.clause_pause_ms, s.sentence_pause_ms, s.part_gap_ms)
-        self._fragments: dict[tuple[str, int], Float] = {}  # pinned: never evicted by variable churn
+        self._fragments: dict[tuple[str, int], Samples] = {}  # pinned: never evicted by variable churn
         self._lock = threading.Lock()
 
     # --- the hot path ------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class PromptRenderer:
             variables_cached=cached, variables_synthesized=synthesized, render_ms=round(elapsed, 2),
         )
         return RenderedPrompt(
-            samples=to_int16(spliced.audio),
+            samples=spliced.audio,
             rate=rate,
             parts=spliced.parts,
             node=prompt.node,
@@ -170,7 +170,7 @@ class PromptRenderer:
 
     # --- pieces ---------------------------------------------------------------------------------
 
-    def fragment_audio(self, fragment_id: str, rate: int) -> Float:
+    def fragment_audio(self, fragment_id: str, rate: int) -> Samples:
         key = (fragment_id, rate)
         audio = self._fragments.get(key)
         if audio is not None:
@@ -197,7 +197,7 @@ class PromptRenderer:
         except VariableReadingError as exc:
             raise PromptRenderError(f"variable {variable.name!r} ({variable.kind}): {exc}") from None
 
-    def _variable_audio(self, variable: Variable, rate: int) -> tuple[Float, bool]:
+    def _variable_audio(self, variable: Variable, rate: int) -> tuple[Samples, bool]:
         key = self._variable_key(variable, rate)
         audio = self.cache.get(key)
         if audio is not None:
@@ -212,13 +212,13 @@ class PromptRenderer:
         self.cache.put(key, audio)
         return audio, False
 
-    def _shape(self, samples: Samples, rate: int) -> Float:
+    def _shape(self, samples: Samples, rate: int) -> Samples:
         s = self.settings
         signal = trim_edges(to_float(samples), rate, keep_ms=s.trim_keep_ms)
         if signal.size == 0:
-            return signal
+            return samples[:0]
         signal = normalize_level(signal, rate, s.target_dbfs)
-        return fade_edges(signal, int(rate * s.crossfade_ms / 1000))
+        return to_int16(fade_edges(signal, int(rate * s.crossfade_ms / 1000)))
 
 
 def _check_rate(rate: int) -> None:

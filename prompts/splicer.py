@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prompts.shaping import Float
+from pcm.wav import Samples
 
 SENTENCE_END = frozenset("。！？!?.…")
 CLAUSE_END = frozenset("，、；：,;:")
@@ -32,7 +32,7 @@ class Piece:
 
     kind: str  # fragment | variable
     name: str  # fragment id or variable name
-    audio: Float
+    audio: Samples  # int16, faded at both ends
     text: str = ""
 
 
@@ -68,7 +68,7 @@ class PartTiming:
 
 @dataclass(frozen=True)
 class Spliced:
-    audio: Float
+    audio: Samples  # int16, faded at both ends
     parts: tuple[PartTiming, ...]
     crossfades: int  # joins made by overlap (each shortens the total by the crossfade length)
 
@@ -107,11 +107,11 @@ class PromptSplicer:
             audible.append(piece)
             pos += len(piece.audio)
             previous = piece
-        out = np.zeros(pos, dtype=np.float32)
+        out = np.zeros(pos, dtype=np.int32)  # overlapping fades sum without wrapping
         audio_iter = iter(audible)
         for kind, _name, start, length in plan:
             if kind == "pause" or not length:
                 continue
             out[start : start + length] += next(audio_iter).audio
         timings = tuple(PartTiming(k, n, s, s + length) for k, n, s, length in plan)
-        return Spliced(out, timings, crossfades)
+        return Spliced(np.clip(out, -32768, 32767).astype(np.int16), timings, crossfades)

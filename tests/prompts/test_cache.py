@@ -9,19 +9,19 @@ from prompts.cache import RenderCache, content_key
 
 
 def block(n: int) -> np.ndarray:
-    return np.zeros(n, np.float32)
+    return np.zeros(n, np.int16)
 
 
 def test_evicts_least_recently_used_by_bytes() -> None:
-    """With room for two 4 kB entries, touching `a` makes `b` the one evicted by `c`."""
-    cache = RenderCache(max_bytes=8000)
+    """With room for two 2 kB entries, touching `a` makes `b` the one evicted by `c`."""
+    cache = RenderCache(max_bytes=4000)
     cache.put("a", block(1000))
     cache.put("b", block(1000))
     assert cache.get("a") is not None
     cache.put("c", block(1000))
     assert "a" in cache and "c" in cache and "b" not in cache
     stats = cache.stats()
-    assert stats.bytes == 8000 and stats.entries == 2 and stats.evictions == 1
+    assert stats.bytes == 4000 and stats.entries == 2 and stats.evictions == 1
     assert stats.hits == 1 and stats.misses == 0
 
 
@@ -34,7 +34,7 @@ def test_oversized_entry_is_not_kept_and_entries_are_read_only() -> None:
     got = cache.get("small")
     assert got is not None
     with pytest.raises(ValueError):
-        got[0] = 1.0
+        got[0] = 1
 
 
 def test_replacing_a_key_keeps_the_byte_count_right() -> None:
@@ -42,7 +42,7 @@ def test_replacing_a_key_keeps_the_byte_count_right() -> None:
     cache = RenderCache(max_bytes=10_000)
     cache.put("k", block(100))
     cache.put("k", block(200))
-    assert cache.stats().bytes == 800
+    assert cache.stats().bytes == 400
 
 
 def test_content_key_depends_on_every_part() -> None:

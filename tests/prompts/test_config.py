@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,14 @@ def test_bad_values_name_file_and_key(tmp_path: Path, body: str, key: str) -> No
     with pytest.raises(ConfigError, match=key) as info:
         load_server_config(toml)
     assert str(toml) in str(info.value)
+
+
+def test_commented_section_in_server_toml_matches_defaults(tmp_path: Path) -> None:
+    """Uncommenting the documented [prompts] block changes nothing but spelling the manifest path out."""
+    text = DEFAULT_SERVER_TOML.read_text(encoding="utf-8")
+    block = text[text.index("# [prompts]") :].split("\n\n")[0]
+    toml = tmp_path / "server.toml"
+    toml.write_text("\n".join(line[2:] for line in block.splitlines()), encoding="utf-8")
+    parsed = load_server_config(toml).prompts
+    assert parsed.manifest == Path("audio_assets/manifest.toml")
+    assert dataclasses.replace(parsed, manifest=DEFAULT_MANIFEST) == PromptSettings()

@@ -127,3 +127,19 @@ def test_rate_mismatch_is_refused() -> None:
     wrong = RenderedPrompt(np.zeros(640, np.int16), 16000, (), "n", True, "", 0, 0, 0.0)
     with pytest.raises(ValueError, match="16000 Hz"):
         player.play(wrong)
+
+
+def test_per_prompt_start_callback_names_its_own_prompt() -> None:
+    """With two prompts queued, each play's on_start fires once, when its own first frame goes out."""
+    queue, clock, player, started = setup()
+    first: list[PromptStarted] = []
+    second: list[PromptStarted] = []
+    player.play(prompt(2, "a"), on_start=first.append)
+    player.play(prompt(2, "b"), on_start=second.append)
+    queue.pull()
+    clock.advance(0.04)
+    queue.pull()
+    assert first == [PromptStarted("a", 0.0)] and second == []
+    queue.pull()
+    assert second == [PromptStarted("b", 0.04)]
+    assert started == first + second
