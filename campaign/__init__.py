@@ -1,0 +1,1 @@
+"""Campaigns: borrower import, strategies and the compliance gate, scheduling, dialing, persistence."""

@@ -1,0 +1,135 @@
+"""The compliance gate every dial passes through: C1 window, C2/C3 caps, C7 opt-out (COMPLIANCE.md).
+
+Why in code and not only in config: the legal bounds are re-applied here (`min`/`max` against the
+constants in `config.campaign_config`), so a strategy built by hand, a callback at 23:00 or an
+operator's "call now" is refused exactly like a scheduled call. The gate only answers; the caller
+stores and logs each refusal with its rule id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from campaign.model import Refusal
+from campaign.store import CampaignStore
+from config.campaign_config import (
+    DEFAULT_WINDOW_END,
+    DEFAULT_WINDOW_START,
+    LEGAL_MAX_UNANSWERED_PER_NUMBER_PER_DAY,
+    LEGAL_WINDOW_END,
+    LEGAL_WINDOW_START,
+    Strategy,
+)
+
+RULE_WINDOW = "C1"
+RULE_NUMBER_CAP = "C2"
+RULE_BORROWER_CAP = "C3"
+RULE_OPT_OUT = "C7"
+RULE_INVALID_CONTACT = "INVALID_CONTACT"
+
+
+@dataclass(frozen=True)
+class CallWindow:
+    """Local times [start, end) in which a call may start, already clipped to the legal bound."""
+
+    start: dt.time
+    end: dt.time
+
+    def contains(self, local: dt.datetime) -> bool:
+        return self.start <= local.time() < self.end
+
+
+def effective_window(strategy: Strategy, timezone_known: bool) -> CallWindow:
+    """Clip to 08:00-22:00 always; with an unknown zone also to the stricter default 08:00-21:00."""
+    start = max(strategy.window_start, LEGAL_WINDOW_START)
+    end = min(strategy.window_end, LEGAL_WINDOW_END)
+    if not timezone_known:
+        start = max(start, DEFAULT_WINDOW_START)
+        end = min(end, DEFAULT_WINDOW_END)
+    return CallWindow(start, end)
+
+
+def local_midnight(day: dt.date, zone: ZoneInfo) -> float:
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=zone).timestamp()
+
+
+def day_bounds(now: float, zone: ZoneInfo) -> tuple[float, float]:
+    """Unix start/end of the borrower's local calendar day (23 or 25 hours long on DST days)."""
+    today = dt.datetime.fromtimestamp(now, zone).date()
+    return local_midnight(today, zone), local_midnight(today + dt.timedelta(days=1), zone)
+
+
+def week_start(now: float, zone: ZoneInfo) -> float:
+    """Start of the rolling 7-local-day week ending today (stricter than a calendar week)."""
+    today = dt.datetime.fromtimestamp(now, zone).date()
+    return local_midnight(today - dt.timedelta(days=6), zone)
+
+
+def next_window_open(now: float, zone: ZoneInfo, window: CallWindow) -> float:
+    """The earliest moment >= now at which the window is open in `zone`."""
+    local = dt.datetime.fromtimestamp(now, zone)
+    if window.contains(local):
+        return now
+    day = local.date() if local.time() < window.start else local.date() + dt.timedelta(days=1)
+    for _ in range(3):  # a start inside a DST gap moves to the next real instant; try following days
+        candidate = dt.datetime.combine(day, window.start, tzinfo=zone).timestamp()
+        if candidate >= now and window.contains(dt.datetime.fromtimestamp(candidate, zone)):
+            return candidate
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, window.start, tzinfo=zone).timestamp()
+
+
+class ComplianceGate:
+    """Answers "may this number of this borrower be dialled now?" with `None` or a `Refusal`."""
+
+    def __init__(self, store: CampaignStore, default_timezone: str) -> None:
+        self.store = store
+        self.default_zone = ZoneInfo(default_timezone)
+
+    def zone_for(self, timezone: str | None, campaign_timezone: str | None = None) -> tuple[ZoneInfo, bool]:
+        if timezone:
+            return ZoneInfo(timezone), True
+        return (ZoneInfo(campaign_timezone) if campaign_timezone else self.default_zone), False
+
+    def check(
+        self, *, borrower_id: str, phone: str, valid_contact: bool, timezone: str | None,
+        campaign_timezone: str | None, strategy: Strategy, now: float,
+    ) -> Refusal | None:
+        zone, known = self.zone_for(timezone, campaign_timezone)
+        if self.store.is_opted_out(phone):
+            return Refusal(RULE_OPT_OUT, "the number asked not to be called (opt-out / DNC)")
+        if not valid_contact:
+            return Refusal(RULE_INVALID_CONTACT, "the number was recorded as a wrong or invalid number")
+        window = effective_window(strategy, known)
+        local = dt.datetime.fromtimestamp(now, zone)
+        if not window.contains(local):
+            return Refusal(
+                RULE_WINDOW,
+                f"local time {local:%H:%M} ({zone.key}) is outside {window.start:%H:%M}-{window.end:%H:%M}",
+                retry_at=next_window_open(now, zone, window),
+            )
+        day_start, day_end = day_bounds(now, zone)
+        number_cap = min(strategy.max_unanswered_per_number_per_day, LEGAL_MAX_UNANSWERED_PER_NUMBER_PER_DAY)
+        unanswered = self.store.count_unanswered_to_number(phone, day_start, day_end)
+        if unanswered >= number_cap:
+            return Refusal(
+                RULE_NUMBER_CAP, f"{unanswered} unanswered attempts to this number today (cap {number_cap})",
+                retry_at=next_window_open(day_end, zone, window),
+            )
+        per_day = self.store.count_attempts_to_borrower(borrower_id, day_start, day_end)
+        if per_day >= strategy.max_attempts_per_borrower_per_day:
+            return Refusal(
+                RULE_BORROWER_CAP,
+                f"{per_day} attempts to this borrower today (cap {strategy.max_attempts_per_borrower_per_day})",
+                retry_at=next_window_open(day_end, zone, window),
+            )
+        per_week = self.store.count_attempts_to_borrower(borrower_id, week_start(now, zone), day_end)
+        if per_week >= strategy.max_attempts_per_borrower_per_week:
+            return Refusal(
+                RULE_BORROWER_CAP,
+                f"{per_week} attempts to this borrower in 7 days (cap {strategy.max_attempts_per_borrower_per_week})",
+                retry_at=next_window_open(day_end, zone, window),
+            )
+        return None

@@ -1,0 +1,225 @@
+"""Placing one attempt: write it, dial, hand an answered call to the session, store the record.
+
+The seams are Protocols so the scheduler runs against the real `telephony.endpoint.SipEndpoint`
+and the session's runner in production, and against fakes driven by `task.Clock` in tests:
+- `CallPlacer.dial(...)` is `SipEndpoint.dial`; failures are `telephony.dispositions.DialFailure`.
+- `AnsweredCallRunner.run(call, borrower, segment, attempt_id)` is implemented by the session and
+  returns the finished `CallRecord`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.python.failure import Failure
+
+from campaign.clock import ReactorClock
+from campaign.model import AttemptStart, BorrowerState, Campaign
+from campaign.store import CampaignStore, new_id
+from dialogue.borrower import Borrower
+from dialogue.segments import Segment
+from session.record import CallRecord
+from telemetry.logging import log_event
+from telemetry.metrics import REGISTRY, Registry
+from telephony.dispositions import DialFailure
+
+log = logging.getLogger(__name__)
+
+
+class CallPlacer(Protocol):
+    """Place a call (`SipEndpoint.dial`); the Deferred fails with `DialFailure` when not answered."""
+
+    def dial(
+        self, target: str, trunk: str | None = None, *, record_path: str | None = None,
+        max_seconds: float | None = None,
+    ) -> Deferred[Any]: ...
+
+
+class AnsweredCallRunner(Protocol):
+    """Run the conversation of an answered call (the session) and return its record."""
+
+    def run(self, call: Any, borrower: Borrower, segment: Segment | None, attempt_id: str) -> Deferred[CallRecord]: ...
+
+
+@dataclass(frozen=True)
+class DialResult:
+    """What the scheduler needs back from one attempt."""
+
+    attempt: AttemptStart
+    record: CallRecord
+
+
+class _Bucket:
+    """Token bucket: `rate` dials per second, bursts up to max(1, rate)."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
+        self.stamp = now
+
+
+class Pacer:
+    """Limits per trunk and per campaign: concurrent calls and calls per second."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, _Bucket] = {}
+        self.in_flight: dict[str, int] = {}
+
+    def _bucket(self, key: str, rate: float, now: float) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket.rate != rate:
+            bucket = self._buckets[key] = _Bucket(rate, now)
+        bucket.refill(now)
+        return bucket
+
+    def may_dial(self, limits: list[tuple[str, int, float]], now: float) -> bool:
+        """`limits`: (key, max concurrent, calls per second) for every scope the call belongs to."""
+        for key, max_concurrent, rate in limits:
+            if self.in_flight.get(key, 0) >= max_concurrent or self._bucket(key, rate, now).tokens < 1.0:
+                return False
+        return True
+
+    def take(self, limits: list[tuple[str, int, float]], now: float) -> None:
+        for key, _max, rate in limits:
+            self._bucket(key, rate, now).tokens -= 1.0
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+
+    def release(self, keys: list[str]) -> None:
+        for key in keys:
+            self.in_flight[key] = max(0, self.in_flight.get(key, 0) - 1)
+
+
+class Dialer:
+    """Runs one attempt from INVITE to stored record; never raises into the scheduler."""
+
+    def __init__(
+        self, store: CampaignStore, placer: CallPlacer, runner: AnsweredCallRunner | None, reactor: ReactorClock,
+        *, recording_dir: Path | None = None, max_call_seconds: float | None = None,
+        segments: tuple[Segment, ...] | None = None, metrics: Registry = REGISTRY,
+        wall_clock: Callable[[], float] = _time.time,
+    ) -> None:
+        self.store = store
+        self.placer = placer
+        self.runner = runner
+        self.reactor = reactor
+        self.recording_dir = recording_dir
+        self.max_call_seconds = max_call_seconds
+        self.segments = {s.name: s for s in segments or ()}
+        self.live: dict[str, AttemptStart] = {}  # attempt id -> attempt, calls in flight
+        self._in_flight = metrics.gauge("voicebot_calls_in_flight", "Calls dialling or connected", ["campaign"])
+        self._dispositions = metrics.counter(
+            "voicebot_call_dispositions_total", "Finished attempts by SIP disposition and outcome",
+            ["disposition", "outcome"])
+        self._durations = metrics.histogram(
+            "voicebot_call_duration_seconds", "Answered call length", [],
+            buckets=(5, 10, 20, 30, 60, 90, 120, 180, 300, 600))
+
+    def busy_borrowers(self) -> set[tuple[str, str]]:
+        return {(a.campaign_id, a.borrower_id) for a in self.live.values()}
+
+    def in_flight(self, campaign_id: str | None = None) -> int:
+        return sum(1 for a in self.live.values() if campaign_id is None or a.campaign_id == campaign_id)
+
+    def place(
+        self, campaign: Campaign, borrower: BorrowerState, phone: str, trunk: str | None, reason: str
+    ) -> tuple[AttemptStart, Deferred[DialResult]]:
+        attempt = AttemptStart(
+            attempt_id=new_id("att"), campaign_id=campaign.id, borrower_id=borrower.borrower_id, phone=phone,
+            trunk=trunk, reason=reason, started_at=self.reactor.seconds(),
+        )
+        self.store.begin_attempt(attempt)  # committed before the INVITE can leave
+        self.live[attempt.attempt_id] = attempt
+        self._in_flight.inc(campaign=campaign.id)
+        log_event(log, "campaign.dial", campaign=campaign.id, borrower=borrower.borrower_id, phone=phone,
+                  attempt=attempt.attempt_id, reason=reason)
+        return attempt, ensureDeferred(self._run(attempt, borrower))
+
+    async def _run(self, attempt: AttemptStart, borrower: BorrowerState) -> DialResult:
+        invite_wall = self.reactor.seconds()
+        try:
+            record = await self._call(attempt, borrower, invite_wall)
+        finally:
+            self.live.pop(attempt.attempt_id, None)
+            self._in_flight.dec(campaign=attempt.campaign_id)
+        self.store.complete_attempt(attempt.attempt_id, record, self.reactor.seconds())
+        outcome = (record.outcome or {}).get("disposition") or ""
+        self._dispositions.inc(disposition=record.disposition, outcome=outcome)
+        if record.disposition == "answered":
+            self._durations.observe(record.duration_s)
+        log_event(log, "campaign.attempt_done", campaign=attempt.campaign_id, borrower=attempt.borrower_id,
+                  attempt=attempt.attempt_id, disposition=record.disposition, sip_code=record.sip_code,
+                  outcome=outcome)
+        return DialResult(attempt, record)
+
+    async def _call(self, attempt: AttemptStart, borrower: BorrowerState, invite_wall: float) -> CallRecord:
+        record_path = None
+        if self.recording_dir is not None:
+            self.recording_dir.mkdir(parents=True, exist_ok=True)
+            record_path = str(self.recording_dir / f"{attempt.attempt_id}.wav")
+        try:
+            call = await self.placer.dial(
+                attempt.phone, attempt.trunk, record_path=record_path, max_seconds=self.max_call_seconds
+            )
+        except DialFailure as failure:
+            return self._failed_record(attempt, borrower, failure.disposition, failure.sip_code, failure.reason,
+                                       invite_wall, failure.call_id or None, failure.timings)
+        except Exception as exc:  # the endpoint itself broke: a trunk problem, retried with backoff
+            log_event(log, "campaign.dial_error", logging.WARNING, attempt=attempt.attempt_id, error=repr(exc))
+            return self._failed_record(attempt, borrower, "trunk_error", None, f"dial raised {exc!r}", invite_wall,
+                                       None, None)
+        if self.runner is None:
+            return self._failed_record(attempt, borrower, "answered", 200, "no call runner configured", invite_wall,
+                                       str(getattr(call, "call_id", "")) or None, None, hang=call)
+        person = Borrower.from_dict(borrower.data)
+        segment = self.segments.get(borrower.segment or "")
+        try:
+            return await self.runner.run(call, person, segment, attempt.attempt_id)
+        except Exception as exc:
+            log_event(log, "campaign.session_error", logging.ERROR, attempt=attempt.attempt_id, error=repr(exc))
+            return self._failed_record(attempt, borrower, "answered", 200, f"session failed: {exc!r}", invite_wall,
+                                       str(getattr(call, "call_id", "")) or None, None, hang=call)
+
+    def _failed_record(
+        self, attempt: AttemptStart, borrower: BorrowerState, disposition: str, sip_code: int | None, reason: str,
+        invite_wall: float, call_id: str | None, timings: Any, hang: Any = None,
+    ) -> CallRecord:
+        if hang is not None:
+            hangup = getattr(hang, "hangup", None)
+            if callable(hangup):
+                d = hangup()
+                if isinstance(d, Deferred):
+                    d.addErrback(lambda f: None)
+        now = self.reactor.seconds()
+        return CallRecord(
+            call_id=call_id or f"{attempt.attempt_id}-call",
+            borrower_id=borrower.borrower_id,
+            attempt_id=attempt.attempt_id,
+            trunk=attempt.trunk,
+            script_set=borrower.script_set,
+            disposition=disposition,
+            sip_code=sip_code,
+            sip_reason=reason,
+            invite_sent_at=getattr(timings, "invite_sent_at", None) or invite_wall,
+            ringing_at=getattr(timings, "ringing_at", None),
+            answered_at=getattr(timings, "answered_at", None) or (now if disposition == "answered" else None),
+            ended_at=getattr(timings, "ended_at", None) or now,
+            hangup_by="bot" if hang is not None else None,
+            end_reason=reason,
+            recording=None,
+            outcome=None,
+        )
+
+
+def swallow(failure: Failure) -> None:
+    log_event(log, "campaign.unexpected", logging.ERROR, error=failure.getErrorMessage())

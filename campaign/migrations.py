@@ -1,0 +1,140 @@
+"""Versioned schema migrations: append a new (version, script) pair, never edit a released one.
+
+`SqliteStore` applies every version above the one recorded in `schema_version`, each in its own
+transaction, so a database created by an older build is upgraded in place on start-up.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+CREATE TABLE campaigns (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    strategy TEXT,
+    timezone TEXT NOT NULL,
+    trunk TEXT,
+    caller_id TEXT NOT NULL DEFAULT '',
+    max_concurrent_calls INTEGER NOT NULL,
+    calls_per_second REAL NOT NULL,
+    created_at REAL NOT NULL,
+    start_at REAL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE TABLE borrowers (
+    campaign_id TEXT NOT NULL REFERENCES campaigns(id),
+    borrower_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    timezone TEXT,
+    segment TEXT,
+    strategy TEXT,
+    script_set TEXT,
+    priority REAL NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    stop_reason TEXT,
+    next_due_at REAL,
+    next_reason TEXT NOT NULL DEFAULT 'scheduled',
+    trunk_error_streak INTEGER NOT NULL DEFAULT 0,
+    attempts_total INTEGER NOT NULL DEFAULT 0,
+    imported_at REAL NOT NULL,
+    PRIMARY KEY (campaign_id, borrower_id)
+);
+CREATE INDEX borrowers_due ON borrowers (campaign_id, status, next_due_at);
+CREATE TABLE contacts (
+    campaign_id TEXT NOT NULL,
+    borrower_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    valid INTEGER NOT NULL DEFAULT 1,
+    invalid_reason TEXT,
+    PRIMARY KEY (campaign_id, borrower_id, phone),
+    FOREIGN KEY (campaign_id, borrower_id) REFERENCES borrowers(campaign_id, borrower_id)
+);
+CREATE TABLE attempts (
+    id TEXT PRIMARY KEY,
+    campaign_id TEXT NOT NULL REFERENCES campaigns(id),
+    borrower_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    trunk TEXT,
+    reason TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    completed_at REAL,
+    disposition TEXT,
+    sip_code INTEGER,
+    call_id TEXT
+);
+CREATE INDEX attempts_by_borrower ON attempts (borrower_id, started_at);
+CREATE INDEX attempts_by_phone ON attempts (phone, started_at);
+CREATE INDEX attempts_by_campaign ON attempts (campaign_id, state);
+CREATE TABLE calls (
+    call_id TEXT PRIMARY KEY,
+    attempt_id TEXT NOT NULL REFERENCES attempts(id),
+    campaign_id TEXT NOT NULL,
+    borrower_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    outcome TEXT,
+    sip_code INTEGER,
+    invite_sent_at REAL NOT NULL,
+    answered_at REAL,
+    ended_at REAL,
+    duration_s REAL NOT NULL DEFAULT 0,
+    recording TEXT,
+    record TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX calls_by_campaign ON calls (campaign_id, invite_sent_at);
+CREATE TABLE turns (
+    call_id TEXT NOT NULL REFERENCES calls(call_id),
+    idx INTEGER NOT NULL,
+    heard_text TEXT NOT NULL,
+    intent TEXT,
+    confidence REAL,
+    node TEXT NOT NULL,
+    prompt_text TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (call_id, idx)
+);
+CREATE TABLE outcomes (
+    call_id TEXT PRIMARY KEY REFERENCES calls(call_id),
+    campaign_id TEXT NOT NULL,
+    borrower_id TEXT NOT NULL,
+    disposition TEXT,
+    ptp_date TEXT,
+    ptp_amount REAL,
+    callback_at TEXT,
+    data TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE opt_outs (
+    phone TEXT PRIMARY KEY,
+    borrower_id TEXT,
+    campaign_id TEXT,
+    reason TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE refusals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id TEXT NOT NULL,
+    borrower_id TEXT NOT NULL,
+    phone TEXT,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    campaign_id TEXT,
+    detail TEXT NOT NULL
+)
+""",
+    ),
+]

@@ -1,0 +1,239 @@
+"""The campaign loop: every tick, dial the due borrowers of running campaigns within pacing limits.
+
+Every call - scheduled, retry, callback, promise check or an operator's "call now" - goes through
+`_try_dial`, which asks the compliance gate first; a refusal is stored and logged with its rule id
+and the borrower is moved to the earliest time the rule could allow. State lives in the store, so
+after a crash `recover()` turns pending attempts into lost ones (still counted against the caps)
+and the loop simply carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
+
+from campaign.clock import ReactorClock
+from campaign.compliance import ComplianceGate, effective_window
+from campaign.dialer import Dialer, DialResult, Pacer
+from campaign.followups import plan_follow_up
+from campaign.model import BORROWER_ACTIVE, BORROWER_STOPPED, BorrowerState, Campaign, Refusal
+from campaign.store import SqliteStore
+from config.campaign_config import CampaignSettings, Strategy, StrategyBook
+from config.server_config import TrunkSettings
+from telemetry.logging import log_event
+from telemetry.metrics import REGISTRY, Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DialStarted:
+    attempt_id: str
+    phone: str
+    done: Deferred[DialResult]
+
+
+class Scheduler:
+    def __init__(
+        self, store: SqliteStore, strategies: StrategyBook, dialer: Dialer, reactor: ReactorClock,
+        settings: CampaignSettings, trunks: tuple[TrunkSettings, ...] = (), metrics: Registry = REGISTRY,
+    ) -> None:
+        self.store = store
+        self.strategies = strategies
+        self.dialer = dialer
+        self.reactor = reactor
+        self.settings = settings
+        self.trunks = {t.name: t for t in trunks}
+        self.gate = ComplianceGate(store, settings.timezone)
+        self.pacer = Pacer()
+        self._loop: LoopingCall | None = None
+        self._pending: set[Deferred[Any]] = set()
+        self._refused = metrics.counter(
+            "voicebot_attempts_refused_total", "Dials refused by the compliance gate, by rule", ["rule"])
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.recover()
+        loop = LoopingCall(self.tick)
+        loop.clock = self.reactor  # type: ignore[assignment]
+        self._loop = loop
+        loop.start(self.settings.tick_seconds, now=True).addErrback(self._loop_failed)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+
+    def _loop_failed(self, failure: Failure) -> None:
+        log_event(log, "campaign.scheduler_failed", logging.CRITICAL, error=failure.getTraceback())
+
+    def recover(self) -> list[str]:
+        """Pending attempts from before a crash: mark lost (they still count) and reschedule the borrower."""
+        now = self.reactor.seconds()
+        lost = self.store.pending_attempts()
+        self.store.recover_pending(now)
+        for attempt in lost:
+            borrower = self.store.get_borrower(attempt.campaign_id, attempt.borrower_id)
+            if borrower.status == BORROWER_ACTIVE and borrower.next_due_at is None:
+                strategy = self.strategies.get(self._strategy_name(attempt.campaign_id, borrower))
+                self.store.schedule_borrower(
+                    attempt.campaign_id, attempt.borrower_id, status=BORROWER_ACTIVE,
+                    next_due_at=now + strategy.retry_after("unknown"), next_reason="retry",
+                    trunk_error_streak=borrower.trunk_error_streak,
+                )
+            log_event(log, "campaign.attempt_lost", campaign=attempt.campaign_id, borrower=attempt.borrower_id,
+                      attempt=attempt.attempt_id)
+        return [a.attempt_id for a in lost]
+
+    def wait_idle(self) -> Deferred[None]:
+        """Fires when every dial started so far has been stored and followed up (for shutdown and tests)."""
+        d: Deferred[Any] = DeferredList(list(self._pending), consumeErrors=True)
+        return d.addCallback(lambda _: None)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def tick(self) -> None:
+        now = self.reactor.seconds()
+        for campaign in self.store.list_campaigns():
+            if campaign.state == "scheduled" and campaign.start_at is not None and campaign.start_at <= now:
+                campaign = self.store.set_campaign_state(campaign.id, "running", now)
+                self.store.audit("scheduler", "start", campaign.id, {"scheduled_for": campaign.start_at}, now)
+            if campaign.state != "running":
+                continue
+            self._dial_due(campaign, now)
+            if self.store.active_borrower_count(campaign.id) == 0 and self.dialer.in_flight(campaign.id) == 0:
+                self.store.set_campaign_state(campaign.id, "finished", now)
+                self.store.audit("scheduler", "finish", campaign.id, {"reason": "no active borrowers"}, now)
+                log_event(log, "campaign.finished", campaign=campaign.id)
+
+    def _limits(self, campaign: Campaign, trunk: str | None) -> list[tuple[str, int, float]]:
+        limits = [(f"campaign:{campaign.id}", campaign.max_concurrent_calls, campaign.calls_per_second)]
+        settings = self.trunks.get(trunk or "")
+        if settings is not None:
+            limits.append((f"trunk:{settings.name}", settings.max_concurrent_calls, settings.calls_per_second))
+        return limits
+
+    def _trunk(self, campaign: Campaign) -> str | None:
+        return campaign.trunk or self.settings.default_trunk
+
+    def _dial_due(self, campaign: Campaign, now: float) -> None:
+        trunk = self._trunk(campaign)
+        limits = self._limits(campaign, trunk)
+        busy = self.dialer.busy_borrowers()
+        for borrower in self.store.due_borrowers(campaign.id, now, limit=max(20, campaign.max_concurrent_calls * 4)):
+            if not self.pacer.may_dial(limits, now):
+                return
+            if (campaign.id, borrower.borrower_id) in busy:
+                continue
+            self._try_dial(campaign, borrower, borrower.next_reason or "scheduled", now, trunk, limits)
+
+    def _strategy_name(self, campaign_id: str, borrower: BorrowerState) -> str | None:
+        campaign = self.store.get_campaign(campaign_id)
+        return campaign.strategy or borrower.strategy
+
+    def strategy_for(self, campaign: Campaign, borrower: BorrowerState) -> Strategy:
+        return self.strategies.get(campaign.strategy or borrower.strategy)
+
+    def _try_dial(
+        self, campaign: Campaign, borrower: BorrowerState, reason: str, now: float, trunk: str | None,
+        limits: list[tuple[str, int, float]],
+    ) -> DialStarted | Refusal:
+        strategy = self.strategy_for(campaign, borrower)
+        refusals: list[tuple[str, Refusal]] = []
+        for contact in self.store.contacts(campaign.id, borrower.borrower_id):
+            refusal = self.gate.check(
+                borrower_id=borrower.borrower_id, phone=contact.phone, valid_contact=contact.valid,
+                timezone=borrower.timezone, campaign_timezone=campaign.timezone, strategy=strategy, now=now,
+            )
+            if refusal is None:
+                self.pacer.take(limits, now)
+                keys = [key for key, _m, _r in limits]
+                attempt, done = self.dialer.place(campaign, borrower, contact.phone, trunk, reason)
+                self._pending.add(done)
+                done.addBoth(self._dial_finished, campaign, keys, done)
+                return DialStarted(attempt.attempt_id, contact.phone, done)
+            refusals.append((contact.phone, refusal))
+        return self._refuse(campaign, borrower, refusals, now)
+
+    def _refuse(
+        self, campaign: Campaign, borrower: BorrowerState, refusals: list[tuple[str, Refusal]], now: float
+    ) -> Refusal:
+        for phone, refusal in refusals:
+            if refusal.rule == "INVALID_CONTACT":
+                continue  # a known-bad number is not a call we tried to make
+            self.store.record_refusal(campaign.id, borrower.borrower_id, phone, refusal.rule, refusal.reason, now)
+            self._refused.inc(rule=refusal.rule)
+            log_event(log, "campaign.refused", campaign=campaign.id, borrower=borrower.borrower_id, phone=phone,
+                      rule=refusal.rule, reason=refusal.reason)
+        retry_times = [r.retry_at for _p, r in refusals if r.retry_at is not None]
+        if retry_times:
+            self.store.schedule_borrower(
+                campaign.id, borrower.borrower_id, status=BORROWER_ACTIVE, next_due_at=min(retry_times),
+                next_reason=borrower.next_reason, trunk_error_streak=borrower.trunk_error_streak,
+            )
+        else:
+            self.store.schedule_borrower(
+                campaign.id, borrower.borrower_id, status=BORROWER_STOPPED, next_due_at=None,
+                next_reason="stopped", trunk_error_streak=borrower.trunk_error_streak,
+                stop_reason="no_callable_number",
+            )
+        if refusals:
+            return refusals[0][1]
+        return Refusal("INVALID_CONTACT", "the borrower has no contact number")
+
+    def _dial_finished(
+        self, result: DialResult | Failure, campaign: Campaign, keys: list[str], done: Deferred[Any]
+    ) -> DialResult | None:
+        self._pending.discard(done)
+        self.pacer.release(keys)
+        if isinstance(result, Failure):
+            log_event(log, "campaign.attempt_failed", logging.ERROR, campaign=campaign.id,
+                      error=result.getTraceback())
+            return None
+        self._follow_up(campaign, result)
+        return result
+
+    def _follow_up(self, campaign: Campaign, result: DialResult) -> None:
+        now = self.reactor.seconds()
+        attempt, record = result.attempt, result.record
+        borrower = self.store.get_borrower(campaign.id, attempt.borrower_id)
+        strategy = self.strategy_for(campaign, borrower)
+        zone, known = self.gate.zone_for(borrower.timezone, campaign.timezone)
+        contacts = self.store.contacts(campaign.id, borrower.borrower_id)
+        others = sum(
+            1 for c in contacts if c.valid and c.phone != attempt.phone and not self.store.is_opted_out(c.phone)
+        )
+        plan = plan_follow_up(
+            strategy, record, now=now, zone=zone, window=effective_window(strategy, known),
+            attempts_total=borrower.attempts_total, trunk_error_streak=borrower.trunk_error_streak,
+            other_valid_numbers=others,
+        )
+        if plan.opt_out_phone:
+            self.store.add_opt_out(attempt.phone, borrower.borrower_id, campaign.id, "borrower asked", now)
+            log_event(log, "campaign.opt_out", campaign=campaign.id, borrower=borrower.borrower_id, phone=attempt.phone)
+        if plan.invalidate_phone:
+            self.store.mark_contact_invalid(campaign.id, borrower.borrower_id, attempt.phone, record.disposition)
+        if borrower.status != BORROWER_ACTIVE:
+            return  # an operator stopped this borrower while the call was live; keep their decision
+        self.store.schedule_borrower(
+            campaign.id, borrower.borrower_id, status=plan.status, next_due_at=plan.next_due_at,
+            next_reason=plan.next_reason, trunk_error_streak=plan.trunk_error_streak, stop_reason=plan.stop_reason,
+        )
+
+    # -- operator requests ----------------------------------------------------------------------
+    def call_now(self, campaign_id: str, borrower_id: str, actor: str) -> DialStarted | Refusal:
+        """A manual "call now" passes the same gate as any scheduled call (C1-C3, C7)."""
+        now = self.reactor.seconds()
+        campaign = self.store.get_campaign(campaign_id)
+        borrower = self.store.get_borrower(campaign_id, borrower_id)
+        self.store.audit(actor, "call_now", campaign_id, {"borrower": borrower_id}, now)
+        if (campaign_id, borrower_id) in self.dialer.busy_borrowers():
+            return Refusal("IN_CALL", "the borrower is already on a call")
+        if borrower.status != BORROWER_ACTIVE:
+            return Refusal("NOT_ACTIVE", f"the borrower is {borrower.status} ({borrower.stop_reason})")
+        trunk = self._trunk(campaign)
+        return self._try_dial(campaign, borrower, "manual", now, trunk, self._limits(campaign, trunk))

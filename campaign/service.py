@@ -1,0 +1,166 @@
+"""The operations one process offers, used by the HTTP API, the CLI and the demo alike.
+
+`CampaignService` is the programmatic API: create a campaign, import borrowers (file, bytes or a
+list of dicts), start/pause/resume/stop, "call now", and a progress snapshot. Every operator action
+is written to the audit log. State changes follow draft -> scheduled -> running <-> paused -> finished;
+pausing only stops new dials, live calls finish and are stored normally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from campaign.clock import ReactorClock
+from campaign.compliance import day_bounds
+from campaign.importer import BorrowerImporter
+from campaign.model import Campaign, ImportReport, Refusal
+from campaign.scheduler import DialStarted, Scheduler
+from campaign.store import SqliteStore, new_id
+from config.campaign_config import CampaignSettings, StrategyBook
+from dialogue.segments import Segment
+
+# Allowed transitions: action -> (states it may start from, state it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "start": (("draft",), "running"),
+    "pause": (("running", "scheduled"), "paused"),
+    "resume": (("paused",), "running"),
+    "stop": (("draft", "scheduled", "running", "paused"), "finished"),
+}
+
+
+class CampaignStateError(ValueError):
+    """An action that the campaign's current state does not allow (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    campaign: Campaign
+    counts: dict[str, Any]
+    calls_in_flight: int
+    attempts_left: int  # what the daily borrower caps (C3) still allow today over active borrowers
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"campaign": self.campaign.to_dict(), **self.counts, "calls_in_flight": self.calls_in_flight,
+                "attempts_left_today": self.attempts_left}
+
+
+class CampaignService:
+    def __init__(
+        self, store: SqliteStore, scheduler: Scheduler, strategies: StrategyBook, settings: CampaignSettings,
+        reactor: ReactorClock, segments: tuple[Segment, ...] | None = None,
+    ) -> None:
+        self.store = store
+        self.scheduler = scheduler
+        self.strategies = strategies
+        self.settings = settings
+        self.reactor = reactor
+        self.importer = BorrowerImporter(store, strategies, segments, reactor.seconds)
+
+    def create_campaign(
+        self, name: str, *, strategy: str | None = None, timezone: str | None = None, trunk: str | None = None,
+        caller_id: str = "", max_concurrent_calls: int | None = None, calls_per_second: float | None = None,
+        actor: str = "api",
+    ) -> Campaign:
+        if not name.strip():
+            raise ValueError("name: must not be empty")
+        if strategy is not None:
+            try:
+                self.strategies.get(strategy)
+            except KeyError as exc:
+                raise ValueError(f"strategy: {exc.args[0]}") from None
+        zone = timezone or self.settings.timezone
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone: unknown IANA time zone {zone!r}") from None
+        if trunk is not None and trunk not in self.scheduler.trunks:
+            known = ", ".join(sorted(self.scheduler.trunks)) or "none configured"
+            raise ValueError(f"trunk: unknown trunk {trunk!r} (known: {known})")
+        concurrent = max_concurrent_calls or self.settings.max_concurrent_calls
+        rate = calls_per_second or self.settings.calls_per_second
+        if not 1 <= concurrent <= 1000:
+            raise ValueError("max_concurrent_calls: expected 1..1000")
+        if not 0 < rate <= 200:
+            raise ValueError("calls_per_second: expected more than 0 and at most 200")
+        now = self.reactor.seconds()
+        campaign = Campaign(
+            id=new_id("cmp"), name=name.strip(), state="draft", strategy=strategy, timezone=zone, trunk=trunk,
+            caller_id=caller_id, max_concurrent_calls=concurrent, calls_per_second=rate, created_at=now,
+        )
+        self.store.create_campaign(campaign)
+        self.store.audit(actor, "create", campaign.id, {"name": campaign.name, "strategy": strategy}, now)
+        return campaign
+
+    def import_records(
+        self, campaign_id: str, records: Iterable[Mapping[str, Any]], actor: str = "api"
+    ) -> ImportReport:
+        report = self.importer.import_records(campaign_id, records)
+        self._audit_import(campaign_id, report, actor, "records")
+        return report
+
+    def import_bytes(self, campaign_id: str, name: str, data: bytes, actor: str = "api") -> ImportReport:
+        report = self.importer.import_bytes(campaign_id, name, data)
+        self._audit_import(campaign_id, report, actor, name)
+        return report
+
+    def import_file(self, campaign_id: str, path: Path | str, actor: str = "api") -> ImportReport:
+        return self.import_bytes(campaign_id, Path(path).name, Path(path).read_bytes(), actor)
+
+    def _audit_import(self, campaign_id: str, report: ImportReport, actor: str, source: str) -> None:
+        detail = {k: v for k, v in report.to_dict().items() if k != "errors"}
+        detail["bad_rows"] = len(report.errors)
+        detail["source"] = source
+        self.store.audit(actor, "import", campaign_id, detail, self.reactor.seconds())
+
+    def change_state(
+        self, campaign_id: str, action: str, actor: str = "api", start_at: float | None = None
+    ) -> Campaign:
+        campaign = self.store.get_campaign(campaign_id)
+        if action not in TRANSITIONS:
+            raise ValueError(f"action: expected one of {', '.join(TRANSITIONS)}")
+        allowed, target = TRANSITIONS[action]
+        if campaign.state not in allowed:
+            raise CampaignStateError(f"cannot {action} a campaign that is {campaign.state}")
+        now = self.reactor.seconds()
+        if action == "start" and start_at is not None and start_at > now:
+            target = "scheduled"
+        updated = self.store.set_campaign_state(campaign_id, target, now, start_at=start_at)
+        self.store.audit(actor, action, campaign_id, {"from": campaign.state, "to": target}, now)
+        if target == "running":
+            self.scheduler.tick()  # dial right away instead of waiting for the next tick
+        return self.store.get_campaign(campaign_id) if target == "running" else updated
+
+    def start(self, campaign_id: str, actor: str = "api", start_at: float | None = None) -> Campaign:
+        return self.change_state(campaign_id, "start", actor, start_at)
+
+    def pause(self, campaign_id: str, actor: str = "api") -> Campaign:
+        return self.change_state(campaign_id, "pause", actor)
+
+    def resume(self, campaign_id: str, actor: str = "api") -> Campaign:
+        return self.change_state(campaign_id, "resume", actor)
+
+    def stop(self, campaign_id: str, actor: str = "api") -> Campaign:
+        return self.change_state(campaign_id, "stop", actor)
+
+    def call_now(self, campaign_id: str, borrower_id: str, actor: str = "api") -> DialStarted | Refusal:
+        return self.scheduler.call_now(campaign_id, borrower_id, actor)
+
+    def progress(self, campaign_id: str) -> ProgressSnapshot:
+        campaign = self.store.get_campaign(campaign_id)
+        counts = self.store.progress(campaign_id)
+        left = 0
+        now = self.reactor.seconds()
+        for borrower in self.store.list_borrowers(campaign_id):
+            if borrower.status == "active":
+                zone, _known = self.scheduler.gate.zone_for(borrower.timezone, campaign.timezone)
+                start, end = day_bounds(now, zone)
+                cap = self.scheduler.strategy_for(campaign, borrower).max_attempts_per_borrower_per_day
+                left += max(0, cap - self.store.count_attempts_to_borrower(borrower.borrower_id, start, end))
+        return ProgressSnapshot(campaign, counts, self.scheduler.dialer.in_flight(campaign_id), left)
+
+    def list_campaigns(self) -> list[Campaign]:
+        return self.store.list_campaigns()

@@ -1,0 +1,510 @@
+"""Campaign persistence: the `CampaignStore` interface and its embedded SQLite (WAL) implementation.
+
+Why this shape: the dialer writes an attempt and commits it *before* the INVITE leaves and completes
+it afterwards, so a crash (even kill -9) leaves either a completed attempt or a pending one that
+`recover_pending` marks as lost on restart - and every stored attempt still counts against the caps.
+A server database can replace SQLite by implementing the same Protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from campaign.migrations import MIGRATIONS
+from campaign.model import (
+    BORROWER_ACTIVE,
+    AttemptStart,
+    BorrowerState,
+    Campaign,
+    Contact,
+    ImportedBorrower,
+)
+from session.record import CallRecord
+
+SECONDS_PER_DAY = 86400.0
+
+
+class RetentionError(Exception):
+    """Deleting records younger than the retention period is refused (COMPLIANCE C10)."""
+
+
+class NotFoundError(KeyError):
+    """A campaign, borrower or call id that the store does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+class CampaignStore(Protocol):
+    def create_campaign(self, campaign: Campaign) -> Campaign: ...
+    def get_campaign(self, campaign_id: str) -> Campaign: ...
+    def list_campaigns(self) -> list[Campaign]: ...
+    def set_campaign_state(self, campaign_id: str, state: str, at: float) -> Campaign: ...
+    def upsert_borrowers(
+        self, campaign_id: str, rows: Sequence[ImportedBorrower], now: float
+    ) -> tuple[int, int, int]: ...
+    def get_borrower(self, campaign_id: str, borrower_id: str) -> BorrowerState: ...
+    def due_borrowers(self, campaign_id: str, now: float, limit: int) -> list[BorrowerState]: ...
+    def active_borrower_count(self, campaign_id: str) -> int: ...
+    def contacts(self, campaign_id: str, borrower_id: str) -> list[Contact]: ...
+    def mark_contact_invalid(self, campaign_id: str, borrower_id: str, phone: str, reason: str) -> None: ...
+    def count_attempts_to_borrower(self, borrower_id: str, since: float, until: float) -> int: ...
+    def count_unanswered_to_number(self, phone: str, since: float, until: float) -> int: ...
+    def is_opted_out(self, phone: str) -> bool: ...
+    def add_opt_out(
+        self, phone: str, borrower_id: str | None, campaign_id: str | None, reason: str, at: float
+    ) -> None: ...
+    def begin_attempt(self, attempt: AttemptStart) -> None: ...
+    def complete_attempt(self, attempt_id: str, record: CallRecord, completed_at: float) -> None: ...
+    def recover_pending(self, now: float) -> list[str]: ...
+    def schedule_borrower(
+        self, campaign_id: str, borrower_id: str, *, status: str, next_due_at: float | None, next_reason: str,
+        trunk_error_streak: int, stop_reason: str | None = None,
+    ) -> None: ...
+    def record_refusal(
+        self, campaign_id: str, borrower_id: str, phone: str | None, rule: str, reason: str, at: float
+    ) -> None: ...
+    def audit(self, actor: str, action: str, campaign_id: str | None, detail: dict[str, Any], at: float) -> None: ...
+    def progress(self, campaign_id: str) -> dict[str, Any]: ...
+    def list_calls(self, campaign_id: str, limit: int, offset: int) -> list[dict[str, Any]]: ...
+    def get_call(self, call_id: str) -> dict[str, Any]: ...
+    def delete_call(self, call_id: str, now: float) -> None: ...
+    def close(self) -> None: ...
+
+
+class SqliteStore:
+    """SQLite in WAL mode with synchronous=FULL: a committed attempt survives kill -9 and power loss."""
+
+    def __init__(self, path: Path | str, retention_days: int = 730) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.retention_days = retention_days
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self.schema_version = self._migrate()
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> int:
+        self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self._db.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
+        current = row["v"] or 0
+        for version, script in MIGRATIONS:
+            if version <= current:
+                continue
+            with self._tx() as db:
+                for statement in script.split(";\n"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            current = version
+        return int(current)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- campaigns ------------------------------------------------------------------------------
+    def create_campaign(self, campaign: Campaign) -> Campaign:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO campaigns (id, name, state, strategy, timezone, trunk, caller_id, max_concurrent_calls,"
+                " calls_per_second, created_at, start_at, started_at, finished_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (campaign.id, campaign.name, campaign.state, campaign.strategy, campaign.timezone, campaign.trunk,
+                 campaign.caller_id, campaign.max_concurrent_calls, campaign.calls_per_second, campaign.created_at,
+                 campaign.start_at, campaign.started_at, campaign.finished_at),
+            )
+        return campaign
+
+    def get_campaign(self, campaign_id: str) -> Campaign:
+        row = self._db.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no campaign {campaign_id!r}")
+        return _campaign(row)
+
+    def list_campaigns(self) -> list[Campaign]:
+        return [_campaign(r) for r in self._db.execute("SELECT * FROM campaigns ORDER BY created_at, id")]
+
+    def set_campaign_state(self, campaign_id: str, state: str, at: float, start_at: float | None = None) -> Campaign:
+        self.get_campaign(campaign_id)
+        with self._tx() as db:
+            db.execute("UPDATE campaigns SET state = ? WHERE id = ?", (state, campaign_id))
+            if state == "running":
+                db.execute("UPDATE campaigns SET started_at = COALESCE(started_at, ?) WHERE id = ?", (at, campaign_id))
+            if state == "finished":
+                db.execute("UPDATE campaigns SET finished_at = ? WHERE id = ?", (at, campaign_id))
+            if state == "scheduled":
+                db.execute("UPDATE campaigns SET start_at = ? WHERE id = ?", (start_at, campaign_id))
+        return self.get_campaign(campaign_id)
+
+    # -- borrowers ------------------------------------------------------------------------------
+    def upsert_borrowers(
+        self, campaign_id: str, rows: Sequence[ImportedBorrower], now: float
+    ) -> tuple[int, int, int]:
+        """Insert new borrowers, merge known ones; all rows in one transaction. Returns (new, merged, same)."""
+        self.get_campaign(campaign_id)
+        inserted = merged = unchanged = 0
+        with self._tx() as db:
+            for row in rows:
+                old = db.execute(
+                    "SELECT data, timezone, segment, strategy, script_set, priority FROM borrowers"
+                    " WHERE campaign_id = ? AND borrower_id = ?", (campaign_id, row.borrower_id),
+                ).fetchone()
+                data_json = json.dumps(row.data, ensure_ascii=False, sort_keys=True)
+                known_phones = {
+                    r["phone"] for r in db.execute(
+                        "SELECT phone FROM contacts WHERE campaign_id = ? AND borrower_id = ?",
+                        (campaign_id, row.borrower_id),
+                    )
+                }
+                new_phones = [p for p in row.phones if p not in known_phones]
+                if old is None:
+                    db.execute(
+                        "INSERT INTO borrowers (campaign_id, borrower_id, data, timezone, segment, strategy,"
+                        " script_set,"
+                        " priority, status, next_due_at, next_reason, trunk_error_streak, attempts_total, imported_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,0,0,?)",
+                        (campaign_id, row.borrower_id, data_json, row.timezone, row.segment, row.strategy,
+                         row.script_set, row.priority, BORROWER_ACTIVE, now, "scheduled", now),
+                    )
+                    inserted += 1
+                else:
+                    same = (
+                        old["data"] == data_json and old["timezone"] == row.timezone and old["segment"] == row.segment
+                        and old["strategy"] == row.strategy and old["script_set"] == row.script_set
+                        and old["priority"] == row.priority and not new_phones
+                    )
+                    if same:
+                        unchanged += 1
+                        continue
+                    db.execute(
+                        "UPDATE borrowers SET data = ?, timezone = ?, segment = ?, strategy = ?, script_set = ?,"
+                        " priority = ? WHERE campaign_id = ? AND borrower_id = ?",
+                        (data_json, row.timezone, row.segment, row.strategy, row.script_set, row.priority,
+                         campaign_id, row.borrower_id),
+                    )
+                    merged += 1
+                start = len(known_phones)
+                for offset, phone in enumerate(new_phones):
+                    db.execute(
+                        "INSERT INTO contacts (campaign_id, borrower_id, phone, rank, valid) VALUES (?,?,?,?,1)",
+                        (campaign_id, row.borrower_id, phone, start + offset),
+                    )
+        return inserted, merged, unchanged
+
+    def get_borrower(self, campaign_id: str, borrower_id: str) -> BorrowerState:
+        row = self._db.execute(
+            "SELECT * FROM borrowers WHERE campaign_id = ? AND borrower_id = ?", (campaign_id, borrower_id)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no borrower {borrower_id!r} in campaign {campaign_id!r}")
+        return _borrower(row)
+
+    def list_borrowers(self, campaign_id: str) -> list[BorrowerState]:
+        rows = self._db.execute(
+            "SELECT * FROM borrowers WHERE campaign_id = ? ORDER BY borrower_id", (campaign_id,)
+        )
+        return [_borrower(r) for r in rows]
+
+    def due_borrowers(self, campaign_id: str, now: float, limit: int) -> list[BorrowerState]:
+        rows = self._db.execute(
+            "SELECT * FROM borrowers WHERE campaign_id = ? AND status = ? AND next_due_at IS NOT NULL"
+            " AND next_due_at <= ? ORDER BY priority DESC, next_due_at, borrower_id LIMIT ?",
+            (campaign_id, BORROWER_ACTIVE, now, limit),
+        )
+        return [_borrower(r) for r in rows]
+
+    def next_due_at(self, campaign_id: str) -> float | None:
+        row = self._db.execute(
+            "SELECT MIN(next_due_at) AS t FROM borrowers WHERE campaign_id = ? AND status = ?",
+            (campaign_id, BORROWER_ACTIVE),
+        ).fetchone()
+        return None if row["t"] is None else float(row["t"])
+
+    def active_borrower_count(self, campaign_id: str) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) AS n FROM borrowers WHERE campaign_id = ? AND status = ?", (campaign_id, BORROWER_ACTIVE)
+        ).fetchone()
+        return int(row["n"])
+
+    def contacts(self, campaign_id: str, borrower_id: str) -> list[Contact]:
+        rows = self._db.execute(
+            "SELECT phone, valid FROM contacts WHERE campaign_id = ? AND borrower_id = ? ORDER BY rank",
+            (campaign_id, borrower_id),
+        )
+        return [Contact(phone=r["phone"], valid=bool(r["valid"])) for r in rows]
+
+    def mark_contact_invalid(self, campaign_id: str, borrower_id: str, phone: str, reason: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE contacts SET valid = 0, invalid_reason = ?"
+                " WHERE campaign_id = ? AND borrower_id = ? AND phone = ?",
+                (reason, campaign_id, borrower_id, phone),
+            )
+
+    def schedule_borrower(
+        self, campaign_id: str, borrower_id: str, *, status: str, next_due_at: float | None, next_reason: str,
+        trunk_error_streak: int, stop_reason: str | None = None,
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE borrowers SET status = ?, next_due_at = ?, next_reason = ?, trunk_error_streak = ?,"
+                " stop_reason = ? WHERE campaign_id = ? AND borrower_id = ?",
+                (status, next_due_at, next_reason, trunk_error_streak, stop_reason, campaign_id, borrower_id),
+            )
+
+    # -- compliance counters --------------------------------------------------------------------
+    def count_attempts_to_borrower(self, borrower_id: str, since: float, until: float) -> int:
+        """All attempts, any campaign, pending and lost ones included: an unknown result still counts."""
+        row = self._db.execute(
+            "SELECT COUNT(*) AS n FROM attempts WHERE borrower_id = ? AND started_at >= ? AND started_at < ?",
+            (borrower_id, since, until),
+        ).fetchone()
+        return int(row["n"])
+
+    def count_unanswered_to_number(self, phone: str, since: float, until: float) -> int:
+        """Attempts to a number that were not answered; pending/lost ones count as unanswered (stricter)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) AS n FROM attempts WHERE phone = ? AND started_at >= ? AND started_at < ?"
+            " AND COALESCE(disposition, '') != 'answered'",
+            (phone, since, until),
+        ).fetchone()
+        return int(row["n"])
+
+    def is_opted_out(self, phone: str) -> bool:
+        return self._db.execute("SELECT 1 FROM opt_outs WHERE phone = ?", (phone,)).fetchone() is not None
+
+    def add_opt_out(
+        self, phone: str, borrower_id: str | None, campaign_id: str | None, reason: str, at: float
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO opt_outs (phone, borrower_id, campaign_id, reason, created_at)"
+                " VALUES (?,?,?,?,?)",
+                (phone, borrower_id, campaign_id, reason, at),
+            )
+
+    # -- attempts and calls ---------------------------------------------------------------------
+    def begin_attempt(self, attempt: AttemptStart) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO attempts (id, campaign_id, borrower_id, phone, trunk, reason, started_at, state)"
+                " VALUES (?,?,?,?,?,?,?,'pending')",
+                (attempt.attempt_id, attempt.campaign_id, attempt.borrower_id, attempt.phone, attempt.trunk,
+                 attempt.reason, attempt.started_at),
+            )
+            db.execute(
+                "UPDATE borrowers SET attempts_total = attempts_total + 1, next_due_at = NULL, next_reason = 'in_call'"
+                " WHERE campaign_id = ? AND borrower_id = ?",
+                (attempt.campaign_id, attempt.borrower_id),
+            )
+
+    def complete_attempt(self, attempt_id: str, record: CallRecord, completed_at: float) -> None:
+        """Attempt result, call, turns and outcome in one transaction."""
+        row = self._db.execute("SELECT * FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no attempt {attempt_id!r}")
+        outcome = record.outcome or {}
+        with self._tx() as db:
+            db.execute(
+                "UPDATE attempts SET state = 'completed', completed_at = ?, disposition = ?, sip_code = ?,"
+                " call_id = ? WHERE id = ?",
+                (completed_at, record.disposition, record.sip_code, record.call_id, attempt_id),
+            )
+            db.execute(
+                "INSERT INTO calls (call_id, attempt_id, campaign_id, borrower_id, phone, disposition,"
+                " outcome, sip_code, invite_sent_at, answered_at, ended_at, duration_s, recording, record, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (record.call_id, attempt_id, row["campaign_id"], row["borrower_id"], row["phone"],
+                 record.disposition, outcome.get("disposition"), record.sip_code, record.invite_sent_at,
+                 record.answered_at, record.ended_at, record.duration_s, record.recording,
+                 json.dumps(record.to_dict(), ensure_ascii=False, default=str), completed_at),
+            )
+            db.execute("DELETE FROM turns WHERE call_id = ?", (record.call_id,))
+            for turn in record.turns:
+                db.execute(
+                    "INSERT INTO turns (call_id, idx, heard_text, intent, confidence, node, prompt_text, data)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    (record.call_id, turn.index, turn.heard_text, turn.intent, turn.confidence, turn.node,
+                     turn.prompt_text, json.dumps(turn.to_dict(), ensure_ascii=False)),
+                )
+            if record.outcome is not None:
+                db.execute(
+                    "INSERT INTO outcomes (call_id, campaign_id, borrower_id, disposition, ptp_date,"
+                    " ptp_amount, callback_at, data, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (record.call_id, row["campaign_id"], row["borrower_id"], outcome.get("disposition"),
+                     _text_or_none(outcome.get("ptp_date")), outcome.get("ptp_amount"),
+                     _text_or_none(outcome.get("callback_at")),
+                     json.dumps(outcome, ensure_ascii=False, default=str), completed_at),
+                )
+
+    def recover_pending(self, now: float) -> list[str]:
+        """After a crash: attempts whose INVITE may have left are kept, marked lost, and still counted."""
+        with self._tx() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM attempts WHERE state = 'pending'")]
+            for attempt_id in ids:
+                db.execute(
+                    "UPDATE attempts SET state = 'lost', disposition = 'unknown', completed_at = ? WHERE id = ?",
+                    (now, attempt_id),
+                )
+        return ids
+
+    def pending_attempts(self) -> list[AttemptStart]:
+        rows = self._db.execute("SELECT * FROM attempts WHERE state = 'pending' ORDER BY started_at")
+        return [
+            AttemptStart(r["id"], r["campaign_id"], r["borrower_id"], r["phone"], r["trunk"], r["reason"],
+                         r["started_at"])
+            for r in rows
+        ]
+
+    def attempts(self, campaign_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM attempts WHERE campaign_id = ? ORDER BY started_at, id", (campaign_id,))
+        return [dict(r) for r in rows]
+
+    def refusals(self, campaign_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM refusals WHERE campaign_id = ? ORDER BY id", (campaign_id,))
+        return [dict(r) for r in rows]
+
+    def record_refusal(
+        self, campaign_id: str, borrower_id: str, phone: str | None, rule: str, reason: str, at: float
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO refusals (campaign_id, borrower_id, phone, rule, reason, at) VALUES (?,?,?,?,?,?)",
+                (campaign_id, borrower_id, phone, rule, reason, at),
+            )
+
+    def audit(self, actor: str, action: str, campaign_id: str | None, detail: dict[str, Any], at: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO audit_log (at, actor, action, campaign_id, detail) VALUES (?,?,?,?,?)",
+                (at, actor, action, campaign_id, json.dumps(detail, ensure_ascii=False, default=str)),
+            )
+
+    def audit_log(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
+        if campaign_id is None:
+            rows = self._db.execute("SELECT * FROM audit_log ORDER BY id")
+        else:
+            rows = self._db.execute("SELECT * FROM audit_log WHERE campaign_id = ? ORDER BY id", (campaign_id,))
+        return [dict(r) for r in rows]
+
+    # -- reporting ------------------------------------------------------------------------------
+    def progress(self, campaign_id: str) -> dict[str, Any]:
+        """Counts for operators: borrowers by status, calls by disposition/outcome, promises, attempts."""
+        self.get_campaign(campaign_id)
+        q = self._db.execute
+        by_status = {r["status"]: r["n"] for r in q(
+            "SELECT status, COUNT(*) AS n FROM borrowers WHERE campaign_id = ? GROUP BY status", (campaign_id,))}
+        by_disposition = {r["disposition"]: r["n"] for r in q(
+            "SELECT disposition, COUNT(*) AS n FROM attempts WHERE campaign_id = ? AND state != 'pending'"
+            " GROUP BY disposition", (campaign_id,))}
+        by_outcome = {r["disposition"]: r["n"] for r in q(
+            "SELECT disposition, COUNT(*) AS n FROM outcomes WHERE campaign_id = ? GROUP BY disposition",
+            (campaign_id,))}
+        ptp = q(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(ptp_amount), 0) AS total FROM outcomes"
+            " WHERE campaign_id = ? AND disposition = 'promise_to_pay'", (campaign_id,)).fetchone()
+        attempts = q("SELECT COUNT(*) AS n FROM attempts WHERE campaign_id = ?", (campaign_id,)).fetchone()["n"]
+        pending = q("SELECT COUNT(*) AS n FROM attempts WHERE campaign_id = ? AND state = 'pending'",
+                    (campaign_id,)).fetchone()["n"]
+        refused = {r["rule"]: r["n"] for r in q(
+            "SELECT rule, COUNT(*) AS n FROM refusals WHERE campaign_id = ? GROUP BY rule", (campaign_id,))}
+        return {
+            "borrowers": sum(by_status.values()),
+            "borrowers_by_status": by_status,
+            "attempts": attempts,
+            "attempts_pending": pending,
+            "dispositions": by_disposition,
+            "outcomes": by_outcome,
+            "promises": ptp["n"],
+            "promised_amount": float(ptp["total"]),
+            "refusals_by_rule": refused,
+        }
+
+    def list_calls(self, campaign_id: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT call_id, attempt_id, borrower_id, phone, disposition, outcome, sip_code, invite_sent_at,"
+            " answered_at, ended_at, duration_s, recording FROM calls WHERE campaign_id = ?"
+            " ORDER BY invite_sent_at DESC, call_id LIMIT ? OFFSET ?",
+            (campaign_id, limit, offset),
+        )
+        return [dict(r) for r in rows]
+
+    def get_call(self, call_id: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no call {call_id!r}")
+        call = dict(row)
+        call["record"] = json.loads(call["record"])
+        call["turns"] = [json.loads(r["data"]) for r in self._db.execute(
+            "SELECT data FROM turns WHERE call_id = ? ORDER BY idx", (call_id,))]
+        return call
+
+    def delete_call(self, call_id: str, now: float) -> None:
+        """C10: a call (and its recording reference) younger than the retention period cannot be deleted."""
+        call = self.get_call(call_id)
+        age_days = (now - float(call["created_at"])) / SECONDS_PER_DAY
+        if age_days < self.retention_days:
+            raise RetentionError(
+                f"call {call_id} is {age_days:.0f} days old; records and recordings are kept at least "
+                f"{self.retention_days} days (COMPLIANCE C10)"
+            )
+        with self._tx() as db:
+            db.execute("DELETE FROM turns WHERE call_id = ?", (call_id,))
+            db.execute("DELETE FROM outcomes WHERE call_id = ?", (call_id,))
+            db.execute("DELETE FROM calls WHERE call_id = ?", (call_id,))
+        if call["recording"]:
+            Path(call["recording"]).unlink(missing_ok=True)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def now_wall() -> float:
+    return time.time()
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _campaign(row: sqlite3.Row) -> Campaign:
+    return Campaign(
+        id=row["id"], name=row["name"], state=row["state"], strategy=row["strategy"], timezone=row["timezone"],
+        trunk=row["trunk"], caller_id=row["caller_id"], max_concurrent_calls=row["max_concurrent_calls"],
+        calls_per_second=row["calls_per_second"], created_at=row["created_at"], start_at=row["start_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"],
+    )
+
+
+def _borrower(row: sqlite3.Row) -> BorrowerState:
+    return BorrowerState(
+        campaign_id=row["campaign_id"], borrower_id=row["borrower_id"], data=json.loads(row["data"]),
+        timezone=row["timezone"], segment=row["segment"], strategy=row["strategy"], script_set=row["script_set"],
+        priority=row["priority"], status=row["status"], stop_reason=row["stop_reason"],
+        next_due_at=row["next_due_at"], next_reason=row["next_reason"],
+        trunk_error_streak=row["trunk_error_streak"], attempts_total=row["attempts_total"],
+    )
