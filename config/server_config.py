@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.asr_config import AsrConfig, parse_asr
+from config.campaign_config import (
+    CampaignSettings,
+    HttpSettings,
+    StoreSettings,
+    parse_campaign,
+    parse_http,
+    parse_store,
+)
 from config.dialogue_config import DialogueConfig, parse_dialogue
 from config.errors import ConfigError
 from config.prompts_config import PromptSettings, parse_prompts
@@ -79,6 +87,9 @@ class ServerConfig:
     asr: AsrConfig = field(default_factory=AsrConfig)
     dialogue: DialogueConfig = field(default_factory=DialogueConfig)
     prompts: PromptSettings = field(default_factory=PromptSettings)
+    campaign: CampaignSettings = field(default_factory=CampaignSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
     def trunk(self, name: str) -> TrunkSettings:
         for trunk in self.trunks:
@@ -101,6 +112,9 @@ def load_server_config(path: Path | str = DEFAULT_SERVER_TOML) -> ServerConfig:
         asr=parse_asr(root.table("asr")),
         dialogue=parse_dialogue(root.table("dialogue")),
         prompts=parse_prompts(root.table("prompts")),
+        campaign=parse_campaign(root.table("campaign")),
+        http=parse_http(root.table("http")),
+        store=parse_store(root.table("store")),
     )
 
 
