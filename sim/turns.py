@@ -93,6 +93,7 @@ class TurnTaker:
     """
 
     MIN_SPEECH_FRAMES = 3  # 60 ms of voice before the bot counts as talking
+    MIN_BOT_TURN_S = 0.8  # less voice than this since our last line is a backchannel, not a turn
 
     def __init__(
         self,
@@ -119,6 +120,7 @@ class TurnTaker:
         self._speaking: int | None = None  # index of the line being played
         self._bot_speaking = False
         self._bot_spoke_since_line = False
+        self._bot_voiced_s = 0.0  # voiced bot audio since our last line started
         self._voiced_run = 0
         self._last_voiced_at = 0.0
         self._gap_s = self._draw_gap()
@@ -138,9 +140,11 @@ class TurnTaker:
         if self._is_speech(frame):
             self._voiced_run += 1
             self._last_voiced_at = now
+            self._bot_voiced_s += FRAME_S
+            if self._bot_voiced_s >= self.MIN_BOT_TURN_S:
+                self._bot_spoke_since_line = True
             if not self._bot_speaking and self._voiced_run >= self.MIN_SPEECH_FRAMES:
                 self._bot_speaking = True
-                self._bot_spoke_since_line = True
                 started = now - (self._voiced_run - 1) * FRAME_S
                 self._report(BotSpeechStarted(self._t(started)))
                 self._arm_during_bot(started)
@@ -210,6 +214,7 @@ class TurnTaker:
         self._next += 1
         self._speaking = index
         self._bot_spoke_since_line = False
+        self._bot_voiced_s = 0.0
         self._gap_s = self._draw_gap()
         self._report(LineStarted(index, line.text, line.when, self._t(self._clock.seconds()), self._bot_speaking))
         self._speak(index, line)

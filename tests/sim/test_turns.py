@@ -146,3 +146,18 @@ def test_stop_cancels_a_pending_line() -> None:
     h.taker.stop()
     h.clock.advance(1.0)
     assert h.spoken == []
+
+
+def test_a_short_bot_backchannel_is_not_a_turn() -> None:
+    """Half a second of bot voice ("嗯", "好的") followed by silence does not make the borrower reply."""
+    h = Harness(persona(PersonaLine("a"), PersonaLine("b")), line_s=0.5)
+    h.taker.answered()
+    h.bot(1.0, loud=True)
+    h.bot(0.4, loud=False)
+    h.clock.advance(0.5)
+    h.bot(0.4, loud=True)
+    h.bot(1.0, loud=False)
+    assert [i for _, i in h.spoken] == [0]
+    h.bot(0.6, loud=True)  # the bot goes on talking: now it is a turn
+    h.bot(0.4, loud=False)
+    assert [i for _, i in h.spoken] == [0, 1]

@@ -1,0 +1,498 @@
+"""`server.py demo`: a real campaign against simulated borrowers on loopback, with a summary at the end.
+
+Everything the server uses in production runs here: the pjsua2 `SipEndpoint`, the campaign store,
+scheduler (with its compliance gate) and dialer, the call session with VAD, dialogue and spliced
+prompts. Only two things are simulated, and the output says so: the borrowers (a separate
+`sim.phone` process speaking espeak-ng audio) and the recognizer (`sim`: the phone hands its words
+over in SIP INFO, because no Mandarin Vosk model can be installed on these machines).
+
+The call window (C1) is never loosened for the demo. Instead the demo reads the strictest window of
+the strategies, and if the borrowers' own zone (Asia/Shanghai) is outside it right now, it moves
+the demo borrowers to a real IANA zone where it is daytime and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+HELP = "run a campaign of simulated borrowers over SIP on loopback and print a summary"
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIR = ROOT / "config" / "demo"
+PREFERRED_ZONE = "Asia/Shanghai"
+# Real zones spread over every UTC offset, tried when the borrowers' own zone is outside the window.
+CANDIDATE_ZONES = (
+    "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Noumea", "Pacific/Auckland",
+    "Pacific/Kiritimati", "Asia/Bangkok", "Asia/Dhaka", "Asia/Karachi", "Asia/Dubai", "Europe/Moscow",
+    "Europe/Athens", "Europe/Berlin", "Europe/London", "Atlantic/Azores", "Atlantic/South_Georgia",
+    "America/Sao_Paulo", "America/Halifax", "America/New_York", "America/Chicago", "America/Denver",
+    "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu", "Pacific/Pago_Pago",
+)
+SIM_NOTICE = (
+    "ASR: the simulated-transcript ('sim') recognizer is used because no Mandarin Vosk model is installed;\n"
+    "     each simulated borrower sends its words in a SIP INFO. VAD, RTP, barge-in and timing are real."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEMO_DIR / "server.toml", help="demo server.toml")
+    parser.add_argument("--borrowers", type=Path, default=DEMO_DIR / "borrowers.jsonl", help="borrowers (JSONL)")
+    parser.add_argument("--numbers", type=Path, default=DEMO_DIR / "sim_numbers.toml", help="number -> persona map")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N borrowers")
+    parser.add_argument("--out", type=Path, default=Path("var/demo"), help="folder for each run's store and recordings")
+    parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON after the table")
+
+
+# -- call window and time zone (C1) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZoneChoice:
+    zone: str
+    local_time: dt.time
+    moved: bool  # True: the preferred zone was outside the window now
+    preferred_local_time: dt.time
+
+
+def strictest_window(windows: Iterable[tuple[dt.time, dt.time]]) -> tuple[dt.time, dt.time]:
+    """The intersection of every strategy's window: a demo borrower may land in any segment."""
+    spans = list(windows)
+    if not spans:
+        raise ValueError("no call windows to intersect")
+    start = max(s for s, _ in spans)
+    end = min(e for _, e in spans)
+    if start >= end:
+        raise ValueError(f"the strategies' call windows do not overlap ({start:%H:%M} >= {end:%H:%M})")
+    return start, end
+
+
+def choose_zone(
+    now: dt.datetime, window: tuple[dt.time, dt.time], margin_min: int = 20,
+    preferred: str = PREFERRED_ZONE, candidates: Sequence[str] = CANDIDATE_ZONES,
+) -> ZoneChoice:
+    """The preferred zone if it is inside the window with a margin; else the candidate nearest mid-window.
+
+    `now` must be timezone-aware. The margin keeps the whole demo (a few minutes) inside the window.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    start, end = window
+
+    def minutes(t: dt.time) -> int:
+        return t.hour * 60 + t.minute
+
+    lo, hi = minutes(start) + margin_min, minutes(end) - margin_min
+    mid = (minutes(start) + minutes(end)) / 2
+    preferred_local = now.astimezone(ZoneInfo(preferred))
+    if lo <= minutes(preferred_local.time()) <= hi:
+        return ZoneChoice(preferred, preferred_local.time().replace(microsecond=0), False,
+                          preferred_local.time().replace(microsecond=0))
+    best: tuple[float, str, dt.time] | None = None
+    for name in candidates:
+        local = now.astimezone(ZoneInfo(name)).time().replace(microsecond=0)
+        m = minutes(local)
+        if lo <= m <= hi and (best is None or abs(m - mid) < best[0]):
+            best = (abs(m - mid), name, local)
+    if best is None:
+        raise ValueError("no candidate time zone is inside the call window now")
+    return ZoneChoice(best[1], best[2], True, preferred_local.time().replace(microsecond=0))
+
+
+def prepare_borrowers(records: Sequence[dict[str, Any]], zone: str, today: dt.date) -> list[dict[str, Any]]:
+    """Demo records made current: the chosen zone, and due dates that agree with `overdue_days` today."""
+    out = []
+    for record in records:
+        overdue = int(record.get("overdue_days", 0))
+        due = today - dt.timedelta(days=overdue) if overdue > 0 else today + dt.timedelta(days=3)
+        out.append({**record, "timezone": zone, "due_date": due.isoformat()})
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}:{n}: expected a JSON object per line")
+        records.append(value)
+    return records
+
+
+# -- summary ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallRow:
+    borrower_id: str
+    persona: str
+    disposition: str
+    outcome: str
+    promise: str
+    turns: int
+    interrupted: int
+    end_reason: str
+    recording: str | None
+
+
+@dataclass
+class DemoSummary:
+    rows: list[CallRow] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    recognizers: set[str] = field(default_factory=set)
+
+    @property
+    def p50(self) -> float | None:
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p95(self) -> float | None:
+        return percentile(self.latencies_ms, 95)
+
+    def counts(self, attr: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for row in self.rows:
+            key = getattr(row, attr)
+            out[key] = out.get(key, 0) + 1
+        return dict(sorted(out.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "calls": [row.__dict__ for row in self.rows],
+            "dispositions": self.counts("disposition"),
+            "outcomes": self.counts("outcome"),
+            "voice_to_voice_ms": {"turns": len(self.latencies_ms), "p50": self.p50, "p95": self.p95},
+            "recognizers": sorted(self.recognizers),
+        }
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (no interpolation: every figure is a latency that really happened)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return float(ordered[int(rank) - 1])
+
+
+def summarize(calls: Iterable[dict[str, Any]], personas: dict[str, str]) -> DemoSummary:
+    """Rows from the store's call records (latest attempt per borrower first in the table order)."""
+    summary = DemoSummary()
+    for call in calls:
+        record = call.get("record") or {}
+        outcome = record.get("outcome") or {}
+        turns = record.get("turns") or []
+        promise = ""
+        if outcome.get("disposition") == "promise_to_pay":
+            amount = outcome.get("ptp_amount")
+            day = outcome.get("ptp_date") or "?"
+            promise = f"{day} / {amount:,.2f}" if amount else str(day)
+        for turn in turns:
+            if turn.get("latency_ms") is not None and turn.get("event") != "opening":
+                summary.latencies_ms.append(float(turn["latency_ms"]))
+        if record.get("recognizer"):
+            summary.recognizers.add(str(record["recognizer"]))
+        summary.rows.append(CallRow(
+            borrower_id=str(call.get("borrower_id", "")),
+            persona=personas.get(str(call.get("borrower_id", "")), "?"),
+            disposition=str(call.get("disposition", "")),
+            outcome=str(outcome.get("disposition") or "-"),
+            promise=promise,
+            turns=int(outcome.get("turns") or sum(1 for t in turns if t.get("event") in ("utterance", "dtmf"))),
+            interrupted=sum(1 for t in turns if t.get("interrupted")),
+            end_reason=str(record.get("end_reason", "")),
+            recording=call.get("recording"),
+        ))
+    summary.rows.sort(key=lambda r: r.borrower_id)
+    return summary
+
+
+def format_summary(summary: DemoSummary) -> str:
+    head = ("borrower", "persona", "SIP", "outcome", "promise (date / amount)", "turns", "barge-in", "end")
+    rows = [(r.borrower_id, r.persona, r.disposition, r.outcome, r.promise or "-", str(r.turns),
+             str(r.interrupted), r.end_reason) for r in summary.rows]
+    widths = [max(len(h), *(_width(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    lines = ["  ".join(_pad(h, w) for h, w in zip(head, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.append("")
+    lines.append("dispositions: " + ", ".join(f"{k} {v}" for k, v in summary.counts("disposition").items()))
+    lines.append("outcomes:     " + ", ".join(f"{k} {v}" for k, v in summary.counts("outcome").items()))
+    if summary.latencies_ms:
+        lines.append(f"voice-to-voice over {len(summary.latencies_ms)} turns: p50 {summary.p50:.0f} ms, "
+                     f"p95 {summary.p95:.0f} ms (end of borrower speech -> first bot frame to the media bridge)")
+    else:
+        lines.append("voice-to-voice: no borrower turns were answered")
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two columns in a terminal."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+class ProgressDisplay:
+    """One live line on a TTY; plain lines (only when something changed, at most every 2 s) otherwise."""
+
+    def __init__(self, out: TextIO, total: int, started: float) -> None:
+        self.out = out
+        self.total = total
+        self.started = started
+        self.tty = out.isatty()
+        self._last_text = ""
+        self._last_at = 0.0
+
+    def update(self, now: float, counts: dict[str, Any], in_flight: int) -> None:
+        attempts = int(counts.get("attempts", 0)) - int(counts.get("attempts_pending", 0))
+        dispositions = counts.get("dispositions", {})
+        answered = int(dispositions.get("answered", 0))
+        text = (f"[{now - self.started:5.1f}s] calls finished {attempts}/{self.total}, in progress {in_flight}, "
+                f"answered {answered}, promises {counts.get('promises', 0)}")
+        refused = counts.get("refusals_by_rule") or {}
+        if refused:
+            text += ", refused " + ", ".join(f"{k} {v}" for k, v in refused.items())
+        if self.tty:
+            self.out.write("\r" + text + "\033[K")
+            self.out.flush()
+        elif (text[9:] != self._last_text[9:] and now - self._last_at >= 2.0) or now - self._last_at >= 10:
+            self.out.write(text + "\n")
+            self.out.flush()
+            self._last_at = now
+        self._last_text = text
+
+    def close(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    from config.errors import ConfigError
+    from sim.personas import load_number_map, load_personas
+    from sim.process import SimPhoneError, SimPhoneProcess
+
+    out = sys.stdout
+    records = read_jsonl(args.borrowers)
+    if args.limit is not None:
+        if args.limit < 1:
+            print("--limit must be at least 1", file=sys.stderr)
+            return 2
+        records = records[: args.limit]
+    book = load_personas()
+    numbers = load_number_map(args.numbers, book)
+    run_dir = args.out / time.strftime("run-%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    print("Collections voice-bot demo: a real campaign against simulated borrowers on 127.0.0.1", file=out)
+    print(SIM_NOTICE, file=out)
+    phone = SimPhoneProcess(numbers=args.numbers, log_path=run_dir / "sim-phone.jsonl",
+                            cache_dir=args.out / "sim-voice-cache")
+    try:
+        port = phone.start()
+    except SimPhoneError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    print(f"Simulated borrowers: sim.phone pid {phone.pid} on sip:127.0.0.1:{port} "
+          f"({len(book.personas)} personas, chosen by dialed number from {args.numbers})", file=out)
+    try:
+        demo = _Demo(args, records, numbers, run_dir, port, out)
+        return demo.run()
+    except ConfigError:
+        raise
+    finally:
+        code = phone.stop()
+        print(f"Simulated borrowers stopped (exit code {code}).", file=out)
+
+
+class _Demo:
+    def __init__(self, args: argparse.Namespace, records: list[dict[str, Any]], numbers: dict[str, str],
+                 run_dir: Path, sim_port: int, out: TextIO) -> None:
+        self.args = args
+        self.records = records
+        self.numbers = numbers
+        self.run_dir = run_dir
+        self.sim_port = sim_port
+        self.out = out
+        self.code = 1
+
+    def run(self) -> int:
+        from twisted.internet import reactor as global_reactor
+        from twisted.internet.defer import ensureDeferred
+
+        reactor: Any = global_reactor
+
+        def main() -> None:
+            d = ensureDeferred(self._main(reactor))
+            d.addErrback(self._crashed)
+            d.addBoth(lambda _: reactor.stop())
+
+        reactor.callWhenRunning(main)
+        reactor.run()
+        return self.code
+
+    def _crashed(self, failure: Any) -> None:
+        print(f"\ndemo failed: {failure.getErrorMessage()}", file=sys.stderr)
+        print(failure.getTraceback(), file=sys.stderr)
+        self.code = 1
+
+    async def _main(self, reactor: Any) -> None:
+        import dataclasses
+
+        from twisted.internet.task import deferLater
+        from twisted.internet.threads import deferToThreadPool
+        from twisted.python.threadpool import ThreadPool
+
+        from asr.recognizer import build_recognizer
+        from campaign.compliance import effective_window
+        from campaign.dialer import Dialer
+        from campaign.scheduler import Scheduler
+        from campaign.service import CampaignService
+        from campaign.store import SqliteStore
+        from config.campaign_config import load_strategies, parse_campaign
+        from config.server_config import load_server_config
+        from config.toml_reader import load_toml
+        from dialogue.borrower import Borrower
+        from dialogue.intents.model import IntentClassifier
+        from dialogue.scripts import load_script_library
+        from dialogue.segments import load_segments, segment_for
+        from prompts.renderer import build_renderer
+        from prompts.warmup import prerender_script_sets
+        from session.runner import SessionRunner
+        from telemetry.logging import configure_logging
+        from telephony.endpoint import SipEndpoint
+
+        out = self.out
+        config = load_server_config(self.args.config)
+        trunk = dataclasses.replace(config.trunks[0], proxy=f"sip:127.0.0.1:{self.sim_port}")
+        config = dataclasses.replace(
+            config, trunks=(trunk, *config.trunks[1:]), asr=dataclasses.replace(config.asr, recognizer="sim"),
+            calls=dataclasses.replace(config.calls, recording_dir=self.run_dir / "recordings"),
+        )
+        log_file = (self.run_dir / "server.log").open("a", encoding="utf-8")
+        configure_logging(config.logging.level, config.logging.format, stream=log_file)
+        settings = getattr(config, "campaign", None) or parse_campaign(load_toml(self.args.config).table("campaign"))
+        strategies = load_strategies(settings.strategies_file)
+        library = load_script_library()
+        segments = load_segments(script_sets=frozenset(library.script_sets))
+
+        # C1: never loosened; the demo borrowers live where it is daytime now.
+        window = _strictest(strategies, effective_window)
+        choice = choose_zone(dt.datetime.now(dt.UTC), window)
+        if choice.moved:
+            print(f"Call window (C1, strictest strategy): {window[0]:%H:%M}-{window[1]:%H:%M} borrower local time. "
+                  f"It is {choice.preferred_local_time:%H:%M} in {PREFERRED_ZONE}, outside it, so the demo borrowers "
+                  f"are placed in {choice.zone} (local time {choice.local_time:%H:%M}). The rule itself is unchanged.",
+                  file=out)
+        else:
+            print(f"Call window (C1, strictest strategy): {window[0]:%H:%M}-{window[1]:%H:%M} borrower local time; "
+                  f"it is {choice.local_time:%H:%M} in {choice.zone}, inside it.", file=out)
+        today = dt.datetime.now(ZoneInfo(choice.zone)).date()
+        records = prepare_borrowers(self.records, choice.zone, today)
+        personas = {r["id"]: _persona_for(str(r["phone"]), self.numbers) for r in records}
+        borrowers = [Borrower.from_dict(r) for r in records]
+        used_sets = sorted({segment_for(b, segments).script_set for b in borrowers})
+        print(f"Borrowers: {len(records)} across {len({segment_for(b, segments).name for b in borrowers})} segments "
+              f"and {len(used_sets)} script sets", file=out)
+
+        pool = ThreadPool(minthreads=1, maxthreads=2, name="demo-render")
+        pool.start()
+        endpoint = SipEndpoint(config, reactor)
+        store = SqliteStore(self.run_dir / "campaigns.sqlite3")
+        scheduler: Scheduler | None = None
+        try:
+            classifier = IntentClassifier.load()
+            renderer = build_renderer(config.prompts, library.fragments)
+            warmed = await deferToThreadPool(
+                reactor, pool, prerender_script_sets, renderer, library, used_sets, config.media.clock_rate)
+            print(f"Prompts: {warmed} fragments pre-rendered at {config.media.clock_rate} Hz", file=out)
+            recognizer = build_recognizer(config.asr, reactor, pool)
+            await endpoint.start()
+            runner = SessionRunner(config=config, reactor=reactor, recognizer=recognizer, classifier=classifier,
+                                   library=library, renderer=renderer, render_pool=pool, segments=segments,
+                                   trunk=trunk.name)
+            dialer = Dialer(store, endpoint, runner, reactor, recording_dir=self.run_dir / "recordings",
+                            max_call_seconds=config.calls.max_call_seconds, segments=segments)
+            scheduler = Scheduler(store, strategies, dialer, reactor, settings, trunks=config.trunks)
+            service = CampaignService(store, scheduler, strategies, settings, reactor, segments)
+            campaign = service.create_campaign("demo", timezone=choice.zone, trunk=trunk.name, actor="demo")
+            report = service.import_records(campaign.id, records, actor="demo")
+            if report.errors:
+                raise RuntimeError(f"demo borrowers refused by the importer: {report.to_dict()['errors']}")
+            started = time.monotonic()
+            scheduler.start()  # first: its crash recovery must not see this run's fresh attempts as lost
+            service.start(campaign.id, actor="demo")
+            display = ProgressDisplay(out, len(records), started)
+            while True:
+                counts = store.progress(campaign.id)
+                display.update(time.monotonic(), counts, dialer.in_flight(campaign.id))
+                done = int(counts["attempts"]) - int(counts["attempts_pending"])
+                if done >= len(records) and dialer.in_flight(campaign.id) == 0:
+                    break
+                if time.monotonic() - started > self.args.timeout:
+                    display.close()
+                    print(f"demo: stopped after {self.args.timeout:.0f} s with {done}/{len(records)} calls done",
+                          file=out)
+                    break
+                await deferLater(reactor, 0.5, lambda: None)
+            display.close()
+            elapsed = time.monotonic() - started
+            if service.store.get_campaign(campaign.id).state != "finished":
+                service.stop(campaign.id, actor="demo")  # retries and callbacks are for another day
+            scheduler.stop()
+            await scheduler.wait_idle()
+            calls = [store.get_call(c["call_id"]) for c in store.list_calls(campaign.id, limit=1000, offset=0)]
+            summary = summarize(calls, personas)
+            print(f"\nCampaign {campaign.id}: {len(calls)} calls in {elapsed:.0f} s\n", file=out)
+            print(format_summary(summary), file=out)
+            if summary.recognizers:
+                print(f"recognizer used: {', '.join(sorted(summary.recognizers))} "
+                      f"(simulated transcripts: no Mandarin Vosk model installed)", file=out)
+            print(f"\nstore:      {store.path}", file=out)
+            print(f"recordings: {self.run_dir / 'recordings'}", file=out)
+            print(f"server log: {self.run_dir / 'server.log'}   sim phone log: {self.run_dir / 'sim-phone.jsonl'}",
+                  file=out)
+            print("dashboard:  not available in this build (api/ has not landed)", file=out)
+            if self.args.json:
+                print(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), file=out)
+            self.code = 0 if len(calls) >= len(records) else 1
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+            await endpoint.stop()
+            pool.stop()
+            store.close()
+            log_file.close()
+
+
+def _strictest(strategies: Any, effective_window: Any) -> tuple[dt.time, dt.time]:
+    windows = [effective_window(strategy, True) for strategy in strategies.strategies.values()]
+    return strictest_window((w.start, w.end) for w in windows)
+
+
+def _persona_for(phone: str, numbers: dict[str, str]) -> str:
+    from sim.personas import number_spellings
+
+    for spelling in number_spellings(phone.replace(" ", "").replace("-", "")):
+        if spelling in numbers:
+            return numbers[spelling]
+    return "?"

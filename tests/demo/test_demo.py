@@ -1,0 +1,154 @@
+"""The demo: its data, its C1 time-zone choice, its summary, and (integration) a 3-borrower run over real SIP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cli.demo import (
+    DEMO_DIR,
+    choose_zone,
+    format_summary,
+    percentile,
+    prepare_borrowers,
+    read_jsonl,
+    strictest_window,
+    summarize,
+)
+from dialogue.borrower import Borrower
+from dialogue.segments import load_segments, segment_for
+from sim.personas import choose_persona, load_number_map, load_personas
+
+ROOT = Path(__file__).resolve().parents[2]
+WINDOW = (dt.time(9, 0), dt.time(20, 0))
+
+
+def test_demo_borrowers_cover_the_segments_and_have_personas() -> None:
+    """Every demo record is a valid borrower, ten segments are covered, and each number has a persona."""
+    records = read_jsonl(DEMO_DIR / "borrowers.jsonl")
+    borrowers = [Borrower.from_dict(r) for r in records]
+    segments = load_segments()
+    assert 10 <= len(borrowers) <= 15
+    assert len({segment_for(b, segments).name for b in borrowers}) == 10
+    book = load_personas()
+    numbers = load_number_map(DEMO_DIR / "sim_numbers.toml", book)
+    personas = {choose_persona(b.phone, book, numbers) for b in borrowers}
+    assert None not in personas
+    assert len(personas) == len(borrowers)  # one persona each: every behaviour shows up once
+
+
+def test_shanghai_kept_when_inside_the_window() -> None:
+    """At 14:00 in Shanghai the borrowers keep their own zone."""
+    now = dt.datetime(2026, 11, 28, 6, 0, tzinfo=dt.UTC)
+    choice = choose_zone(now, WINDOW)
+    assert choice.zone == "Asia/Shanghai" and not choice.moved
+    assert choice.local_time == dt.time(14, 0)
+
+
+@pytest.mark.parametrize("hour", [0, 12, 13, 15, 18, 23])
+def test_moved_zone_is_inside_the_window_with_margin(hour: int) -> None:
+    """When Shanghai is at night, the chosen real zone's local time is inside the window by at least 20 min."""
+    now = dt.datetime(2026, 11, 28, hour, 30, tzinfo=dt.UTC)
+    choice = choose_zone(now, WINDOW)
+    local = now.astimezone(ZoneInfo(choice.zone)).time()
+    assert dt.time(9, 20) <= local <= dt.time(19, 40)
+    shanghai = now.astimezone(ZoneInfo("Asia/Shanghai")).time()
+    assert choice.moved == (not dt.time(9, 20) <= shanghai <= dt.time(19, 40))
+
+
+def test_choose_zone_refuses_naive_time() -> None:
+    """A naive datetime could silently mean the wrong zone, so it is refused."""
+    with pytest.raises(ValueError):
+        choose_zone(dt.datetime(2026, 11, 28, 6, 0), WINDOW)
+
+
+def test_strictest_window_intersects() -> None:
+    """The demo window is the overlap of all strategies; disjoint windows are an error."""
+    assert strictest_window([(dt.time(8), dt.time(21)), (dt.time(9), dt.time(20, 30))]) == (dt.time(9), dt.time(20, 30))
+    with pytest.raises(ValueError):
+        strictest_window([(dt.time(8), dt.time(9)), (dt.time(10), dt.time(11))])
+
+
+def test_prepare_borrowers_sets_zone_and_consistent_due_dates() -> None:
+    """Due dates follow overdue_days as of today (pre-due borrowers fall due in three days)."""
+    records = [{"id": "a", "overdue_days": 0}, {"id": "b", "overdue_days": 12}]
+    out = prepare_borrowers(records, "Europe/Berlin", dt.date(2026, 11, 28))
+    assert [r["due_date"] for r in out] == ["2026-12-01", "2026-11-16"]
+    assert {r["timezone"] for r in out} == {"Europe/Berlin"}
+    assert records[0] == {"id": "a", "overdue_days": 0}  # the input is not modified
+
+
+def test_percentile_is_nearest_rank() -> None:
+    """p50/p95 are latencies that really occurred (nearest rank), and empty input gives None."""
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 95) == 95.0
+    assert percentile([300.0], 95) == 300.0
+    assert percentile([], 50) is None
+
+
+def test_summary_reads_store_records() -> None:
+    """The summary takes outcome, promise, turns and voice-to-voice latency from the stored records."""
+    turn = {"event": "utterance", "latency_ms": 310.0, "interrupted": False}
+    calls = [
+        {"borrower_id": "demo-01", "disposition": "answered", "recording": "r.wav", "record": {
+            "recognizer": "sim", "end_reason": "completed",
+            "outcome": {"disposition": "promise_to_pay", "ptp_date": "2026-12-04", "ptp_amount": 3000.0, "turns": 3},
+            "turns": [
+                {"event": "opening", "latency_ms": None}, turn, {**turn, "latency_ms": 420.0, "interrupted": True},
+            ],
+        }},
+        {"borrower_id": "demo-12", "disposition": "answered", "record": {
+            "recognizer": "sim", "end_reason": "no_input",
+            "outcome": {"disposition": "no_response", "turns": 0}, "turns": []}},
+    ]
+    summary = summarize(calls, {"demo-01": "cooperative_promise", "demo-12": "silent"})
+    assert [r.outcome for r in summary.rows] == ["promise_to_pay", "no_response"]
+    assert summary.rows[0].promise == "2026-12-04 / 3,000.00"
+    assert summary.rows[0].interrupted == 1
+    assert summary.latencies_ms == [310.0, 420.0]
+    assert summary.recognizers == {"sim"}
+    text = format_summary(summary)
+    assert "cooperative_promise" in text and "p50 310 ms, p95 420 ms" in text
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_demo_runs_three_borrowers_end_to_end(tmp_path: Path) -> None:
+    """`server.py demo --limit 3` dials three simulated borrowers over SIP, stores them, and says it used `sim`."""
+    done = subprocess.run(
+        [sys.executable, "server.py", "demo", "--limit", "3", "--out", str(tmp_path), "--json", "--timeout", "100"],
+        cwd=ROOT, capture_output=True, timeout=150, check=False, text=True,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    assert "'sim' recognizer is used because no Mandarin Vosk model is installed" in out
+    assert "Call window (C1" in out
+    pid = int(re.search(r"sim\.phone pid (\d+)", out).group(1))  # type: ignore[union-attr]
+    assert not Path(f"/proc/{pid}").exists() or _is_zombie_or_other(pid)
+    summary = json.loads(out[out.index("\n{", out.index("voice-to-voice")) :])
+    calls = {c["borrower_id"]: c for c in summary["calls"]}
+    assert set(calls) == {"demo-01", "demo-02", "demo-03"}
+    assert all(c["disposition"] == "answered" for c in calls.values())
+    assert calls["demo-01"]["outcome"] == "promise_to_pay" and calls["demo-01"]["promise"]
+    assert summary["recognizers"] == ["sim"]
+    assert summary["voice_to_voice_ms"]["turns"] >= 3
+    stores = list(tmp_path.glob("run-*/campaigns.sqlite3"))
+    assert len(stores) == 1
+
+
+def _is_zombie_or_other(pid: int) -> bool:
+    """A recycled pid that is no longer the sim phone also counts as 'not left running'."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return True
+    return "sim.phone" not in cmdline or os.waitpid(pid, os.WNOHANG) != (0, 0)
