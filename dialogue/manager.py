@@ -165,7 +165,13 @@ class DialogueManager:
                   segment=self.segment.name if self.segment else None)
         action = self._go(self.script_set.start, None, None, None)
         prompt = action.prompt if isinstance(action, PlayPrompt | Hangup | Transfer) else None
-        self._check_opening(prompt)
+        missing = self._opening_lacks(prompt)
+        if missing:
+            # Refuse to talk at all: even an apology would be an unidentified call (C4).
+            log_event(log, "dialogue.compliance_refused", logging.WARNING, rule="C4/C5",
+                      reason=f"opening lacks {missing}")
+            self.outcome = None  # whatever the refused opening concluded, nothing was said
+            return Hangup(self._finish("callback"))
         return action
 
     def on_utterance(self, text: str, confidence: float = 1.0) -> Action:
@@ -191,8 +197,10 @@ class DialogueManager:
             if via_global:
                 self._return_to = node
             action = self._go(target, node, intent, score)
-        if intent == "ask_caller":
-            self._check_ai_disclosure(action)
+        if intent == "ask_caller" and not self._discloses_ai(action):
+            log_event(log, "dialogue.compliance_refused", logging.WARNING, rule="C12", node=node.key,
+                      reason="the answer to ask_caller lacks an AI disclosure")
+            return self._close("refusal_close", [], intent, score, "callback")
         return self._cap_turns(action)
 
     def on_no_input(self) -> Action:
@@ -258,10 +266,10 @@ class DialogueManager:
                     self._waiting = node
                     return PlayPrompt(Prompt(tuple(parts), node.key, interruptible), intent, score)
                 if not node.is_decision:
-                    self._visits[key] += 1
-                    if self._visits[key] > self.config.max_node_visits:
+                    if self._visits[key] >= self.config.max_node_visits:
                         log_event(log, "dialogue.loop_closed", node=key)
                         return self._close("loop_close", parts[len(prefix):], intent, score)
+                    self._visits[key] += 1
                 self._enter(node)
                 if node.is_decision:
                     target, here = self._route(node), node
@@ -344,9 +352,13 @@ class DialogueManager:
     def _close(self, role: str, parts: list[Fragment | Variable], intent: str | None, score: float | None,
                disposition: str = "auto") -> Hangup:
         closing = [*parts, self.library.fragment(self.library.engine_fragments[role], self._set)]
+        outcome = self.outcome or self._finish(disposition)
         if not self.identity_confirmed:
-            guard_disclosure(closing, self.library.compliance.debt_words, f"engine/{role}")
-        return Hangup(self._finish(disposition), Prompt(tuple(closing), f"engine/{role}", True), intent, score)
+            try:
+                guard_disclosure(closing, self.library.compliance.debt_words, f"engine/{role}")
+            except ComplianceRefused:
+                return Hangup(outcome, None, intent, score)
+        return Hangup(outcome, Prompt(tuple(closing), f"engine/{role}", True), intent, score)
 
     def _finish(self, disposition: str) -> Outcome:
         if disposition == "auto":
@@ -383,25 +395,22 @@ class DialogueManager:
             self.flags.add("complaint")  # C9
             log_event(log, "dialogue.complaint", node=self.node)
 
-    def _check_opening(self, prompt: Prompt | None) -> None:
+    def _opening_lacks(self, prompt: Prompt | None) -> str:
+        """C4/C5: what the first prompt fails to say ('' when it names the creditor and the recording)."""
         notice = self.library.compliance.recording_notice
-        names_creditor = prompt is not None and any(
+        names = prompt is not None and any(
             isinstance(p, Variable) and p.name in ("creditor", "company") for p in prompt.parts
         )
-        announces = prompt is not None and notice in prompt.text
-        if not (names_creditor and announces):
-            missing = "the creditor's name" if not names_creditor else f"the recording notice {notice!r}"
-            log_event(log, "dialogue.compliance_refused", logging.WARNING, rule="C4/C5",
-                      reason=f"opening lacks {missing}")
-            self.outcome = self.outcome or Outcome("no_response")
-            raise ComplianceRefused("C4/C5", self._set.start, f"the opening prompt lacks {missing}")
+        if prompt is None or not names:
+            return "the creditor's name"
+        if notice not in prompt.text:
+            return f"the recording notice {notice!r}"
+        return ""
 
-    def _check_ai_disclosure(self, action: Action) -> None:
+    def _discloses_ai(self, action: Action) -> bool:
+        """C12: the answer to 'are you a robot?' contains an AI disclosure phrase from the compliance list."""
         prompt = action.prompt if isinstance(action, PlayPrompt | Hangup | Transfer) else None
-        if prompt is None or not any(p in prompt.text for p in self.library.compliance.ai_disclosure):
-            log_event(log, "dialogue.compliance_refused", logging.WARNING, rule="C12", node=self.node)
-            where = prompt.node if prompt else "-"
-            raise ComplianceRefused("C12", where, "the answer to ask_caller lacks an AI disclosure")
+        return prompt is not None and any(p in prompt.text for p in self.library.compliance.ai_disclosure)
 
 
 def _as_date(value: object) -> dt.date | None:

@@ -117,3 +117,22 @@ def _record(run: Run, action: Action) -> None:
     run.actions.append(action)
     if isinstance(action, PlayPrompt | Hangup | Transfer) and action.prompt is not None:
         run.prompts.append(action.prompt)
+
+
+def library_variant(tmp: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """A copy of the shipped script library with text replacements applied: `{relative file: [(old, new)]}`.
+
+    Each `old` must occur in the file, so a test cannot silently stop exercising what it claims to.
+    """
+    import shutil
+
+    root = tmp / "scripts"
+    shutil.copytree(SCRIPTS_DIR, root)
+    for rel, replacements in edits.items():
+        file = root / rel
+        text = file.read_text(encoding="utf-8")
+        for old, new in replacements:
+            assert old in text, f"{rel}: {old!r} not found"
+            text = text.replace(old, new, 1)
+        file.write_text(text, encoding="utf-8")
+    return root
