@@ -14,7 +14,7 @@ import argparse
 import sys
 import tomllib
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,14 @@ def lint_library(library: ScriptLibrary, manifest: Path | None = None) -> list[L
     return errors
 
 
+def require_clean(library: ScriptLibrary, manifest: Path | None = None) -> None:
+    """For start-up: refuse to dial with a library that fails the linter (ConfigError names the first problem)."""
+    errors = lint_library(library, manifest)
+    if errors:
+        more = f" (and {len(errors) - 1} more; run python -m dialogue.lint)" if len(errors) > 1 else ""
+        raise ConfigError(library.root, errors[0].where, f"scripts that pass the linter: {errors[0]}{more}")
+
+
 def _check_fragment_wording(library: ScriptLibrary) -> list[LintError]:
     errors = []
     lists = library.compliance
@@ -78,7 +86,7 @@ class _SetGraph:
         self.library = library
         self.set = script_set
         self.start = library.resolve(script_set.start, None, script_set) or ""
-        self.reachable = self._walk([self.start])
+        self.reachable = set(library.reachable(script_set.id))
 
     def where(self, node: Node | str) -> str:
         key = node if isinstance(node, str) else node.key
@@ -100,20 +108,8 @@ class _SetGraph:
                 key = self.library.resolve(target, None, self.set)
                 if key is not None:
                     out.append(key)
-            out.append(self.library.resolve("@no_match", None, self.set) or "")
-            out.append(self.library.resolve("@no_input", None, self.set) or "")
+            out += [k for t in ("@no_match", "@no_input") if (k := self.library.resolve(t, None, self.set))]
         return out
-
-    def _walk(self, starts: Iterable[str]) -> set[str]:
-        seen: set[str] = set()
-        queue = deque(starts)
-        while queue:
-            key = queue.popleft()
-            if key in seen:
-                continue
-            seen.add(key)
-            queue.extend(self.edges(self.library.node(key)))
-        return seen
 
     def fragments_of(self, node: Node) -> list[tuple[str, str]]:
         out = []

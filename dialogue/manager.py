@@ -196,7 +196,7 @@ class DialogueManager:
         else:
             if via_global:
                 self._return_to = node
-            action = self._go(target, node, intent, score)
+            action = self._go(target, None if via_global else node, intent, score)
         if intent == "ask_caller" and not self._discloses_ai(action):
             log_event(log, "dialogue.compliance_refused", logging.WARNING, rule="C12", node=node.key,
                       reason="the answer to ask_caller lacks an AI disclosure")
@@ -227,7 +227,7 @@ class DialogueManager:
         self.turns += 1
         if via_global:
             self._return_to = node
-        return self._cap_turns(self._go(target, node, None, None))
+        return self._cap_turns(self._go(target, None if via_global else node, None, None))
 
     def on_hangup(self) -> Outcome:
         """The borrower hung up: the outcome is `hung_up` unless a promise was already confirmed."""

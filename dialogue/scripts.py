@@ -199,6 +199,27 @@ class ScriptLibrary:
         for scene in self.scenes.values():
             yield from scene.nodes.values()
 
+    def successors(self, node: Node, script_set: ScriptSet) -> list[str]:
+        """Node keys one step from `node` in this set: its own transitions, then (if it listens) the handlers."""
+        keys = [self.resolve(t, node, script_set) for _, t in _node_targets(node)]
+        if node.waits:
+            handlers = (*script_set.handlers.values(), "@no_match", "@no_input")
+            keys += [self.resolve(t, None, script_set) for t in handlers]
+        return [k for k in keys if k is not None]
+
+    def reachable(self, set_id: str) -> list[str]:
+        """Every node a call with this script set can reach, in breadth-first order from its start."""
+        script_set = self._script_set(set_id)
+        start = self.resolve(script_set.start, None, script_set)
+        seen: dict[str, None] = {}
+        queue = [start] if start else []
+        while queue:
+            key = queue.pop(0)
+            if key not in seen:
+                seen[key] = None
+                queue.extend(self.successors(self.node(key), script_set))
+        return list(seen)
+
     # --- prompts ------------------------------------------------------------------------------
 
     def fragment(self, fragment_id: str, script_set: ScriptSet | None = None) -> Fragment:
@@ -209,7 +230,7 @@ class ScriptLibrary:
         """Every prompt a script set can play; fixed ones (no variables) can be rendered ahead of time."""
         script_set = self._script_set(set_id)
         needs = []
-        for node in self.nodes():
+        for node in (self.node(key) for key in self.reachable(set_id)):
             if not node.prompt:
                 continue
             items = tuple(

@@ -98,3 +98,14 @@ def test_unknown_strategy_in_segments_is_reported(tmp_path: Path, capsys: pytest
     assert main([str(SCRIPTS_DIR), "--strategies", str(strategies)]) == 1
     out = capsys.readouterr().out
     assert "gentle_reminder" in out and out.strip().splitlines()[-1].endswith("errors=1")
+
+
+def test_require_clean_refuses_a_broken_library(tmp_path: Path) -> None:
+    """require_clean (server start-up) raises ConfigError for a library the linter rejects, not the shipped one."""
+    from config.errors import ConfigError
+    from dialogue.lint import require_clean
+
+    require_clean(load_script_library(SCRIPTS_DIR))
+    root = library_variant(tmp_path, {"fragments.toml": [('rf_firm = "', 'rf_firm = "你这个老赖，')]})
+    with pytest.raises(ConfigError, match="C8"):
+        require_clean(load_script_library(root))
