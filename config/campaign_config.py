@@ -101,7 +101,6 @@ class CampaignSettings:
     max_concurrent_calls: int = 10  # per campaign, on top of the trunk limits
     calls_per_second: float = 2.0  # per campaign
     default_trunk: str | None = None
-    recording_dir: Path = Path("var/recordings")
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ class StoreSettings:
 def parse_campaign(t: Table) -> CampaignSettings:
     t.reject_unknown(
         ["strategies_file", "timezone", "tick_seconds", "max_concurrent_calls", "calls_per_second",
-         "default_trunk", "recording_dir"]
+         "default_trunk"]
     )
     d = CampaignSettings()
     zone = t.string("timezone", d.timezone)
@@ -133,7 +132,6 @@ def parse_campaign(t: Table) -> CampaignSettings:
         max_concurrent_calls=t.integer("max_concurrent_calls", d.max_concurrent_calls, min=1, max=1000),
         calls_per_second=t.number("calls_per_second", d.calls_per_second, min=0.01, max=200),
         default_trunk=t.string("default_trunk", None),
-        recording_dir=Path(t.string("recording_dir", str(d.recording_dir))),
     )
 
 

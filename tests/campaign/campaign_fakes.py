@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -66,6 +68,7 @@ class FakeRunner:
     outcome: Callable[[Borrower], dict[str, Any]] = lambda b: {"disposition": "refused"}
     talk_s: float = 30.0
     runs: list[str] = field(default_factory=list)
+    recording_dir: Path | None = None  # when set, each call leaves a short stereo WAV there
 
     def run(self, call: Any, borrower: Borrower, segment: Segment | None, attempt_id: str) -> Deferred[CallRecord]:
         self.runs.append(borrower.id)
@@ -74,11 +77,19 @@ class FakeRunner:
 
         def finish() -> None:
             end = self.clock.seconds()
+            recording = None
+            if self.recording_dir is not None:
+                recording = str(self.recording_dir / f"{attempt_id}.wav")
+                with wave.open(recording, "wb") as w:
+                    w.setnchannels(2)
+                    w.setsampwidth(2)
+                    w.setframerate(8000)
+                    w.writeframes(b"\x00\x01" * 2 * 800)
             d.callback(CallRecord(
                 call_id=call.call_id, borrower_id=borrower.id, attempt_id=attempt_id, trunk=None,
                 script_set=segment.script_set if segment else None, disposition="answered", sip_code=200,
                 sip_reason="OK", invite_sent_at=start - 5, ringing_at=start - 4, answered_at=start, ended_at=end,
-                hangup_by="bot", end_reason="completed", recording=None, outcome=self.outcome(borrower),
+                hangup_by="bot", end_reason="completed", recording=recording, outcome=self.outcome(borrower),
                 turns=(TurnRecord(0, None, None, "", 0, None, None, "opening", "hello", False, 100, 100, False,
                                   None, None, "opening"),),
                 recognizer="sim",

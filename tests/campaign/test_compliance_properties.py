@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from campaign_fakes import borrower_row
-from conftest import build_stack
+from campaign_stack import build_stack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

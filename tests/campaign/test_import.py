@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from campaign_fakes import borrower_row
-from conftest import StackFactory
+from campaign_stack import StackFactory
 
 HEADER = ("id,name,gender,phone,amount_due,overdue_days,due_date,product,creditor,risk_score,value_tier,timezone,"
           "alt_phones")

@@ -7,7 +7,7 @@ import itertools
 from zoneinfo import ZoneInfo
 
 from campaign_fakes import at_local, borrower_row, run_for
-from conftest import StackFactory
+from campaign_stack import StackFactory
 
 from config.server_config import TrunkSettings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from campaign_fakes import borrower_row, run_for
-from conftest import StackFactory
+from campaign_stack import StackFactory
 
 from campaign.migrations import MIGRATIONS
 from campaign.model import AttemptStart

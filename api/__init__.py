@@ -1,0 +1,1 @@
+"""HTTP side of the server: JSON API, dashboard, /metrics and /openapi.json (twisted.web)."""

@@ -1,0 +1,116 @@
+"""Assembles the serving process: store, strategies, scheduler, dialer, SIP endpoint and HTTP site.
+
+`build_app(config, reactor, runner=...)` is the one place that wires them, so `serve`, the demo and
+the integration tests run the same graph; the session's `AnsweredCallRunner` and (for tests) the
+call placer are injected.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from twisted.internet.defer import inlineCallbacks
+from twisted.web import server
+
+from api.web import build_site
+from campaign.dialer import AnsweredCallRunner, CallPlacer, Dialer
+from campaign.scheduler import Scheduler
+from campaign.service import CampaignService
+from campaign.store import SqliteStore
+from config.campaign_config import StrategyBook, load_strategies
+from config.server_config import ServerConfig
+from dialogue.segments import Segment, load_segments
+from telemetry.logging import log_event
+from telemetry.metrics import REGISTRY, Registry
+
+log = logging.getLogger(__name__)
+
+
+def register_standard_metrics(metrics: Registry) -> None:
+    """Make `/metrics` list the latency histograms even before the first call records one."""
+    metrics.histogram("voicebot_asr_final_seconds", "End of borrower speech (VAD) to the final transcript")
+    metrics.histogram(
+        "voicebot_voice_to_voice_seconds",
+        "End of borrower speech (VAD) to the first bot frame handed to the media bridge",
+    )
+    metrics.counter("voicebot_attempts_refused_total", "Dials refused by the compliance gate, by rule", ["rule"])
+
+
+@dataclass
+class VoicebotApp:
+    config: ServerConfig
+    reactor: Any
+    store: SqliteStore
+    strategies: StrategyBook
+    segments: tuple[Segment, ...]
+    dialer: Dialer
+    scheduler: Scheduler
+    service: CampaignService
+    site: server.Site
+    metrics: Registry
+    endpoint: Any = None  # the SipEndpoint we own (started and stopped here), if any
+    port: Any = None
+    _started: list[str] = field(default_factory=list)
+
+    @property
+    def http_port(self) -> int:
+        return int(self.port.getHost().port) if self.port is not None else 0
+
+    @inlineCallbacks
+    def start(self, *, listen_http: bool = True) -> Any:
+        if self.endpoint is not None:
+            yield self.endpoint.start()
+            self._started.append("sip")
+        self.scheduler.start()
+        self._started.append("scheduler")
+        if listen_http:
+            http = self.config.http
+            self.port = self.reactor.listenTCP(http.port, self.site, interface=http.bind_address)
+            log_event(log, "http.listening", address=http.bind_address, port=self.http_port)
+        return self
+
+    @inlineCallbacks
+    def stop(self) -> Any:
+        """Stop dialling, let live calls end (the endpoint hangs them up), then close everything."""
+        self.scheduler.stop()
+        if self.port is not None:
+            yield self.port.stopListening()
+            self.port = None
+        if self.endpoint is not None and "sip" in self._started:
+            yield self.endpoint.stop()
+        yield self.scheduler.wait_idle()
+        self.store.close()
+
+
+def build_app(
+    config: ServerConfig, reactor: Any, *, runner: AnsweredCallRunner | None = None,
+    placer: CallPlacer | None = None, metrics: Registry = REGISTRY, store: SqliteStore | None = None,
+) -> VoicebotApp:
+    """Wire the process; without `placer` a real `telephony.endpoint.SipEndpoint` is created (not started)."""
+    strategies = load_strategies(config.campaign.strategies_file)
+    segments = load_segments(config.dialogue.segments_file, strategies=frozenset(strategies.strategies))
+    endpoint = None
+    if placer is None:
+        from telephony.endpoint import SipEndpoint
+
+        endpoint = SipEndpoint(config, reactor)
+        placer = endpoint
+    db = store or SqliteStore(config.store.path, retention_days=config.store.retention_days)
+    dialer = Dialer(
+        db, placer, runner, reactor, recording_dir=config.calls.recording_dir,
+        max_call_seconds=config.calls.max_call_seconds, segments=segments, metrics=metrics,
+    )
+    settings = config.campaign
+    if settings.default_trunk is None and config.trunks:
+        settings = replace(settings, default_trunk=config.trunks[0].name)
+    if settings.default_trunk is not None:
+        config.trunk(settings.default_trunk)  # unknown name: ConfigError at start-up
+    scheduler = Scheduler(db, strategies, dialer, reactor, settings, trunks=config.trunks, metrics=metrics)
+    service = CampaignService(db, scheduler, strategies, settings, reactor, segments=segments)
+    register_standard_metrics(metrics)
+    site = build_site(service, config.http, metrics, recording_dir=config.calls.recording_dir)
+    return VoicebotApp(config, reactor, db, strategies, segments, dialer, scheduler, service, site, metrics,
+                       endpoint=endpoint)
+

@@ -1,0 +1,193 @@
+"""The OpenAPI 3.1 description served at `/openapi.json`; tests validate real responses against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NUM = {"type": "number"}
+_INT = {"type": "integer"}
+_STR = {"type": "string"}
+_NSTR = {"type": ["string", "null"]}
+_NNUM = {"type": ["number", "null"]}
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": _STR, "rule": _STR},
+    },
+    "Campaign": {
+        "type": "object",
+        "required": ["id", "name", "state", "timezone", "max_concurrent_calls", "calls_per_second", "created_at"],
+        "properties": {
+            "id": _STR, "name": _STR,
+            "state": {"enum": ["draft", "scheduled", "running", "paused", "finished"]},
+            "strategy": _NSTR, "timezone": _STR, "trunk": _NSTR, "caller_id": _STR,
+            "max_concurrent_calls": _INT, "calls_per_second": _NUM, "created_at": _NUM,
+            "start_at": _NNUM, "started_at": _NNUM, "finished_at": _NNUM,
+        },
+    },
+    "CampaignList": {
+        "type": "object", "required": ["campaigns"],
+        "properties": {"campaigns": {"type": "array", "items": {"$ref": "#/components/schemas/Campaign"}}},
+    },
+    "NewCampaign": {
+        "type": "object", "required": ["name"], "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200}, "strategy": _STR, "timezone": _STR,
+            "trunk": _STR, "caller_id": _STR, "max_concurrent_calls": {"type": "integer", "minimum": 1},
+            "calls_per_second": {"type": "number", "exclusiveMinimum": 0},
+            "start_at": {"type": "number", "description": "unix time; start schedules the campaign for then"},
+        },
+    },
+    "ImportReport": {
+        "type": "object", "required": ["total_rows", "inserted", "merged", "unchanged", "duplicates", "errors"],
+        "properties": {
+            "total_rows": _INT, "inserted": _INT, "merged": _INT, "unchanged": _INT, "duplicates": _INT,
+            "errors": {"type": "array", "items": {
+                "type": "object", "required": ["line", "reason"], "properties": {"line": _INT, "reason": _STR}}},
+        },
+    },
+    "Progress": {
+        "type": "object",
+        "required": ["campaign", "borrowers", "borrowers_by_status", "attempts", "attempts_pending", "dispositions",
+                     "outcomes", "promises", "promised_amount", "refusals_by_rule", "calls_in_flight",
+                     "attempts_left_today"],
+        "properties": {
+            "campaign": {"$ref": "#/components/schemas/Campaign"}, "borrowers": _INT,
+            "borrowers_by_status": _COUNTS, "attempts": _INT, "attempts_pending": _INT, "dispositions": _COUNTS,
+            "outcomes": _COUNTS, "promises": _INT, "promised_amount": _NUM, "refusals_by_rule": _COUNTS,
+            "calls_in_flight": _INT, "attempts_left_today": _INT,
+        },
+    },
+    "CallSummary": {
+        "type": "object", "required": ["call_id", "borrower_id", "phone", "disposition", "invite_sent_at"],
+        "properties": {
+            "call_id": _STR, "attempt_id": _STR, "borrower_id": _STR,
+            "phone": {"type": "string", "description": "masked (COMPLIANCE C11)"},
+            "disposition": _STR, "outcome": _NSTR, "sip_code": {"type": ["integer", "null"]},
+            "invite_sent_at": _NUM, "answered_at": _NNUM, "ended_at": _NNUM, "duration_s": _NUM,
+            "has_recording": {"type": "boolean"},
+        },
+    },
+    "CallList": {
+        "type": "object", "required": ["calls"],
+        "properties": {"calls": {"type": "array", "items": {"$ref": "#/components/schemas/CallSummary"}}},
+    },
+    "CallDetail": {
+        "allOf": [{"$ref": "#/components/schemas/CallSummary"}, {
+            "type": "object", "required": ["turns", "record"],
+            "properties": {
+                "turns": {"type": "array", "items": {"type": "object", "required": ["index", "heard_text", "node"]}},
+                "record": {"type": "object"},
+            },
+        }],
+    },
+    "DialRequested": {
+        "type": "object", "required": ["dialing"],
+        "properties": {"dialing": {"const": True}, "attempt_id": _STR, "phone": _STR},
+    },
+    "LiveCalls": {
+        "type": "object", "required": ["calls_in_flight", "calls"],
+        "properties": {"calls_in_flight": _INT, "calls": {"type": "array", "items": {
+            "type": "object", "required": ["attempt_id", "campaign_id", "borrower_id", "phone", "started_at"],
+            "properties": {"attempt_id": _STR, "campaign_id": _STR, "borrower_id": _STR, "phone": _STR,
+                           "started_at": _NUM, "reason": _STR}}}},
+    },
+}
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _ok(ref: str, description: str = "OK") -> dict[str, Any]:
+    return {"description": description, **_json(ref)}
+
+
+_ERRORS = {
+    "400": {"description": "invalid request (the reason says which field)", **_json("Error")},
+    "401": {"description": "missing or wrong bearer token", **_json("Error")},
+    "404": {"description": "unknown campaign, borrower or call", **_json("Error")},
+}
+_CID = {"name": "campaign_id", "in": "path", "required": True, "schema": _STR}
+
+
+def _action(verb: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": f"{verb.capitalize()} the campaign", "parameters": [_CID],
+        "responses": {"200": _ok("Campaign"), "409": {"description": "not allowed in the current state",
+                                                      **_json("Error")}, **_ERRORS},
+    }}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Collections voice-bot campaign API", "version": "1.0.0",
+             "description": "Bearer-token auth on every /api path. Phone numbers in responses are masked."},
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/api/campaigns": {
+            "get": {"summary": "List campaigns", "responses": {"200": _ok("CampaignList"), **_ERRORS}},
+            "post": {"summary": "Create a campaign", "requestBody": {"required": True, **_json("NewCampaign")},
+                     "responses": {"201": _ok("Campaign", "created"), **_ERRORS}},
+        },
+        "/api/campaigns/{campaign_id}": {
+            "get": {"summary": "One campaign", "parameters": [_CID],
+                    "responses": {"200": _ok("Campaign"), **_ERRORS}},
+        },
+        "/api/campaigns/{campaign_id}/borrowers": {
+            "post": {
+                "summary": "Upload borrowers (CSV in UTF-8 or GBK with a header row, JSON lines, or JSON "
+                           "{\"rows\": [...]}); bad rows are reported by line, good rows are imported",
+                "parameters": [_CID, {"name": "filename", "in": "query", "schema": _STR}],
+                "requestBody": {"required": True, "content": {
+                    "text/csv": {"schema": _STR}, "application/x-ndjson": {"schema": _STR},
+                    "application/json": {"schema": {"type": "object", "required": ["rows"],
+                                                    "properties": {"rows": {"type": "array"}}}}}},
+                "responses": {"200": _ok("ImportReport"), "413": {"description": "body too large", **_json("Error")},
+                              **_ERRORS},
+            },
+        },
+        "/api/campaigns/{campaign_id}/start": _action("start"),
+        "/api/campaigns/{campaign_id}/pause": _action("pause"),
+        "/api/campaigns/{campaign_id}/resume": _action("resume"),
+        "/api/campaigns/{campaign_id}/stop": _action("stop"),
+        "/api/campaigns/{campaign_id}/progress": {
+            "get": {"summary": "Counts by disposition and outcome, promised amounts, attempts left, calls in flight",
+                    "parameters": [_CID], "responses": {"200": _ok("Progress"), **_ERRORS}},
+        },
+        "/api/campaigns/{campaign_id}/calls": {
+            "get": {"summary": "Calls with outcomes, newest first", "parameters": [
+                _CID, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": _ok("CallList"), **_ERRORS}},
+        },
+        "/api/campaigns/{campaign_id}/borrowers/{borrower_id}/call": {
+            "post": {"summary": "Call now (still subject to COMPLIANCE C1-C3, C7)", "parameters": [
+                _CID, {"name": "borrower_id", "in": "path", "required": True, "schema": _STR}],
+                "responses": {"202": _ok("DialRequested", "dialling"),
+                              "409": {"description": "refused; `rule` names the compliance rule", **_json("Error")},
+                              **_ERRORS}},
+        },
+        "/api/calls/{call_id}": {
+            "get": {"summary": "A call with its transcript", "parameters": [
+                {"name": "call_id", "in": "path", "required": True, "schema": _STR}],
+                "responses": {"200": _ok("CallDetail"), **_ERRORS}},
+        },
+        "/api/calls/{call_id}/recording": {
+            "get": {"summary": "The call's stereo WAV recording", "parameters": [
+                {"name": "call_id", "in": "path", "required": True, "schema": _STR}],
+                "responses": {"200": {"description": "WAV audio", "content": {"audio/wav": {}}}, **_ERRORS}},
+        },
+        "/api/live": {
+            "get": {"summary": "Calls in flight", "responses": {"200": _ok("LiveCalls"), **_ERRORS}},
+        },
+        "/metrics": {"get": {"summary": "Prometheus text format", "security": [],
+                             "responses": {"200": {"description": "metrics", "content": {"text/plain": {}}}}}},
+    },
+}

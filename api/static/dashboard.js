@@ -1,0 +1,131 @@
+// Dashboard: polls the JSON API with the bearer token kept in sessionStorage (never in the URL).
+"use strict";
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem("voicebot-token") || "";
+let current = "";
+let timer = null;
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ Authorization: "Bearer " + token }, options.headers || {});
+  const res = await fetch(path, Object.assign({}, options, { headers }));
+  if (res.status === 401) { signOut("Token refused"); throw new Error("unauthorized"); }
+  const type = res.headers.get("Content-Type") || "";
+  const body = type.startsWith("application/json") ? await res.json() : await res.blob();
+  if (!res.ok) { throw new Error((body && body.error) || res.statusText); }
+  return body;
+}
+
+function showError(message) { $("error").textContent = message || ""; }
+
+function signOut(message) {
+  sessionStorage.removeItem("voicebot-token");
+  token = "";
+  ["campaign-box", "progress-box", "calls-box"].forEach((id) => { $(id).hidden = true; });
+  $("login-box").hidden = false;
+  showError(message);
+  if (timer) { clearInterval(timer); timer = null; }
+}
+
+async function signIn() {
+  try {
+    const list = await api("/api/campaigns");
+    $("login-box").hidden = true;
+    ["campaign-box", "progress-box", "calls-box"].forEach((id) => { $(id).hidden = false; });
+    fillCampaigns(list.campaigns);
+    showError("");
+    await refresh();
+    if (!timer) { timer = setInterval(() => refresh().catch((e) => showError(e.message)), 1000); }
+  } catch (e) { if (e.message !== "unauthorized") { showError(e.message); } }
+}
+
+function fillCampaigns(campaigns) {
+  const select = $("campaign-select");
+  const keep = current || (campaigns.length ? campaigns[campaigns.length - 1].id : "");
+  select.replaceChildren(...campaigns.map((c) => {
+    const o = document.createElement("option");
+    o.value = c.id; o.textContent = c.name + " (" + c.state + ")";
+    return o;
+  }));
+  if (keep) { select.value = keep; current = keep; }
+}
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  cells.forEach((cell) => {
+    const td = document.createElement("td");
+    if (cell instanceof Node) { td.appendChild(cell); } else { td.textContent = cell; }
+    tr.appendChild(td);
+  });
+  return tr;
+}
+
+async function refresh() {
+  if (!current) { return; }
+  const p = await api("/api/campaigns/" + current + "/progress");
+  $("campaign-state").textContent = p.campaign.state;
+  $("state-line").textContent = p.campaign.name + ": " + p.campaign.state;
+  $("count-borrowers").textContent = p.borrowers;
+  $("count-attempts").textContent = p.attempts;
+  $("in-flight").textContent = p.calls_in_flight;
+  $("count-promises").textContent = p.promises;
+  $("promised-amount").textContent = p.promised_amount.toFixed(2);
+  $("attempts-left").textContent = p.attempts_left_today;
+  const rows = [];
+  Object.entries(p.outcomes).forEach(([k, v]) => rows.push(row(["outcome: " + k, String(v)])));
+  Object.entries(p.dispositions).forEach(([k, v]) => rows.push(row(["call: " + k, String(v)])));
+  $("outcomes").replaceChildren(...rows);
+  const refused = Object.entries(p.refusals_by_rule).map(([k, v]) => k + " " + v).join(", ");
+  $("refusals").textContent = refused || "none";
+  const calls = await api("/api/campaigns/" + current + "/calls?limit=20");
+  $("calls").replaceChildren(...calls.calls.map((c) => {
+    const open = document.createElement("button");
+    open.textContent = "Transcript";
+    open.className = "open-call";
+    open.addEventListener("click", () => showCall(c.call_id).catch((e) => showError(e.message)));
+    return row([c.borrower_id, c.phone, c.disposition, c.outcome || "", c.duration_s.toFixed(1) + " s", open]);
+  }));
+}
+
+async function showCall(callId) {
+  const call = await api("/api/calls/" + encodeURIComponent(callId));
+  $("call-detail").hidden = false;
+  $("call-title").textContent = "Call " + call.call_id + " - " + (call.outcome || call.disposition);
+  $("transcript").replaceChildren(...call.turns.flatMap((t) => {
+    const items = [];
+    if (t.heard_text) {
+      const li = document.createElement("li");
+      li.className = "turn-borrower";
+      li.textContent = "Borrower: " + t.heard_text + (t.intent ? " [" + t.intent + "]" : "");
+      items.push(li);
+    }
+    const bot = document.createElement("li");
+    bot.className = "turn-bot";
+    bot.textContent = "Bot: " + t.prompt_text;
+    items.push(bot);
+    return items;
+  }));
+  const player = $("player");
+  player.hidden = true;
+  if (call.has_recording) {
+    const blob = await api("/api/calls/" + encodeURIComponent(callId) + "/recording");
+    player.src = URL.createObjectURL(blob);
+    player.hidden = false;
+  }
+}
+
+async function act(action) {
+  if (!current) { return; }
+  try { await api("/api/campaigns/" + current + "/" + action, { method: "POST", body: "{}",
+    headers: { "Content-Type": "application/json" } }); showError(""); await refresh(); }
+  catch (e) { showError(e.message); }
+}
+
+$("login-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  token = $("token").value.trim();
+  sessionStorage.setItem("voicebot-token", token);
+  signIn();
+});
+$("campaign-select").addEventListener("change", (ev) => { current = ev.target.value; refresh(); });
+["start", "pause", "resume", "stop"].forEach((a) => $(a).addEventListener("click", () => act(a)));
+if (token) { signIn(); }

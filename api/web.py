@@ -1,0 +1,322 @@
+"""One twisted.web server: the JSON API, the dashboard, `/metrics` and `/openapi.json`.
+
+Why a hand-rolled router on a leaf resource: the API is small, every route needs the same auth,
+size limit and error mapping, and keeping it in one table makes the OpenAPI document easy to check
+against. Bodies are counted while they arrive (`LimitedRequest`) so an oversized upload is refused
+without being buffered.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from twisted.web import server, static
+from twisted.web.resource import Resource
+
+from api.openapi import OPENAPI
+from campaign.importer import ImportFormatError
+from campaign.model import Refusal
+from campaign.scheduler import DialStarted
+from campaign.service import CampaignService, CampaignStateError
+from campaign.store import NotFoundError
+from config.campaign_config import HttpSettings
+from telemetry.logging import log_event
+from telemetry.mask import mask_phone
+from telemetry.metrics import Registry
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any  # JSON-able, or bytes with content_type
+    content_type: str = "application/json"
+
+
+class LimitedRequest(server.Request):
+    """Stops buffering once a body passes the limit; the resource then answers 413."""
+
+    max_body_bytes = 20 * 1024 * 1024
+
+    def gotLength(self, length: int | None) -> None:
+        self.body_too_large = length is not None and length > self.max_body_bytes
+        self._body_seen = 0
+        super().gotLength(0 if self.body_too_large else length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._body_seen = getattr(self, "_body_seen", 0) + len(data)
+        if self._body_seen > self.max_body_bytes:
+            self.body_too_large = True
+        if not getattr(self, "body_too_large", False):
+            super().handleContentChunk(data)
+
+
+Route = tuple[str, re.Pattern[str], Callable[..., Reply]]
+
+
+class CampaignApi(Resource):
+    isLeaf = True
+
+    def __init__(
+        self, service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.settings = settings
+        self.metrics = metrics
+        self.recording_dir = recording_dir.resolve() if recording_dir is not None else None
+        self._tokens = [t.encode() for t in settings.tokens]
+        self.routes: list[Route] = [
+            ("GET", re.compile(r"/api/campaigns"), self.list_campaigns),
+            ("POST", re.compile(r"/api/campaigns"), self.create_campaign),
+            ("GET", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)"), self.get_campaign),
+            ("POST", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/borrowers"), self.upload_borrowers),
+            ("POST", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/(?P<action>start|pause|resume|stop)"), self.act),
+            ("GET", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/progress"), self.progress),
+            ("GET", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/calls"), self.list_calls),
+            ("POST", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/borrowers/(?P<bid>[^/]+)/call"), self.call_now),
+            ("GET", re.compile(r"/api/calls/(?P<call_id>[\w.@:-]+)"), self.get_call),
+            ("GET", re.compile(r"/api/calls/(?P<call_id>[\w.@:-]+)/recording"), self.recording),
+            ("GET", re.compile(r"/api/live"), self.live),
+        ]
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def render(self, request: server.Request) -> bytes | int:
+        method = request.method.decode()
+        path = urlsplit(request.uri.decode("utf-8", "replace")).path.rstrip("/") or "/"
+        try:
+            reply = self._dispatch(request, method, path)
+        except ApiError as exc:
+            body: dict[str, Any] = {"error": exc.message}
+            if exc.rule:
+                body["rule"] = exc.rule
+            reply = Reply(exc.status, body)
+        except NotFoundError as exc:
+            reply = Reply(404, {"error": str(exc)})
+        except CampaignStateError as exc:
+            reply = Reply(409, {"error": str(exc)})
+        except (ValueError, ImportFormatError) as exc:
+            reply = Reply(400, {"error": str(exc)})
+        except Exception as exc:
+            log_event(log, "api.error", logging.ERROR, path=path, error=repr(exc))
+            reply = Reply(500, {"error": "internal error; see the server log"})
+        if isinstance(reply.body, static.File):
+            return reply.body.render(request)
+        request.setResponseCode(reply.status)
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Content-Type", reply.content_type.encode())
+        if isinstance(reply.body, bytes):
+            return reply.body
+        return json.dumps(reply.body, ensure_ascii=False).encode()
+
+    def _dispatch(self, request: server.Request, method: str, path: str) -> Reply:
+        if path in ("/", "/dashboard"):
+            return Reply(200, (STATIC_DIR / "dashboard.html").read_bytes(), "text/html; charset=utf-8")
+        if path == "/dashboard.js":
+            return Reply(200, (STATIC_DIR / "dashboard.js").read_bytes(), "text/javascript; charset=utf-8")
+        if path == "/openapi.json":
+            return Reply(200, OPENAPI)
+        if path == "/metrics":
+            if method != "GET":
+                raise ApiError(405, "use GET")
+            return Reply(200, self.metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8")
+        if not path.startswith("/api/"):
+            raise ApiError(404, f"no such page {path}")
+        self._authorize(request)
+        if getattr(request, "body_too_large", False):
+            raise ApiError(413, f"request body larger than {self.settings.max_body_bytes} bytes")
+        allowed: list[str] = []
+        for route_method, pattern, handler in self.routes:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            if route_method != method:
+                allowed.append(route_method)
+                continue
+            return handler(request, **match.groupdict())
+        if allowed:
+            raise ApiError(405, f"use {' or '.join(sorted(set(allowed)))}")
+        raise ApiError(404, f"no such API path {path}")
+
+    def _authorize(self, request: server.Request) -> None:
+        header = (request.getHeader("authorization") or "").strip()
+        scheme, _, token = header.partition(" ")
+        supplied = token.strip().encode()
+        ok = False
+        for known in self._tokens:  # compare against every token, constant time each
+            ok |= hmac.compare_digest(known, supplied)
+        if scheme.lower() != "bearer" or not supplied or not ok:
+            request.setHeader(b"WWW-Authenticate", b'Bearer realm="voicebot"')
+            raise ApiError(401, "missing or wrong bearer token")
+
+    def _actor(self, request: server.Request) -> str:
+        token = (request.getHeader("authorization") or "").partition(" ")[2].strip()
+        return f"token:{token[:4]}…" if token else "anonymous"
+
+    @staticmethod
+    def _json_body(request: server.Request) -> Any:
+        assert request.content is not None
+        raw = request.content.read()
+        try:
+            return json.loads(raw or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"body is not valid JSON: {exc}") from None
+
+    @staticmethod
+    def _query(request: server.Request) -> dict[str, str]:
+        parsed = parse_qs(urlsplit(request.uri.decode("utf-8", "replace")).query)
+        return {k: v[-1] for k, v in parsed.items()}
+
+    # -- handlers -------------------------------------------------------------------------------
+    def list_campaigns(self, request: server.Request) -> Reply:
+        return Reply(200, {"campaigns": [c.to_dict() for c in self.service.list_campaigns()]})
+
+    def create_campaign(self, request: server.Request) -> Reply:
+        body = self._json_body(request)
+        if not isinstance(body, dict):
+            raise ApiError(400, "body must be a JSON object")
+        known = set(OPENAPI["components"]["schemas"]["NewCampaign"]["properties"])
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise ApiError(400, f"{unknown[0]}: unknown field (known: {', '.join(sorted(known))})")
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ApiError(400, "name: a non-empty string is required")
+        for key in ("strategy", "timezone", "trunk", "caller_id"):
+            if key in body and not isinstance(body[key], str):
+                raise ApiError(400, f"{key}: expected a string")
+        for key in ("max_concurrent_calls",):
+            if key in body and (not isinstance(body[key], int) or isinstance(body[key], bool)):
+                raise ApiError(400, f"{key}: expected an integer")
+        for key in ("calls_per_second", "start_at"):
+            if key in body and (not isinstance(body[key], int | float) or isinstance(body[key], bool)):
+                raise ApiError(400, f"{key}: expected a number")
+        campaign = self.service.create_campaign(
+            name, strategy=body.get("strategy"), timezone=body.get("timezone"), trunk=body.get("trunk"),
+            caller_id=body.get("caller_id", ""), max_concurrent_calls=body.get("max_concurrent_calls"),
+            calls_per_second=body.get("calls_per_second"), actor=self._actor(request),
+        )
+        return Reply(201, campaign.to_dict())
+
+    def get_campaign(self, request: server.Request, cid: str) -> Reply:
+        return Reply(200, self.service.store.get_campaign(cid).to_dict())
+
+    def upload_borrowers(self, request: server.Request, cid: str) -> Reply:
+        assert request.content is not None
+        kind = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
+        actor = self._actor(request)
+        if kind == "application/json":
+            body = self._json_body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
+                raise ApiError(400, 'rows: expected {"rows": [borrower, ...]}')
+            report = self.service.import_records(cid, body["rows"], actor=actor)
+        else:
+            name = self._query(request).get("filename") or ("upload.jsonl" if "ndjson" in kind or "jsonl" in kind
+                                                           else "upload.csv")
+            data = request.content.read()
+            if not data:
+                raise ApiError(400, "empty upload")
+            report = self.service.import_bytes(cid, name, data, actor=actor)
+        return Reply(200, report.to_dict())
+
+    def act(self, request: server.Request, cid: str, action: str) -> Reply:
+        start_at = None
+        if action == "start":
+            body = self._json_body(request)
+            if isinstance(body, dict) and body.get("start_at") is not None:
+                if not isinstance(body["start_at"], int | float):
+                    raise ApiError(400, "start_at: expected a unix time")
+                start_at = float(body["start_at"])
+        campaign = self.service.change_state(cid, action, actor=self._actor(request), start_at=start_at)
+        return Reply(200, campaign.to_dict())
+
+    def progress(self, request: server.Request, cid: str) -> Reply:
+        return Reply(200, self.service.progress(cid).to_dict())
+
+    def list_calls(self, request: server.Request, cid: str) -> Reply:
+        q = self._query(request)
+        try:
+            limit = int(q.get("limit", "50"))
+            offset = int(q.get("offset", "0"))
+        except ValueError:
+            raise ApiError(400, "limit, offset: expected whole numbers") from None
+        if not 1 <= limit <= 500 or offset < 0:
+            raise ApiError(400, "limit: 1..500, offset: >= 0")
+        self.service.store.get_campaign(cid)
+        return Reply(200, {"calls": [_summary(c) for c in self.service.store.list_calls(cid, limit, offset)]})
+
+    def get_call(self, request: server.Request, call_id: str) -> Reply:
+        call = self.service.store.get_call(call_id)
+        detail = _summary(call)
+        detail["turns"] = call["turns"]
+        record = dict(call["record"])
+        record.pop("recording", None)
+        detail["record"] = record
+        return Reply(200, detail)
+
+    def recording(self, request: server.Request, call_id: str) -> Reply:
+        call = self.service.store.get_call(call_id)
+        if not call["recording"]:
+            raise ApiError(404, f"call {call_id} has no recording")
+        path = Path(call["recording"]).resolve()
+        if self.recording_dir is not None and not path.is_relative_to(self.recording_dir):
+            raise ApiError(404, "recording is outside the recording directory")
+        if not path.is_file():
+            raise ApiError(404, f"recording of call {call_id} is missing on disk")
+        audio = static.File(str(path), defaultType="audio/wav")
+        audio.contentTypes = {".wav": "audio/wav"}
+        return Reply(200, audio)
+
+    def call_now(self, request: server.Request, cid: str, bid: str) -> Reply:
+        result = self.service.call_now(cid, bid, actor=self._actor(request))
+        if isinstance(result, Refusal):
+            raise ApiError(409, result.reason, rule=result.rule)
+        assert isinstance(result, DialStarted)
+        return Reply(202, {"dialing": True, "attempt_id": result.attempt_id, "phone": mask_phone(result.phone)})
+
+    def live(self, request: server.Request) -> Reply:
+        live = list(self.service.scheduler.dialer.live.values())
+        return Reply(200, {"calls_in_flight": len(live), "calls": [
+            {"attempt_id": a.attempt_id, "campaign_id": a.campaign_id, "borrower_id": a.borrower_id,
+             "phone": mask_phone(a.phone), "started_at": a.started_at, "reason": a.reason} for a in live]})
+
+
+def _summary(call: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "call_id": call["call_id"], "attempt_id": call["attempt_id"], "borrower_id": call["borrower_id"],
+        "phone": mask_phone(call["phone"]), "disposition": call["disposition"], "outcome": call["outcome"],
+        "sip_code": call["sip_code"], "invite_sent_at": call["invite_sent_at"], "answered_at": call["answered_at"],
+        "ended_at": call["ended_at"], "duration_s": call["duration_s"], "has_recording": bool(call["recording"]),
+    }
+
+
+def build_site(
+    service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None
+) -> server.Site:
+    api = CampaignApi(service, settings, metrics, recording_dir)
+    site = server.Site(api)
+
+    class _Request(LimitedRequest):
+        max_body_bytes = settings.max_body_bytes
+
+    site.requestFactory = _Request
+    site.displayTracebacks = False
+    return site

@@ -1,0 +1,91 @@
+"""`server.py serve`: the SIP side, the campaign scheduler and the HTTP server in one process."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from config.server_config import DEFAULT_SERVER_TOML
+
+HELP = "run the SIP endpoint, campaign scheduler and HTTP API/dashboard in one process"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_SERVER_TOML, help="server.toml (default: %(default)s)")
+    parser.add_argument("--http-port", type=int, default=None, help="override [http] port (0 = any free port)")
+    parser.add_argument("--sip-port", type=int, default=None, help="override [sip] port (0 = any free port)")
+    parser.add_argument("--store", type=Path, default=None, help="override [store] path")
+    parser.add_argument(
+        "--no-session", action="store_true",
+        help="trunk check mode: answered calls are hung up at once and recorded as such (no ASR/dialogue)",
+    )
+
+
+def _session_runner(config: Any, reactor: Any) -> Any:
+    """The session's runner with its shared heavy parts (model, classifier, scripts, prompt cache)."""
+    from twisted.python.threadpool import ThreadPool
+
+    from asr.recognizer import build_recognizer
+    from dialogue.intents.model import IntentClassifier
+    from dialogue.scripts import load_script_library
+    from dialogue.segments import load_segments
+    from prompts.renderer import build_renderer
+    from session.runner import SessionRunner
+
+    pool = ThreadPool(minthreads=1, maxthreads=2, name="session-workers")
+    pool.start()
+    reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+    library = load_script_library()
+    segments = load_segments(config.dialogue.segments_file, script_sets=frozenset(library.script_sets))
+    return SessionRunner(
+        config=config, reactor=reactor, recognizer=build_recognizer(config.asr, reactor, pool),
+        classifier=IntentClassifier.load(), library=library, renderer=build_renderer(config.prompts, library.fragments),
+        render_pool=pool, segments=segments,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import signal
+    import sys
+
+    from twisted.internet import reactor as global_reactor
+
+    from api.app import build_app
+    from config.server_config import load_server_config
+    from telemetry.logging import configure_logging
+
+    reactor: Any = global_reactor
+    config = load_server_config(args.config)
+    if args.http_port is not None:
+        config = dataclasses.replace(config, http=dataclasses.replace(config.http, port=args.http_port))
+    if args.sip_port is not None:
+        config = dataclasses.replace(config, sip=dataclasses.replace(config.sip, port=args.sip_port))
+    if args.store is not None:
+        config = dataclasses.replace(config, store=dataclasses.replace(config.store, path=args.store))
+    configure_logging(config.logging.level, config.logging.format)
+    if not config.http.tokens:
+        print("warning: [http] tokens is empty, so every API request will be refused (401)", file=sys.stderr)
+    runner = None if args.no_session else _session_runner(config, reactor)
+    app = build_app(config, reactor, runner=runner)
+    status = {"code": 0}
+
+    def started(_: object) -> None:
+        # One line on stdout that scripts (and tests) can wait for.
+        print(f"serving http://{config.http.bind_address}:{app.http_port}/ sip port "
+              f"{getattr(app.endpoint, 'local_port', 0)}", flush=True)
+
+    def failed(failure: Any) -> None:
+        print(f"serve failed to start: {failure.getErrorMessage()}", file=sys.stderr)
+        status["code"] = 1
+        reactor.stop()
+
+    def shutdown() -> Any:
+        return app.stop()
+
+    reactor.callWhenRunning(lambda: app.start().addCallbacks(started, failed))
+    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
+    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
+    reactor.run()
+    return status["code"]

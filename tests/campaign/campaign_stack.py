@@ -1,0 +1,53 @@
+"""A campaign stack (store, strategies, scheduler, service) on a Clock with fake call seams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from campaign_fakes import FakePlacer, FakeRunner, at_local
+from twisted.internet.task import Clock
+
+from campaign.dialer import Dialer
+from campaign.scheduler import Scheduler
+from campaign.service import CampaignService
+from campaign.store import SqliteStore
+from config.campaign_config import CampaignSettings, StrategyBook, load_strategies
+from config.server_config import TrunkSettings
+from dialogue.segments import load_segments
+from telemetry.metrics import Registry
+
+
+@dataclass
+class Stack:
+    clock: Clock
+    store: SqliteStore
+    placer: FakePlacer
+    runner: FakeRunner
+    dialer: Dialer
+    scheduler: Scheduler
+    service: CampaignService
+    metrics: Registry
+
+
+def build_stack(
+    db: Path, *, start: float | None = None, strategies: StrategyBook | None = None,
+    trunks: tuple[TrunkSettings, ...] = (), settings: CampaignSettings | None = None,
+) -> Stack:
+    clock = Clock()
+    clock.advance(start if start is not None else at_local(2026, 11, 30, 10, 0))
+    store = SqliteStore(db)
+    book = strategies or load_strategies()
+    segments = None if strategies is not None else load_segments(strategies=frozenset(book.strategies))
+    metrics = Registry()
+    placer = FakePlacer(clock)
+    runner = FakeRunner(clock)
+    dialer = Dialer(store, placer, runner, clock, segments=segments, metrics=metrics)
+    cfg = settings or CampaignSettings(tick_seconds=1.0, max_concurrent_calls=5, calls_per_second=5.0)
+    scheduler = Scheduler(store, book, dialer, clock, cfg, trunks=trunks, metrics=metrics)
+    service = CampaignService(store, scheduler, book, cfg, clock, segments=segments)
+    return Stack(clock, store, placer, runner, dialer, scheduler, service, metrics)
+
+
+StackFactory = Callable[..., Stack]
