@@ -113,7 +113,7 @@ class _SetGraph:
 
     def fragments_of(self, node: Node) -> list[tuple[str, str]]:
         out = []
-        for item in node.prompt:
+        for item in node.spoken:
             if variable_item(item) is None:
                 fid = self.set.wording.get(item, item)
                 out.append((fid, self.library.fragments[fid]))
@@ -164,7 +164,7 @@ class _SetGraph:
             if key is None:
                 break
             node = self.library.node(key)
-            parts_text += "".join(text for _, text in self.fragments_of(node))
+            parts_text += "".join(self.library.fragment(i, self.set).text for i in node.prompt if not variable_item(i))
             variables.update(v for i in node.prompt if (v := variable_item(i)))
             if node.waits or node.is_terminal:
                 break
@@ -191,7 +191,7 @@ class _SetGraph:
             node = self.library.node(key)
             if node.confirms_identity:
                 continue  # its own prompt and everything after may disclose
-            for var in (v for i in node.prompt if (v := variable_item(i)) in DEBT_VARIABLES):
+            for var in (v for i in node.spoken if (v := variable_item(i)) in DEBT_VARIABLES):
                 errors.append(LintError(self.where(node), "C6", f"{{{var}}} can be said before identity is confirmed"))
             for fid, text in self.fragments_of(node):
                 for word in self.library.compliance.debt_words:
@@ -255,7 +255,7 @@ def _check_recordings(library: ScriptLibrary, manifest: Path) -> list[LintError]
         return [LintError(str(manifest), "recording", f"unreadable manifest ({exc})")]
     entries = data.get("fragments", {})
     errors = []
-    used = {s.wording.get(i, i) for s in library.script_sets.values() for n in library.nodes() for i in n.prompt
+    used = {s.wording.get(i, i) for s in library.script_sets.values() for n in library.nodes() for i in n.spoken
             if variable_item(i) is None} | set(library.engine_fragments.values())
     for fid in sorted(used):
         entry = entries.get(fid)

@@ -275,8 +275,9 @@ class DialogueManager:
                     target, here = self._route(node), node
                     key = self._resolve(target, here)
                     continue
+                reasking = self._visits[key] > 1 and node.reask and target != "@again"
                 parts.extend(render_node(self.library, self._set, node, self.borrower, self.today,
-                                         self.identity_confirmed, self.slots))
+                                         self.identity_confirmed, self.slots, node.reask if reasking else None))
                 interruptible = interruptible and node.interruptible
                 if node.then is not None:
                     target, here = node.then, node

@@ -47,9 +47,11 @@ def render_node(
     today: dt.date,
     identity_confirmed: bool,
     slots: Mapping[str, object],
+    items: tuple[str, ...] | None = None,
 ) -> tuple[Fragment | Variable, ...]:
+    """The node's prompt (or `items`, e.g. its re-ask wording) as parts; refuses debt details before identity."""
     parts: list[Fragment | Variable] = []
-    for item in node.prompt:
+    for item in node.prompt if items is None else items:
         name = variable_item(item)
         if name is None:
             parts.append(library.fragment(item, script_set))

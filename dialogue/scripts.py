@@ -72,6 +72,7 @@ class Node:
     scene: str
     id: str
     prompt: tuple[str, ...] = ()  # fragment ids and "{variable}" items
+    reask: tuple[str, ...] = ()  # shorter wording when the question is asked again after a side question
     interruptible: bool = True
     then: str | None = None  # continue without waiting for the borrower
     on: Mapping[str, str] = field(default_factory=dict)  # intent -> target
@@ -93,6 +94,11 @@ class Node:
     @property
     def key(self) -> str:
         return f"{self.scene}/{self.id}"
+
+    @property
+    def spoken(self) -> tuple[str, ...]:
+        """Every item this node can say (prompt and re-ask wording), for checks over all wording."""
+        return self.prompt + self.reask
 
     @property
     def is_decision(self) -> bool:
@@ -231,13 +237,12 @@ class ScriptLibrary:
         script_set = self._script_set(set_id)
         needs = []
         for node in (self.node(key) for key in self.reachable(set_id)):
-            if not node.prompt:
-                continue
-            items = tuple(
-                item if item.startswith("{") else script_set.wording.get(item, item) for item in node.prompt
-            )
-            variables = tuple(name for i in items if (name := variable_item(i)) is not None)
-            needs.append(PromptNeeds(node.key, items, variables, node.interruptible))
+            for wording in (node.prompt, node.reask):
+                if not wording:
+                    continue
+                items = tuple(item if item.startswith("{") else script_set.wording.get(item, item) for item in wording)
+                variables = tuple(name for i in items if (name := variable_item(i)) is not None)
+                needs.append(PromptNeeds(node.key, items, variables, node.interruptible))
         return tuple(needs)
 
     def prompt_for(
@@ -378,8 +383,8 @@ def _target_table(t: Table, allowed: tuple[str, ...] | None) -> dict[str, str]:
 
 
 _NODE_KEYS = [
-    "prompt", "interruptible", "then", "on", "dtmf", "route", "otherwise", "capture", "filled", "fill", "no_match",
-    "no_input", "retries", "end", "transfer", "confirms_identity", "flags", "mark",
+    "prompt", "reask", "interruptible", "then", "on", "dtmf", "route", "otherwise", "capture", "filled", "fill",
+    "no_match", "no_input", "retries", "end", "transfer", "confirms_identity", "flags", "mark",
 ]
 
 
@@ -406,12 +411,13 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
     t.reject_unknown(_NODE_KEYS)
     if not _ID.fullmatch(node_id):
         raise t.error("", "a node id of lower-case letters, digits and _", node_id)
-    prompt = t.strings("prompt", ())
-    for item in prompt:
-        m = _VAR.fullmatch(item)
-        if item.startswith("{") and (m is None or m.group(1) not in VARIABLES):
-            known = ", ".join("{" + v + "}" for v in VARIABLES)
-            raise t.error("prompt", "fragment ids or variables among " + known, item)
+    prompt, reask = t.strings("prompt", ()), t.strings("reask", ())
+    for key, items in (("prompt", prompt), ("reask", reask)):
+        for item in items:
+            m = _VAR.fullmatch(item)
+            if item.startswith("{") and (m is None or m.group(1) not in VARIABLES):
+                known = ", ".join("{" + v + "}" for v in VARIABLES)
+                raise t.error(key, "fragment ids or variables among " + known, item)
     on = _target_table(t.table("on"), allowed=INTENT_LABELS)
     for intent in PROTECTED_INTENTS:
         if intent in on:
@@ -429,6 +435,7 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
         scene=scene,
         id=node_id,
         prompt=prompt,
+        reask=reask,
         interruptible=t.boolean("interruptible", True),
         then=t.string("then", None),
         on=on,
@@ -452,6 +459,8 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
         raise t.error("", "a node that either decides (route/otherwise), ends (end/transfer) or continues (then)")
     if node.is_decision and (node.prompt or node.otherwise is None):
         raise t.error("otherwise", "a decision node has no prompt and needs an otherwise target")
+    if reask and not node.waits:
+        raise t.error("reask", "re-ask wording only on a node that waits for the borrower")
     if not node.is_decision and not node.prompt:
         raise t.error("prompt", "a prompt (only decision nodes may omit it)")
     return node
@@ -503,7 +512,7 @@ def _check_references(library: ScriptLibrary, lib: Table) -> None:
     for scene in library.scenes.values():
         for node in scene.nodes.values():
             where = f"scenes.{scene.id}.nodes.{node.id}"
-            for item in node.prompt:
+            for item in node.spoken:
                 if not item.startswith("{") and item not in library.fragments:
                     raise ConfigError(scene.source, f"{where}.prompt", "fragment ids defined in fragments.toml", item)
             for key, target in _node_targets(node):

@@ -50,13 +50,15 @@ def test_prompt_for_builds_the_exact_prompt(library: ScriptLibrary) -> None:
 
 
 def test_prompt_needs_lists_fixed_and_variable_prompts(library: ScriptLibrary) -> None:
-    """prompt_needs lists every prompt of a set; fixed ones need no variables and use the set's wording."""
-    needs = {n.node: n for n in library.prompt_needs("first_overdue_firm")}
-    assert needs["repeat_request/again"].variables == ()
-    assert "nt_overdue_d_firm" in needs["notice_first_overdue/tell"].items
-    assert set(needs["notice_first_overdue/tell"].variables) == {"product", "overdue_days", "amount"}
-    assert all(isinstance(library.fragment(i), Fragment) for n in needs.values() for i in n.items
-               if not i.startswith("{"))
+    """prompt_needs lists every prompt (and re-ask wording) of a set; fixed ones need no variables."""
+    needs = library.prompt_needs("first_overdue_firm")
+    notice = [n for n in needs if n.node == "notice_first_overdue/tell"]
+    assert [n.items for n in notice][1] == ("nt_reask_today",) and notice[1].variables == ()
+    assert "nt_overdue_d_firm" in notice[0].items
+    assert set(notice[0].variables) == {"product", "overdue_days", "amount"}
+    assert next(n for n in needs if n.node == "repeat_request/again").variables == ()
+    assert "notice_pre_due/tell" not in {n.node for n in needs}  # not reachable in this set
+    assert all(isinstance(library.fragment(i), Fragment) for n in needs for i in n.items if not i.startswith("{"))
 
 
 @pytest.mark.parametrize(("file", "edit", "key"), [

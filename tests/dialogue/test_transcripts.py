@@ -249,3 +249,11 @@ def test_segment_transcript(library: ScriptLibrary, segments: tuple, segment_nam
     assert isinstance(action, Hangup)
     assert manager.outcome is not None and manager.outcome.disposition == "promise_to_pay"
     assert (manager.outcome.ptp_date, manager.outcome.ptp_amount) == (dt.date(2026, 12, 3), 600.0)
+
+
+def test_side_question_re_asks_briefly_but_repeat_says_it_all(library: ScriptLibrary) -> None:
+    """After a side question the notice is re-asked in its short wording; a repeat request replays it in full."""
+    run = converse(library, FON, ["affirm", "ask_amount"])
+    assert run.texts[-1] == "您本期待还金额是3200元。请问今天能处理吗？"
+    run = converse(library, FON, ["affirm", "repeat"])
+    assert run.texts[-1] == "好的，我再说一遍。" + run.texts[1].removeprefix("好的，谢谢您的确认。")
