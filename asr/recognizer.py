@@ -37,6 +37,12 @@ class RecognitionStream(Protocol):
     def feed(self, pcm: bytes) -> None:
         """Queue 16-bit PCM at the stream's rate; returns at once."""
 
+    def refresh_partial(self) -> None:
+        """Produce a partial for the audio fed so far at the next chance, whatever the interval.
+
+        Called when the borrower falls silent, so the session sees the whole answer as a partial
+        during the hangover and can end the turn early (`SpeechInput.finalize_now`)."""
+
     def finish(self) -> Deferred[RecognitionResult]:
         """Final result for everything fed since the previous finish; fires on the reactor."""
 

@@ -53,6 +53,9 @@ class SimStream:
             self._revealed = reveal
             self._on_partial(text[:reveal])
 
+    def refresh_partial(self) -> None:
+        """Partials are produced as audio arrives; nothing is pending."""
+
     def finish(self) -> Deferred[RecognitionResult]:
         if self._closed:
             return fail(RecognitionClosed("sim stream closed"))

@@ -70,6 +70,7 @@ class SpeechInput:
         self._last_partial: dict[int, str] = {}
         self._barged = False
         self._bot_speaking = False
+        self._was_speech = False
         self._bot_interruptible = False
         self._last_t = 0.0
         self._closed = False
@@ -101,7 +102,10 @@ class SpeechInput:
         for audio in step.audio:
             self._stream.feed(audio)
         if self._segmenter.in_utterance:
+            if self._was_speech and not is_speech:
+                self._stream.refresh_partial()  # the answer may be complete: show it during the hangover
             self._check_barge_in()
+        self._was_speech = is_speech
         if step.ended is not None:
             self._end_utterance(step.ended)
 

@@ -136,7 +136,9 @@ class VoskStream:
         self._pool = pool
         self._on_partial = on_partial
         self._partial_bytes = rate * 2 * partial_interval_ms // 1000
+        self._refresh_min_bytes = rate * 2 * 60 // 1000
         self._since_partial = 0
+        self._partial_owed = False
         self._queue: deque[bytes | Deferred[RecognitionResult]] = deque()
         self._busy = False
         self._closed = False
@@ -150,6 +152,11 @@ class VoskStream:
             return
         self._queue.append(pcm)
         self._kick()
+
+    def refresh_partial(self) -> None:
+        if self._since_partial >= self._refresh_min_bytes:  # VAD flicker must not flood the pool
+            self._partial_owed = True
+            self._kick()
 
     def finish(self) -> Deferred[RecognitionResult]:
         d: Deferred[RecognitionResult] = Deferred()
@@ -185,7 +192,7 @@ class VoskStream:
         return d
 
     def _kick(self) -> None:
-        if self._busy or self._closed or not self._queue:
+        if self._busy or self._closed or not (self._queue or self._partial_owed):
             return
         chunks: list[bytes] = []
         final: Deferred[RecognitionResult] | None = None
@@ -197,9 +204,10 @@ class VoskStream:
             chunks.append(item)
         audio = b"".join(chunks)
         self._since_partial += len(audio)
-        want_partial = final is None and self._since_partial >= self._partial_bytes
+        want_partial = final is None and (self._partial_owed or self._since_partial >= self._partial_bytes)
         if want_partial or final is not None:
             self._since_partial = 0
+            self._partial_owed = False
         job = _Job(audio, want_partial, final)
         self._busy = True
         worked = deferToThreadPool(self._reactor, self._pool, self._work, job.audio, job.want_partial, job.final)

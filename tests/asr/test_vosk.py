@@ -143,6 +143,28 @@ def test_partials_then_final_at_8k_call_rate(ko_model: Any) -> None:
     assert pool.jobs > 10  # audio was fed incrementally, not in one job at the end
 
 
+def test_partial_is_refreshed_as_soon_as_speech_stops(ko_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With timed partials off, a partial is still computed on the first silent frame after speech."""
+    reactor, pool = ImmediateReactor(), InlinePool()
+    events: list[SpeechEvent] = []
+    partial_jobs: list[float] = []
+    original = VoskStream._work
+
+    def spy(self: VoskStream, audio: bytes, want_partial: bool, final: object) -> Any:
+        if want_partial:
+            partial_jobs.append(si._last_t)
+        return original(self, audio, want_partial, final)
+
+    monkeypatch.setattr(VoskStream, "_work", spy)
+    recognizer = VoskRecognizer(ko_model, reactor, pool, partial_interval_ms=5000)
+    si = SpeechInput(recognizer, AsrConfig(), 8000, events.append, reactor)
+    for i, frame in enumerate(frames(call_audio(8000), 8000)):
+        si.push(frame, i * 0.02)
+    ended = next(e for e in events if isinstance(e, SpeechEnded))
+    assert any(ended.end_s < t <= ended.end_s + 0.04 for t in partial_jobs), (ended, partial_jobs)
+    assert [e for e in events if isinstance(e, PartialTranscript)]
+
+
 def test_real_thread_pool_concurrent_streams_share_one_model(ko_model: Any, pool: ThreadPool,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Three calls on a 2-thread pool: all decode on worker threads with one model and get finals."""
