@@ -170,8 +170,7 @@ class DialogueManager:
             # Refuse to talk at all: even an apology would be an unidentified call (C4).
             log_event(log, "dialogue.compliance_refused", logging.WARNING, rule="C4/C5",
                       reason=f"opening lacks {missing}")
-            self.outcome = None  # whatever the refused opening concluded, nothing was said
-            return Hangup(self._finish("callback"))
+            return Hangup(self.outcome or self._finish("callback"))
         return action
 
     def on_utterance(self, text: str, confidence: float = 1.0) -> Action:
@@ -265,10 +264,10 @@ class DialogueManager:
                     # Back from a side question to a question already asked twice: listen, do not ask again.
                     self._waiting = node
                     return PlayPrompt(Prompt(tuple(parts), node.key, interruptible), intent, score)
-                if not node.is_decision:
+                if node.waits or node.is_terminal:  # questions and endings; side statements (`then`) are free
                     if self._visits[key] >= self.config.max_node_visits:
                         log_event(log, "dialogue.loop_closed", node=key)
-                        return self._close("loop_close", parts[len(prefix):], intent, score)
+                        return self._close("loop_close", [], intent, score)
                     self._visits[key] += 1
                 self._enter(node)
                 if node.is_decision:

@@ -257,3 +257,10 @@ def test_side_question_re_asks_briefly_but_repeat_says_it_all(library: ScriptLib
     assert run.texts[-1] == "您本期待还金额是3200元。请问今天能处理吗？"
     run = converse(library, FON, ["affirm", "repeat"])
     assert run.texts[-1] == "好的，我再说一遍。" + run.texts[1].removeprefix("好的，谢谢您的确认。")
+
+
+def test_robot_question_is_answered_every_time_it_is_asked(library: ScriptLibrary) -> None:
+    """C12 beats the loop guard: a third 'are you a robot?' still gets the truthful answer, then the bot listens."""
+    run = converse(library, FON, ["affirm", "ask_caller", "ask_caller", "ask_caller"])
+    assert all("智能语音助手" in text for text in run.texts[-3:])
+    assert run.texts[-1] == "我是示例消费金融的智能语音助手。" and not run.manager.ended
