@@ -264,3 +264,29 @@ def test_robot_question_is_answered_every_time_it_is_asked(library: ScriptLibrar
     run = converse(library, FON, ["affirm", "ask_caller", "ask_caller", "ask_caller"])
     assert all("智能语音助手" in text for text in run.texts[-3:])
     assert run.texts[-1] == "我是示例消费金融的智能语音助手。" and not run.manager.ended
+
+
+@pytest.mark.parametrize("segment_name", [
+    "M0_high_value", "M0_low_risk", "M0_watch", "M1_high_value", "M1_low_risk", "M1_high_risk",
+    "M2_high_value", "M2_standard", "M3_high_value", "M3_standard",
+])
+def test_segment_transcript_in_chinese(library: ScriptLibrary, segments: tuple, segment_name: str) -> None:
+    """Real classifier and slot extractor: each segment's borrower promises '下周五还两千' and it is recorded."""
+    from dialogue.intents import IntentClassifier
+    from dialogue.manager import DialogueManager
+
+    segment = next(s for s in segments if s.name == segment_name)
+    days = {"M0": 0, "M1": 12, "M2": 45, "M3": 90}[segment.stage]
+    borrower = make_borrower(overdue_days=days, value_tier=segment.value_tier or "normal",
+                             risk_score=segment.risk_min if segment.risk_min is not None else 500,
+                             due_date="2026-12-05" if days == 0 else "2026-11-16")
+    manager = DialogueManager(library, IntentClassifier.load(), TODAY, segments=segments)
+    manager.start(borrower)
+    said = ["是我本人", *(["对的"] if segment.stage == "M3" else []), "我下周五还两千"]
+    for text in said:
+        action = manager.on_utterance(text)
+    assert isinstance(action, PlayPrompt) and action.prompt.node == "promise_capture/confirm"
+    assert "12月4日" in action.prompt.text and "2000" in action.prompt.text
+    assert isinstance(manager.on_utterance("对"), Hangup)
+    assert manager.outcome is not None and manager.outcome.disposition == "promise_to_pay"
+    assert (manager.outcome.ptp_date, manager.outcome.ptp_amount) == (dt.date(2026, 12, 4), 2000.0)
