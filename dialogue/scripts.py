@@ -22,10 +22,11 @@ from typing import Any
 
 from config.errors import ConfigError
 from config.toml_reader import Table, load_toml
-from dialogue.prompt import DEBT_VARIABLES, Fragment, Prompt, Variable
+from dialogue.prompt import Fragment, Prompt
 
 DEFAULT_SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "config" / "scripts"
 
+# The classifier's labels (dialogue.intents.INTENTS; a test keeps the two equal without importing numpy here).
 INTENT_LABELS = (
     "affirm", "deny", "wrong_number", "third_party", "promise_to_pay", "already_paid", "refuse_to_pay",
     "hardship", "negotiate", "ask_amount", "ask_payment_method", "ask_caller", "dispute", "complaint",
@@ -531,6 +532,8 @@ def _check_references(library: ScriptLibrary, lib: Table) -> None:
         for name, target in script_set.exits.items():
             _check_target(library, script_set.source, f"exits.{name}", target, None, allow_exit=False)
         for intent, target in script_set.handlers.items():
+            if target.startswith("@") and target[1:] not in script_set.exits:
+                raise ConfigError(script_set.source, f"handlers.{intent}", "an exit defined in [exits]", target)
             _check_target(library, script_set.source, f"handlers.{intent}", target, None, allow_exit=True)
         for original, replacement in script_set.wording.items():
             for fid in (original, replacement):
@@ -573,16 +576,13 @@ def _check_target(
     raise ConfigError(file, key, "a node of this scene, a scene id, scene/node, or @exit", target)
 
 
-def debt_variables_in(items: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(m.group(1) for i in items if (m := _VAR.fullmatch(i)) and m.group(1) in DEBT_VARIABLES)
-
-
 def variable_item(item: str) -> str | None:
+    """`"{amount}"` -> `"amount"`; a fragment id -> None."""
     m = _VAR.fullmatch(item)
     return m.group(1) if m else None
 
 
 __all__ = [
     "DEFAULT_SCRIPTS_DIR", "ComplianceLists", "DisplayFormats", "Node", "PromptNeeds", "Route", "Scene",
-    "ScriptLibrary", "ScriptSet", "Variable", "load_script_library",
+    "ScriptLibrary", "ScriptSet", "load_script_library", "node_targets", "variable_item",
 ]

@@ -87,3 +87,19 @@ def test_missing_directory_is_a_config_error(tmp_path: Path) -> None:
     """Pointing at a folder that does not exist says what the folder should contain."""
     with pytest.raises(ConfigError, match=r"fragments\.toml"):
         load_script_library(tmp_path / "nope")
+
+
+def test_intent_labels_match_the_classifier() -> None:
+    """Scripts accept exactly the labels the intent classifier can produce."""
+    from dialogue.intents import INTENTS
+    from dialogue.scripts import INTENT_LABELS
+
+    assert tuple(INTENT_LABELS) == tuple(INTENTS)
+
+
+def test_handler_naming_an_unknown_exit_is_refused(tmp_path: Path) -> None:
+    """A script set handler pointing at an exit nobody defined fails at load, not mid-call."""
+    edit = ("[exits]", '[handlers]\nbusy = "@nowhere"\n\n[exits]')
+    root = library_variant(tmp_path, {"sets/pre_due_gentle.toml": [edit]})
+    with pytest.raises(ConfigError, match=r"handlers\.busy"):
+        load_script_library(root)
