@@ -1,0 +1,184 @@
+"""Real processes for the campaign integration tests: sipp answering calls and `server.py serve`.
+
+Everything binds 127.0.0.1 on ports chosen at run time; every process is stopped by its own pid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[2]
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+TOKEN = "integration-token-0123456789"
+ZONES = ("Asia/Shanghai", "Asia/Tokyo", "Asia/Kolkata", "Europe/Moscow", "Europe/London", "America/Sao_Paulo",
+         "America/New_York", "America/Chicago", "America/Los_Angeles", "Pacific/Honolulu", "Pacific/Auckland")
+
+
+def daytime_zone(now: dt.datetime | None = None) -> str:
+    """A zone where it is now 10:00-19:59, so the real-clock tests run inside every strategy window (C1)."""
+    moment = now or dt.datetime.now(dt.UTC)
+    for zone in ZONES:
+        if 10 <= moment.astimezone(ZoneInfo(zone)).hour < 20:
+            return zone
+    raise RuntimeError("no daytime zone in the list")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: float = 15.0) -> None:
+    if proc.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+@dataclass
+class Sipp:
+    port: int
+    workdir: Path
+
+    def invite_call_ids(self) -> set[str]:
+        """Call-IDs of every INVITE sipp received (retransmissions counted once)."""
+        ids: set[str] = set()
+        for log in self.workdir.glob("*_messages.log"):
+            for block in log.read_text(errors="replace").split("----------------------------------------------"):
+                if "INVITE sip:" in block and "received" in block:
+                    m = re.search(r"^Call-ID:\s*(\S+)", block, re.MULTILINE | re.IGNORECASE)
+                    if m:
+                        ids.add(m.group(1))
+        return ids
+
+
+SCENARIO = Path(__file__).resolve().parent / "sipp" / "uas_ring_then_answer.xml"
+
+
+@contextmanager
+def sipp_uas(workdir: Path) -> Iterator[Sipp]:
+    """sipp answering every call after 1.5 s of ringing, with every message traced to a log."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_udp_port()
+    media = free_udp_port()
+    proc = subprocess.Popen(
+        [SIPP, "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media), "-nostdin",
+         "-trace_msg"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    break
+            time.sleep(0.02)
+        yield Sipp(port, workdir)
+    finally:
+        _stop(proc)
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[bytes]
+    base: str
+    store: Path
+
+    def api(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+            content_type: str = "application/json") -> tuple[int, Any]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {TOKEN}", "Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as res:
+                return res.status, json.loads(res.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+
+def write_config(workdir: Path, sipp_port: int, *, max_concurrent: int = 2) -> Path:
+    config = workdir / "server.toml"
+    config.write_text(f"""
+[sip]
+port = 0
+[http]
+port = 0
+tokens = ["{TOKEN}"]
+[store]
+path = "{workdir / 'campaigns.sqlite3'}"
+[calls]
+recording_dir = "{workdir / 'recordings'}"
+ring_timeout_s = 10
+[campaign]
+tick_seconds = 0.2
+[logging]
+level = "INFO"
+[[trunks]]
+name = "sipp"
+proxy = "sip:127.0.0.1:{sipp_port}"
+caller_id = "4000"
+max_concurrent_calls = {max_concurrent}
+calls_per_second = 5
+""")
+    return config
+
+
+@contextmanager
+def serve(workdir: Path, config: Path) -> Iterator[Served]:
+    """`server.py serve --no-session` as a child process; yields once it prints its HTTP address."""
+    log = (workdir / "serve.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "server.py"), "serve", "--config", str(config), "--no-session"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        m = re.search(r"serving (http://\S+?)/ ", line)
+        if not m:
+            raise RuntimeError(f"serve did not start: {line!r}\n{(workdir / 'serve.log').read_text()[-3000:]}")
+        yield Served(proc, m.group(1), workdir / "campaigns.sqlite3")
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def wait_for(predicate: Any, timeout: float, step: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def borrower_lines(n: int, zone: str) -> bytes:
+    rows = [json.dumps({"id": f"K{i:03d}", "name": "张伟", "phone": f"1380013{i:04d}", "amount_due": 1000 + i,
+                        "overdue_days": 10, "due_date": "2026-11-16", "product": "信用贷", "creditor": "示例消费金融",
+                        "risk_score": 650, "timezone": zone}, ensure_ascii=False) for i in range(n)]
+    return "\n".join(rows).encode()
