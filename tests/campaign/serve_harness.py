@@ -84,8 +84,8 @@ def sipp_uas(workdir: Path) -> Iterator[Sipp]:
     port = free_udp_port()
     media = free_udp_port()
     proc = subprocess.Popen(
-        [SIPP, "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media), "-nostdin",
-         "-trace_msg"],
+        [SIPP, "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media),
+         "-nostdin", "-trace_msg"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:

@@ -48,6 +48,7 @@ def test_serve_dials_sipp_and_stores_every_attempt_within_caps(tmp_path: Path) -
             wait_for(lambda: served.api("GET", f"/api/campaigns/{cid}/progress")[1]["calls_in_flight"] == 0, 20)
             progress = served.api("GET", f"/api/campaigns/{cid}/progress")[1]
             status, calls = served.api("GET", f"/api/campaigns/{cid}/calls")
+            assert status == 200
         invites = sipp.invite_call_ids()
     attempts = _attempts(tmp_path / "campaigns.sqlite3")
     assert progress["dispositions"] == {"answered": 9}
