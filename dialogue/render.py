@@ -90,7 +90,7 @@ def variable(
         value = borrower.name
     elif name == "honorific":
         fmt = getattr(display, f"honorific_{borrower.gender}", display.honorific_unknown)
-        value = fmt.format(name=borrower.name, surname=borrower.name[:1])
+        value = fmt.format(name=borrower.name, surname=display.surname(borrower.name))
     elif name == "amount":
         value = borrower.amount_due
     elif name in ("due_date", "overdue_days", "product"):

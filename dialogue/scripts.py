@@ -154,6 +154,10 @@ class DisplayFormats:
     honorific_male: str = "{name}"
     honorific_female: str = "{name}"
     honorific_unknown: str = "{name}"
+    compound_surnames: tuple[str, ...] = ()  # two-character surnames (Ouyang, Sima, ...) kept whole
+
+    def surname(self, name: str) -> str:
+        return next((s for s in self.compound_surnames if name.startswith(s) and len(name) > len(s)), name[:1])
 
 
 @dataclass(frozen=True)
@@ -341,7 +345,9 @@ def _load_fragments(file: Path) -> tuple[dict[str, str], DisplayFormats]:
     d = t.table("display")
     defaults = DisplayFormats()
     d.reject_unknown(list(DisplayFormats.__dataclass_fields__))
-    display = DisplayFormats(**{k: d.string(k, getattr(defaults, k)) for k in DisplayFormats.__dataclass_fields__})
+    formats = {k: d.string(k, getattr(defaults, k)) for k in DisplayFormats.__dataclass_fields__
+               if k != "compound_surnames"}
+    display = DisplayFormats(**formats, compound_surnames=d.strings("compound_surnames", ()))
     samples: dict[str, dict[str, Any]] = {
         "date": {"year": 2026, "month": 1, "day": 2},
         "money": {"value": "1.5"},

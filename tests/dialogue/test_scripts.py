@@ -103,3 +103,14 @@ def test_handler_naming_an_unknown_exit_is_refused(tmp_path: Path) -> None:
     root = library_variant(tmp_path, {"sets/pre_due_gentle.toml": [edit]})
     with pytest.raises(ConfigError, match=r"handlers\.busy"):
         load_script_library(root)
+
+
+def test_honorific_uses_compound_surnames_from_data(library: ScriptLibrary) -> None:
+    """欧阳娜 (female) is addressed as 欧阳女士 and 张伟 (male) as 张先生; unknown gender uses the full name."""
+    def ask(**changes: object) -> str:
+        return library.prompt_for("pre_due_courteous", "identity_courteous/ask", make_borrower(**changes), TODAY,
+                                  identity_confirmed=False).text
+
+    assert "欧阳女士" in ask(name="欧阳娜", gender="female")
+    assert "张先生" in ask()
+    assert "请问是张伟本人" in ask(gender="unknown")
