@@ -247,7 +247,7 @@ class CallSession:
         self._guarded("utterance", lambda: self._run(self._conversation.on_utterance(text, confidence), turn))
 
     def _new_turn(self, event: str) -> _TurnDraft:
-        turn = _TurnDraft(len(self._turns), event)
+        turn = _TurnDraft(len(self._turns) + len(self._done_turns), event)  # open + closed: indexes never repeat
         self._turns.append(turn)
         return turn
 
