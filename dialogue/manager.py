@@ -5,8 +5,9 @@ gets back one Action. Compliance lives here and in `dialogue.render`, not in scr
 must name the creditor and announce recording (C4/C5), debt details are refused before identity
 (C6), stop-calling always sets opt-out (C7), complaints are always flagged (C9) and "are you a
 robot?" must be answered with an AI disclosure (C12). Termination is structural: every borrower
-turn counts against the turn cap, every silence against the no-input cap, and no prompt is entered
-more than `max_node_visits` times.
+turn counts against the turn cap, every silence against the no-input cap, and no question (a node
+that waits) or ending is entered more than `max_node_visits` times; side statements that lead back to
+a question (the C12 answer, "I'll say it again") are always said.
 """
 
 from __future__ import annotations
