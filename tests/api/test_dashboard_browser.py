@@ -1,0 +1,55 @@
+"""Integration: the dashboard in real headless chromium signs in, starts a campaign, sees counts change."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "campaign"))  # the shared serve/sipp harness
+
+from cdp import headless_chromium
+from serve_harness import TOKEN, borrower_lines, daytime_zone, serve, sipp_uas, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def test_dashboard_login_start_and_live_counts(tmp_path: Path) -> None:
+    """Sign in with the token, press Start, watch attempts and answered calls appear, open a transcript."""
+    zone = daytime_zone()
+    with sipp_uas(tmp_path / "sipp") as sipp, serve(tmp_path, write_config(tmp_path, sipp.port)) as served:
+        status, campaign = served.api("POST", "/api/campaigns", {"name": "browser", "strategy": "demo_fast",
+                                                                 "timezone": zone})
+        assert status == 201
+        cid = campaign["id"]
+        served.api("POST", f"/api/campaigns/{cid}/borrowers?filename=b.jsonl", raw=borrower_lines(3, zone),
+                   content_type="application/x-ndjson")
+        with headless_chromium(tmp_path / "profile") as page:
+            page.send("Page.enable")
+            page.send("Page.navigate", url=served.base + "/")
+            page.wait_for("document.readyState === 'complete' && !!document.getElementById('login')")
+            page.evaluate("document.getElementById('token').focus()")
+            page.send("Input.insertText", text=TOKEN)
+            page.evaluate("document.getElementById('login').click()")
+            page.wait_for("!document.getElementById('campaign-box').hidden")
+            assert page.wait_for("document.getElementById('campaign-state').textContent") == "draft"
+            assert page.evaluate("document.getElementById('count-borrowers').textContent") == "3"
+            assert page.evaluate("document.getElementById('count-attempts').textContent") == "0"
+            page.evaluate("document.getElementById('start').click()")
+            page.wait_for("document.getElementById('campaign-state').textContent === 'running'")
+            page.wait_for("Number(document.getElementById('count-attempts').textContent) >= 3", timeout=30)
+            rows = page.wait_for("document.getElementById('outcomes').textContent.includes('call: answered')"
+                                 " && document.getElementById('outcomes').textContent", timeout=30)
+            assert "answered" in rows
+            page.wait_for("document.querySelectorAll('#calls tr').length >= 3")
+            phones = page.evaluate("[...document.querySelectorAll('#calls tr td:nth-child(2)')]"
+                                   ".map(td => td.textContent)")
+            assert phones and all("****" in p for p in phones)  # C11: masked on screen too
+            page.evaluate("document.querySelector('#calls .open-call').click()")
+            title = page.wait_for("!document.getElementById('call-detail').hidden"
+                                  " && document.getElementById('call-title').textContent")
+            assert title.startswith("Call ")
+            stored = page.evaluate("sessionStorage.getItem('voicebot-token')")
+            assert stored == TOKEN and TOKEN not in json.dumps(page.evaluate("location.href"))
