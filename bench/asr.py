@@ -217,6 +217,25 @@ def bench_segments() -> None:
             med = lambda xs: statistics.median(xs) * 1000 if xs else float("nan")  # noqa: E731
             print(f"  {backend:7s} {condition:9s} {found:2d}/{true:2d}  start {med(start_err):5.0f}  "
                   f"end {med(end_err):5.0f}  start decided after {med(delay):5.0f}")
+    print("\nHangover sweep (webrtc): utterances found / 6 true sentences; fewer than 300 ms splits "
+          "sentences at the pauses after commas")
+    for hangover in (160, 200, 240, 300, 400):
+        config = dataclasses.replace(AsrConfig(), vad=dataclasses.replace(VadSettings(), hangover_ms=hangover))
+        row = []
+        for condition in ("clean", "white", "babble"):
+            found = 0
+            for index, group in enumerate(groups):
+                duration = synth.scene(group, RATE).samples.size / RATE
+                background = None if condition == "clean" else synth.noise_for_snr(
+                    synth.speak(group[0], RATE), condition, 20, duration, RATE, seed=10 + index)
+                sc = synth.scene(group, RATE, background=background)
+                events = []
+                si = SpeechInput(SimRecognizer(), config, RATE, events.append, Clock())
+                for i, frame in enumerate(sc.frames()):
+                    si.push(frame, i * 0.02)
+                found += sum(isinstance(e, SpeechEnded) for e in events)
+            row.append(f"{condition}{'' if condition == 'clean' else ' 20 dB'} {found}/6")
+        print(f"  hangover {hangover} ms: " + ", ".join(row))
     logging.disable(logging.NOTSET)
 
 
