@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("var/demo"), help="folder for each run's store and recordings")
     parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON after the table")
+    parser.add_argument("--keep-serving", action="store_true", help="keep the dashboard up after the summary")
 
 
 # -- call window and time zone (C1) -----------------------------------------------------------------
@@ -204,7 +205,7 @@ def summarize(calls: Iterable[dict[str, Any]], personas: dict[str, str]) -> Demo
         for turn in turns:
             if turn.get("latency_ms") is not None and turn.get("event") != "opening":
                 summary.latencies_ms.append(float(turn["latency_ms"]))
-        if record.get("recognizer"):
+        if record.get("recognizer") and call.get("disposition") == "answered":
             summary.recognizers.add(str(record["recognizer"]))
         summary.rows.append(CallRow(
             borrower_id=str(call.get("borrower_id", "")),
@@ -214,7 +215,7 @@ def summarize(calls: Iterable[dict[str, Any]], personas: dict[str, str]) -> Demo
             promise=promise,
             turns=int(outcome.get("turns") or sum(1 for t in turns if t.get("event") in ("utterance", "dtmf"))),
             interrupted=sum(1 for t in turns if t.get("interrupted")),
-            end_reason=str(record.get("end_reason", "")),
+            end_reason=_short(str(record.get("end_reason") or record.get("sip_reason") or "")),
             recording=call.get("recording"),
         ))
     summary.rows.sort(key=lambda r: r.borrower_id)
@@ -240,6 +241,11 @@ def format_summary(summary: DemoSummary) -> str:
     return "\n".join(lines)
 
 
+def _short(text: str, limit: int = 48) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _width(text: str) -> int:
     """Display width: CJK characters take two columns in a terminal."""
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
@@ -260,12 +266,12 @@ class ProgressDisplay:
         self._last_text = ""
         self._last_at = 0.0
 
-    def update(self, now: float, counts: dict[str, Any], in_flight: int) -> None:
+    def update(self, now: float, counts: dict[str, Any], in_flight: int, reached: int) -> None:
         attempts = int(counts.get("attempts", 0)) - int(counts.get("attempts_pending", 0))
         dispositions = counts.get("dispositions", {})
         answered = int(dispositions.get("answered", 0))
-        text = (f"[{now - self.started:5.1f}s] calls finished {attempts}/{self.total}, in progress {in_flight}, "
-                f"answered {answered}, promises {counts.get('promises', 0)}")
+        text = (f"[{now - self.started:5.1f}s] borrowers called {reached}/{self.total}, calls finished {attempts}, "
+                f"in progress {in_flight}, answered {answered}, promises {counts.get('promises', 0)}")
         refused = counts.get("refusals_by_rule") or {}
         if refused:
             text += ", refused " + ", ".join(f"{k} {v}" for k, v in refused.items())
@@ -334,6 +340,8 @@ class _Demo:
         self.sim_port = sim_port
         self.out = out
         self.code = 1
+        self._shutdown_waits: list[Any] = []
+        self.interrupted = False
 
     def run(self) -> int:
         from twisted.internet import reactor as global_reactor
@@ -341,36 +349,60 @@ class _Demo:
 
         reactor: Any = global_reactor
 
+        finished: list[Any] = []
+
         def main() -> None:
             d = ensureDeferred(self._main(reactor))
             d.addErrback(self._crashed)
-            d.addBoth(lambda _: reactor.stop())
+            finished.append(d)
+            d.addBoth(lambda _: reactor.stop() if not shutting_down else None)
 
+        shutting_down = False
+
+        def before_shutdown() -> Any:
+            # Ctrl-C or SIGTERM: let the run close the app and the SIP endpoint before the reactor goes.
+            nonlocal shutting_down
+            shutting_down = True
+            self.interrupted = True
+            for waiting in self._shutdown_waits:
+                if not waiting.called:
+                    waiting.callback(None)
+            return finished[0] if finished and not finished[0].called else None
+
+        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
         reactor.callWhenRunning(main)
         reactor.run()
         return self.code
 
+    def _until_shutdown(self, reactor: Any) -> Any:
+        """A Deferred that fires when the reactor starts shutting down (Ctrl-C, SIGTERM)."""
+        from twisted.internet.defer import Deferred
+
+        stopping: Deferred[None] = Deferred()
+        self._shutdown_waits.append(stopping)
+        return stopping
+
     def _crashed(self, failure: Any) -> None:
+        """Operators get the message; the traceback goes to the run's log for whoever debugs it."""
         print(f"\ndemo failed: {failure.getErrorMessage()}", file=sys.stderr)
-        print(failure.getTraceback(), file=sys.stderr)
+        with (self.run_dir / "demo-error.txt").open("a", encoding="utf-8") as fh:
+            fh.write(failure.getTraceback())
+        print(f"(traceback in {self.run_dir / 'demo-error.txt'})", file=sys.stderr)
         self.code = 1
 
     async def _main(self, reactor: Any) -> None:
         import dataclasses
+        import secrets
 
         from twisted.internet.task import deferLater
         from twisted.internet.threads import deferToThreadPool
         from twisted.python.threadpool import ThreadPool
 
+        from api.app import build_app
         from asr.recognizer import build_recognizer
         from campaign.compliance import effective_window
-        from campaign.dialer import Dialer
-        from campaign.scheduler import Scheduler
-        from campaign.service import CampaignService
-        from campaign.store import SqliteStore
-        from config.campaign_config import load_strategies, parse_campaign
+        from config.campaign_config import load_strategies
         from config.server_config import load_server_config
-        from config.toml_reader import load_toml
         from dialogue.borrower import Borrower
         from dialogue.intents.model import IntentClassifier
         from dialogue.scripts import load_script_library
@@ -379,21 +411,26 @@ class _Demo:
         from prompts.warmup import prerender_script_sets
         from session.runner import SessionRunner
         from telemetry.logging import configure_logging
-        from telephony.endpoint import SipEndpoint
 
         out = self.out
         config = load_server_config(self.args.config)
         trunk = dataclasses.replace(config.trunks[0], proxy=f"sip:127.0.0.1:{self.sim_port}")
+        token = secrets.token_urlsafe(18)
         config = dataclasses.replace(
-            config, trunks=(trunk, *config.trunks[1:]), asr=dataclasses.replace(config.asr, recognizer="sim"),
+            config,
+            trunks=(trunk, *config.trunks[1:]),
+            asr=dataclasses.replace(config.asr, recognizer="sim"),
             calls=dataclasses.replace(config.calls, recording_dir=self.run_dir / "recordings"),
+            store=dataclasses.replace(config.store, path=self.run_dir / "campaigns.sqlite3"),
+            http=dataclasses.replace(config.http, tokens=(token,)),
+            campaign=dataclasses.replace(config.campaign, default_trunk=trunk.name),
         )
+        (self.run_dir / "dashboard-token.txt").write_text(token + "\n", encoding="utf-8")
         log_file = (self.run_dir / "server.log").open("a", encoding="utf-8")
         configure_logging(config.logging.level, config.logging.format, stream=log_file)
-        settings = getattr(config, "campaign", None) or parse_campaign(load_toml(self.args.config).table("campaign"))
-        strategies = load_strategies(settings.strategies_file)
+        strategies = load_strategies(config.campaign.strategies_file)
         library = load_script_library()
-        segments = load_segments(script_sets=frozenset(library.script_sets))
+        segments = load_segments(config.dialogue.segments_file, script_sets=frozenset(library.script_sets))
 
         # C1: never loosened; the demo borrowers live where it is daytime now.
         window = _strictest(strategies, effective_window)
@@ -414,73 +451,91 @@ class _Demo:
         print(f"Borrowers: {len(records)} across {len({segment_for(b, segments).name for b in borrowers})} segments "
               f"and {len(used_sets)} script sets", file=out)
 
-        pool = ThreadPool(minthreads=1, maxthreads=2, name="demo-render")
+        pool = ThreadPool(minthreads=1, maxthreads=2, name="demo-session")
         pool.start()
-        endpoint = SipEndpoint(config, reactor)
-        store = SqliteStore(self.run_dir / "campaigns.sqlite3")
-        scheduler: Scheduler | None = None
+        app = None
         try:
             classifier = IntentClassifier.load()
             renderer = build_renderer(config.prompts, library.fragments)
             warmed = await deferToThreadPool(
                 reactor, pool, prerender_script_sets, renderer, library, used_sets, config.media.clock_rate)
             print(f"Prompts: {warmed} fragments pre-rendered at {config.media.clock_rate} Hz", file=out)
-            recognizer = build_recognizer(config.asr, reactor, pool)
-            await endpoint.start()
-            runner = SessionRunner(config=config, reactor=reactor, recognizer=recognizer, classifier=classifier,
-                                   library=library, renderer=renderer, render_pool=pool, segments=segments,
-                                   trunk=trunk.name)
-            dialer = Dialer(store, endpoint, runner, reactor, recording_dir=self.run_dir / "recordings",
-                            max_call_seconds=config.calls.max_call_seconds, segments=segments)
-            scheduler = Scheduler(store, strategies, dialer, reactor, settings, trunks=config.trunks)
-            service = CampaignService(store, scheduler, strategies, settings, reactor, segments)
-            campaign = service.create_campaign("demo", timezone=choice.zone, trunk=trunk.name, actor="demo")
+            runner = SessionRunner(
+                config=config, reactor=reactor, recognizer=build_recognizer(config.asr, reactor, pool),
+                classifier=classifier, library=library, renderer=renderer, render_pool=pool, segments=segments,
+                trunk=trunk.name,
+            )
+            app = build_app(config, reactor, runner=runner)
+            await app.start()
+            dashboard = f"http://{config.http.bind_address}:{app.http_port}/"
+            print(f"Dashboard: {dashboard}  (bearer token {token}, also in {self.run_dir / 'dashboard-token.txt'})",
+                  file=out)
+            service, store, dialer = app.service, app.store, app.dialer
+            campaign = service.create_campaign(
+                "demo", timezone=choice.zone, trunk=trunk.name, actor="demo",
+                max_concurrent_calls=min(trunk.max_concurrent_calls, config.campaign.max_concurrent_calls),
+            )
             report = service.import_records(campaign.id, records, actor="demo")
             if report.errors:
                 raise RuntimeError(f"demo borrowers refused by the importer: {report.to_dict()['errors']}")
             started = time.monotonic()
-            scheduler.start()  # first: its crash recovery must not see this run's fresh attempts as lost
             service.start(campaign.id, actor="demo")
             display = ProgressDisplay(out, len(records), started)
             while True:
                 counts = store.progress(campaign.id)
-                display.update(time.monotonic(), counts, dialer.in_flight(campaign.id))
-                done = int(counts["attempts"]) - int(counts["attempts_pending"])
+                done = sum(1 for b in store.list_borrowers(campaign.id) if b.attempts_total > 0)
+                display.update(time.monotonic(), counts, dialer.in_flight(campaign.id), done)
                 if done >= len(records) and dialer.in_flight(campaign.id) == 0:
+                    break
+                if self.interrupted:
+                    display.close()
+                    print(f"demo: interrupted with {done}/{len(records)} borrowers called", file=out)
                     break
                 if time.monotonic() - started > self.args.timeout:
                     display.close()
-                    print(f"demo: stopped after {self.args.timeout:.0f} s with {done}/{len(records)} calls done",
+                    print(f"demo: stopped after {self.args.timeout:.0f} s with {done}/{len(records)} borrowers called",
                           file=out)
                     break
                 await deferLater(reactor, 0.5, lambda: None)
             display.close()
             elapsed = time.monotonic() - started
-            if service.store.get_campaign(campaign.id).state != "finished":
+            if store.get_campaign(campaign.id).state != "finished":
                 service.stop(campaign.id, actor="demo")  # retries and callbacks are for another day
-            scheduler.stop()
-            await scheduler.wait_idle()
+            app.scheduler.stop()
+            await app.scheduler.wait_idle()
             calls = [store.get_call(c["call_id"]) for c in store.list_calls(campaign.id, limit=1000, offset=0)]
             summary = summarize(calls, personas)
+            counts = store.progress(campaign.id)
             print(f"\nCampaign {campaign.id}: {len(calls)} calls in {elapsed:.0f} s\n", file=out)
             print(format_summary(summary), file=out)
+            unstored = int(counts["attempts"]) - len(calls)
+            if unstored > 0:
+                print(f"WARNING: {unstored} attempt(s) left no stored call record "
+                      f"(see campaign.attempt_failed in {self.run_dir / 'server.log'})", file=out)
+            refused = counts.get("refusals_by_rule") or {}
+            if refused:
+                print("compliance refusals: " + ", ".join(f"{k} {v}" for k, v in refused.items()), file=out)
             if summary.recognizers:
                 print(f"recognizer used: {', '.join(sorted(summary.recognizers))} "
                       f"(simulated transcripts: no Mandarin Vosk model installed)", file=out)
             print(f"\nstore:      {store.path}", file=out)
-            print(f"recordings: {self.run_dir / 'recordings'}", file=out)
-            print(f"server log: {self.run_dir / 'server.log'}   sim phone log: {self.run_dir / 'sim-phone.jsonl'}",
+            print(f"recordings: {self.run_dir / 'recordings'} (stereo: bot left, borrower right)", file=out)
+            print(f"logs:       {self.run_dir / 'server.log'} (server), {self.run_dir / 'sim-phone.jsonl'} (sim phone)",
                   file=out)
-            print("dashboard:  not available in this build (api/ has not landed)", file=out)
             if self.args.json:
                 print(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), file=out)
-            self.code = 0 if len(calls) >= len(records) else 1
+            reached = {c["borrower_id"] for c in calls}
+            self.code = 0 if len(reached) >= len(records) and unstored <= 0 else 1
+            if self.args.keep_serving:
+                print(f"dashboard:  {dashboard} (token {token}) - serving until Ctrl-C", file=out, flush=True)
+                await self._until_shutdown(reactor)
+            else:
+                print(f"dashboard:  {dashboard} was up during the run; `--keep-serving` keeps it up after the summary",
+                      file=out)
         finally:
-            if scheduler is not None:
-                scheduler.stop()
-            await endpoint.stop()
+            if app is not None:
+                await app.stop()
             pool.stop()
-            store.close()
             log_file.close()
 
 

@@ -271,7 +271,7 @@ class SimPhone:
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = False
-        cfg.uaConfig.maxCalls = 32
+        cfg.uaConfig.maxCalls = 4  # the pjsua2-python wheel is compiled with PJSUA_MAX_CALLS = 4
         cfg.uaConfig.userAgent = "sim-borrower"
         cfg.logConfig.level = 1
         cfg.logConfig.consoleLevel = 1
