@@ -22,7 +22,7 @@ from campaign.compliance import ComplianceGate, effective_window
 from campaign.dialer import Dialer, DialResult, Pacer
 from campaign.followups import plan_follow_up
 from campaign.model import BORROWER_ACTIVE, BORROWER_STOPPED, BorrowerState, Campaign, Refusal
-from campaign.store import SqliteStore
+from campaign.store import CampaignStore
 from config.campaign_config import CampaignSettings, Strategy, StrategyBook
 from config.server_config import TrunkSettings
 from telemetry.logging import log_event
@@ -40,7 +40,7 @@ class DialStarted:
 
 class Scheduler:
     def __init__(
-        self, store: SqliteStore, strategies: StrategyBook, dialer: Dialer, reactor: ReactorClock,
+        self, store: CampaignStore, strategies: StrategyBook, dialer: Dialer, reactor: ReactorClock,
         settings: CampaignSettings, trunks: tuple[TrunkSettings, ...] = (), metrics: Registry = REGISTRY,
     ) -> None:
         self.store = store

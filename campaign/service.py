@@ -19,7 +19,7 @@ from campaign.compliance import day_bounds
 from campaign.importer import BorrowerImporter
 from campaign.model import Campaign, ImportReport, Refusal
 from campaign.scheduler import DialStarted, Scheduler
-from campaign.store import SqliteStore, new_id
+from campaign.store import CampaignStore, new_id
 from config.campaign_config import CampaignSettings, StrategyBook
 from dialogue.segments import Segment
 
@@ -50,7 +50,7 @@ class ProgressSnapshot:
 
 class CampaignService:
     def __init__(
-        self, store: SqliteStore, scheduler: Scheduler, strategies: StrategyBook, settings: CampaignSettings,
+        self, store: CampaignStore, scheduler: Scheduler, strategies: StrategyBook, settings: CampaignSettings,
         reactor: ReactorClock, segments: tuple[Segment, ...] | None = None,
     ) -> None:
         self.store = store
@@ -154,12 +154,15 @@ class CampaignService:
         counts = self.store.progress(campaign_id)
         left = 0
         now = self.reactor.seconds()
+        today: dict[str | None, dict[str, int]] = {}  # one query per time zone, not per borrower
         for borrower in self.store.list_borrowers(campaign_id):
-            if borrower.status == "active":
+            if borrower.status != "active":
+                continue
+            if borrower.timezone not in today:
                 zone, _known = self.scheduler.gate.zone_for(borrower.timezone, campaign.timezone)
-                start, end = day_bounds(now, zone)
-                cap = self.scheduler.strategy_for(campaign, borrower).max_attempts_per_borrower_per_day
-                left += max(0, cap - self.store.count_attempts_to_borrower(borrower.borrower_id, start, end))
+                today[borrower.timezone] = self.store.attempts_today_by_borrower(campaign_id, *day_bounds(now, zone))
+            cap = self.scheduler.strategy_for(campaign, borrower).max_attempts_per_borrower_per_day
+            left += max(0, cap - today[borrower.timezone].get(borrower.borrower_id, 0))
         return ProgressSnapshot(campaign, counts, self.scheduler.dialer.in_flight(campaign_id), left)
 
     def list_campaigns(self) -> list[Campaign]:

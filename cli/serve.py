@@ -35,14 +35,19 @@ def _session_runner(config: Any, reactor: Any) -> Any:
 
     pool = ThreadPool(minthreads=1, maxthreads=2, name="session-workers")
     pool.start()
+    try:
+        library = load_script_library()
+        segments = load_segments(config.dialogue.segments_file, script_sets=frozenset(library.script_sets))
+        runner = SessionRunner(
+            config=config, reactor=reactor, recognizer=build_recognizer(config.asr, reactor, pool),
+            classifier=IntentClassifier.load(), library=library,
+            renderer=build_renderer(config.prompts, library.fragments), render_pool=pool, segments=segments,
+        )
+    except BaseException:
+        pool.stop()  # its threads would keep a failed start-up process alive
+        raise
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
-    library = load_script_library()
-    segments = load_segments(config.dialogue.segments_file, script_sets=frozenset(library.script_sets))
-    return SessionRunner(
-        config=config, reactor=reactor, recognizer=build_recognizer(config.asr, reactor, pool),
-        classifier=IntentClassifier.load(), library=library, renderer=build_renderer(config.prompts, library.fragments),
-        render_pool=pool, segments=segments,
-    )
+    return runner
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from twisted.internet import reactor as global_reactor
 
     from api.app import build_app
+    from config.errors import ConfigError
     from config.server_config import load_server_config
     from telemetry.logging import configure_logging
 
@@ -67,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(config.logging.level, config.logging.format)
     if not config.http.tokens:
         print("warning: [http] tokens is empty, so every API request will be refused (401)", file=sys.stderr)
-    runner = None if args.no_session else _session_runner(config, reactor)
+    try:
+        runner = None if args.no_session else _session_runner(config, reactor)
+    except ConfigError:
+        raise
+    except Exception as exc:  # model missing, scripts invalid...: say what, do not dump a traceback
+        print(f"error: the call session cannot start: {exc}", file=sys.stderr)
+        print("(use --no-session to run SIP, scheduler and HTTP without conversations)", file=sys.stderr)
+        return 2
     app = build_app(config, reactor, runner=runner)
     status = {"code": 0}
 
