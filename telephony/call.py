@@ -32,7 +32,7 @@ from telephony.events import (
     InfoReceived,
     TransferResult,
 )
-from telephony.media import CallMediaPort, FrameRelay
+from telephony.media import CallMediaPort, FrameRelay, destroy_now
 from telephony.playback import PlaybackQueue
 from telephony.recording import StereoRecorder
 from telephony.sip_text import DTMF_PLAIN, DTMF_RELAY, parse_request
@@ -56,10 +56,17 @@ class _PjCall(pj.Call):
         self._owner = owner
         self._call_from_thread = owner.reactor.callFromThread
         self.media_connected = False
+        self.gone = False
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         ci = self.getInfo()
         self._call_from_thread(self._owner._on_state, ci.state, ci.lastStatusCode, ci.lastReason, ci.callIdString)
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            # pjsua reuses call slots round-robin (only 4 in the pjsua2-python wheel). A Call object
+            # deleted later would clear the user data of whichever new call got its slot, and that
+            # call's callbacks would be lost; deleting it here, while the slot is still ours, is safe.
+            self.gone = True
+            destroy_now(self)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         ci = self.getInfo()
@@ -159,6 +166,12 @@ class Call:
     # ------------------------------------------------------------------ public API (reactor thread)
 
     @property
+    def _live(self) -> _PjCall | None:
+        """The pjsua2 call while it exists; never touch `_pj` after pjsua2 has disconnected it."""
+        pj_call = self._pj
+        return None if pj_call is None or pj_call.gone else pj_call
+
+    @property
     def answered(self) -> bool:
         return self._answered
 
@@ -191,27 +204,44 @@ class Call:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def send_dtmf(self, digits: str) -> None:
-        """Send digits as RFC 2833 events; refuses anything that is not a DTMF key."""
+    def send_dtmf(self, digits: str) -> str:
+        """Send digits as RFC 2833 events, or by SIP INFO when the peer did not offer telephone-event.
+
+        Returns the method used (`rfc2833` | `sip_info`); refuses anything that is not a DTMF key.
+        """
         bad = [d for d in digits if d not in "0123456789*#ABCD"]
         if bad or not digits:
             raise ValueError(f"not DTMF digits: {digits!r}")
-        if self._pj is None or not self._answered or self._finished:
+        live = self._live
+        if live is None or not self._answered or self._finished:
             raise RuntimeError("DTMF can only be sent on an answered call that is still up")
-        self._pj.dialDtmf(digits)
+        try:
+            live.dialDtmf(digits)
+            return DTMF_RFC2833
+        except pj.Error:
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            prm.digits = digits
+            prm.duration = 160
+            try:
+                live.sendDtmf(prm)
+            except pj.Error as exc:
+                raise RuntimeError(f"DTMF could not be sent: {exc.info().strip()}") from None
+            return DTMF_SIP_INFO
 
     def transfer(self, uri: str) -> defer.Deferred[TransferResult]:
         """Blind transfer (REFER). Fires with the target's final answer; on success the bot hangs up."""
         if not uri.startswith(("sip:", "sips:")):
             return defer.fail(ValueError(f"transfer target must be a SIP URI, not {uri!r}"))
-        if self._pj is None or not self._answered or self._finished:
+        live = self._live
+        if live is None or not self._answered or self._finished:
             return defer.fail(RuntimeError("only an answered call that is still up can be transferred"))
         if self._transfer is not None:
             return defer.fail(RuntimeError("a transfer is already in progress"))
         self._transfer = defer.Deferred()
         result = self._transfer
         try:
-            self._pj.xfer(uri, pj.CallOpParam(True))
+            live.xfer(uri, pj.CallOpParam(True))
         except pj.Error as exc:
             self._transfer = None
             return defer.fail(RuntimeError(f"REFER could not be sent: {exc.info()}"))
@@ -237,7 +267,8 @@ class Call:
         self._invite_sent_at = self.reactor.seconds()
         self._pj.makeCall(uri, pj.CallOpParam(True))
         try:
-            self.call_id = self._pj.getInfo().callIdString
+            live = self._live
+            self.call_id = live.getInfo().callIdString if live is not None else ""
         except pj.Error:
             self.call_id = ""
 
@@ -246,12 +277,13 @@ class Call:
         return self._dial_result
 
     def _pj_hangup(self, code: int) -> None:
-        if self._pj is None:
+        live = self._live
+        if live is None:
             return
         prm = pj.CallOpParam(True)
         prm.statusCode = code
         try:
-            self._pj.hangup(prm)
+            live.hangup(prm)
         except pj.Error as exc:
             # Already disconnecting inside pjsua2; the DISCONNECTED state will still arrive.
             log_event(log, "call.hangup_ignored", logging.DEBUG, call_id=self.call_id, error=exc.info())

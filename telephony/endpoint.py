@@ -17,26 +17,35 @@ after another one did. Two endpoints running at the same time in one process are
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import importlib
 import logging
+import os
+import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pjsua2 as pj
 from twisted.internet import defer, task
 
+from config.errors import ConfigError
 from config.server_config import ServerConfig, TrunkSettings
 from telemetry.logging import log_event
 from telephony.call import Call
-from telephony.dispositions import TRUNK_ERROR
+from telephony.dispositions import TRUNK_ERROR, DialFailure
 from telephony.events import RegistrationState
-from telephony.media import CallMediaPort, FrameRelay
+from telephony.media import CallMediaPort, FrameRelay, destroy_now
 
 log = logging.getLogger("telephony.endpoint")
 pjlog = logging.getLogger("telephony.pjsip")
 
 POLL_INTERVAL_S = 0.005
+IOQUEUE_HANDLES = 62  # PJ_IOQUEUE_MAX_HANDLES (64) minus the SIP transport and a spare
+IOQUEUE_KEY_REUSE_S = 0.6  # PJ_IOQUEUE_KEY_FREE_DELAY (0.5 s) plus a margin
 MAX_CALLS = 512  # asked of pjsua; the wheel's compiled limit is reported by `max_calls` after start()
 _PJ_TO_PY_LEVEL = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
 
@@ -44,6 +53,12 @@ _PJ_TO_PY_LEVEL = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3:
 class RegistrationFailed(Exception):
     def __init__(self, state: RegistrationState) -> None:
         super().__init__(f"trunk {state.trunk!r} registration failed: {state.code} {state.reason}")
+        self.state = state
+
+
+class TrunkUnavailable(Exception):
+    def __init__(self, state: RegistrationState) -> None:
+        super().__init__(f"trunk {state.trunk!r} is not registered")
         self.state = state
 
 
@@ -65,7 +80,9 @@ class _TrunkAccount(pj.Account):
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         info = self.getInfo()
         name = self.trunk.name if self.trunk else ""
-        state = RegistrationState(name, info.regIsActive, int(prm.code), str(prm.reason), int(info.regExpiresSec))
+        active = bool(info.regIsActive) and 200 <= int(prm.code) < 300
+        expires = int(info.regExpiresSec) if active and int(info.regExpiresSec) < 2**31 else 0
+        state = RegistrationState(name, active, int(prm.code), str(prm.reason), expires)
         self._endpoint.reactor.callFromThread(self._endpoint._on_reg_state, state)
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
@@ -101,8 +118,10 @@ class SipEndpoint:
         self._calls: set[Call] = set()
         self._reg: dict[str, RegistrationState] = {}
         self._reg_waiters: dict[str, list[defer.Deferred[RegistrationState]]] = {}
+        self._reg_listeners: list[Callable[[RegistrationState], None]] = []
         self._port_seq = 0
         self._graveyard: list[tuple[Any, Any]] = []
+        self._recent_dials: deque[float] = deque()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -134,7 +153,8 @@ class SipEndpoint:
     def _create_library(self) -> None:
         ep = pj.Endpoint()
         self._ep = ep
-        ep.libCreate()
+        with _stdout_silenced():  # pjlib announces itself on stdout before logging can be configured
+            ep.libCreate()
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = False
@@ -143,7 +163,7 @@ class SipEndpoint:
         self._log_writer = _PjLogWriter()
         cfg.logConfig.writer = self._log_writer
         cfg.logConfig.level = self._log_level
-        cfg.logConfig.consoleLevel = self._log_level if self._log_level > 3 else 0
+        cfg.logConfig.consoleLevel = self._log_level  # pjsua2 hands the writer only console-level lines
         cfg.logConfig.decor = 0
         rate = self.config.media.clock_rate
         cfg.medConfig.clockRate = rate
@@ -155,7 +175,7 @@ class SipEndpoint:
         cfg.medConfig.ecTailLen = 0
         cfg.medConfig.maxMediaPorts = 2 * MAX_CALLS + 8
         ep.libInit(cfg)
-        self.max_calls = MAX_CALLS
+        self.max_calls = _compiled_call_limit(MAX_CALLS)
         ep.audDevManager().setNullDev()
         tcfg = pj.TransportConfig()
         tcfg.port = self.config.sip.port
@@ -189,6 +209,7 @@ class SipEndpoint:
                 acfg.regConfig.registerOnAdd = True
                 acfg.regConfig.timeoutSec = trunk.register_expires_s
                 acfg.regConfig.retryIntervalSec = 30
+                acfg.regConfig.unregWaitMsec = 1500  # do not hold shutdown for a registrar that is gone
             if trunk.username:
                 acfg.sipConfig.authCreds.append(
                     pj.AuthCredInfo("digest", trunk.realm, trunk.username, 0, trunk.password or "")
@@ -255,6 +276,7 @@ class SipEndpoint:
                 if account is not None:
                     with contextlib.suppress(pj.Error):
                         account.shutdown()
+                    destroy_now(account)
             self._direct = None
             self._accounts.clear()
             try:
@@ -289,10 +311,16 @@ class SipEndpoint:
         self._reg_waiters.setdefault(trunk, []).append(d)
         return d
 
+    def add_registration_listener(self, listener: Callable[[RegistrationState], None]) -> None:
+        """`listener(state)` on the reactor after every REGISTER outcome (first, refresh, failure)."""
+        self._reg_listeners.append(listener)
+
     def _on_reg_state(self, state: RegistrationState) -> None:
         if not state.trunk:
             return
         self._reg[state.trunk] = state
+        for listener in list(self._reg_listeners):
+            listener(state)
         level = logging.INFO if state.registered else logging.ERROR
         log_event(log, "trunk.registration", level, trunk=state.trunk, code=state.code, sip_reason=state.reason)
         for d in self._reg_waiters.pop(state.trunk, []):
@@ -324,10 +352,31 @@ class SipEndpoint:
             return defer.fail(RuntimeError("endpoint is not started"))
         try:
             uri, account = self._route(target, trunk)
-        except ValueError as exc:
+        except TrunkUnavailable as exc:
+            st = exc.state
+            reason = f"trunk {st.trunk!r} is not registered: {st.code} {st.reason}"
+            return defer.fail(DialFailure(TRUNK_ERROR, st.code, reason))
+        except (ValueError, ConfigError) as exc:
             return defer.fail(exc)
         if max_seconds is not None and max_seconds <= 0:
             return defer.fail(ValueError(f"max_seconds must be positive, not {max_seconds}"))
+        now = self.reactor.seconds()
+        while self._recent_dials and self._recent_dials[0] < now - IOQUEUE_KEY_REUSE_S:
+            self._recent_dials.popleft()
+        if 2 * (len(self._calls) + len(self._recent_dials)) + 2 > IOQUEUE_HANDLES:
+            # Each call registers two sockets; pjlib's select ioqueue has 64 slots and hands a slot
+            # back only ~0.5 s after its socket closes. Running out is an assertion abort, so a burst
+            # above ~25 dials in 0.6 s is refused instead (trunks are configured far below that).
+            reason = "dial burst too fast for the media socket table; retry in a second"
+            log_event(log, "call.refused_burst", logging.WARNING, recent=len(self._recent_dials))
+            return defer.fail(DialFailure(TRUNK_ERROR, None, reason))
+        in_use = _calls_in_use(len(self._calls))
+        if in_use >= self.max_calls:
+            # pjsua aborts the process (not an error return) on some paths past its slot table, and
+            # calls that timed out unanswered keep their slot until pjsip's Timer B: refuse here.
+            reason = f"endpoint is at its limit of {self.max_calls} simultaneous calls ({in_use} in progress)"
+            log_event(log, "call.refused_capacity", logging.WARNING, in_use=in_use, limit=self.max_calls)
+            return defer.fail(DialFailure(TRUNK_ERROR, None, reason))
         self._port_seq += 1
         call = Call(
             self,
@@ -342,6 +391,7 @@ class SipEndpoint:
         )
         result = call.dial_result()
         self._calls.add(call)
+        self._recent_dials.append(now)
         try:
             call.make_call(uri)
         except pj.Error as exc:
@@ -362,6 +412,9 @@ class SipEndpoint:
             return target, self._direct
         settings = self.config.trunk(trunk)
         account = self._accounts[settings.name]
+        state = self._reg.get(settings.name)
+        if settings.registers and state is not None and not state.registered:
+            raise TrunkUnavailable(state)
         if target.startswith(("sip:", "sips:")):
             return target, account
         number = target.replace(" ", "").replace("-", "")
@@ -381,7 +434,46 @@ class SipEndpoint:
     def _bury(self) -> None:
         graves, self._graveyard = self._graveyard, []
         for pj_call, port in graves:
-            del pj_call
+            destroy_now(pj_call)
             if isinstance(port, CallMediaPort):
                 port.detach()
-            del port
+            destroy_now(port)
+
+
+@functools.cache
+def _pjsua_symbols() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(importlib.import_module("pjsua2._pjsua2").__file__ or "")
+    except (OSError, ImportError):
+        return None
+
+
+def _compiled_call_limit(asked: int) -> int:
+    """The call slots pjsua really has: `maxCalls` is silently capped by the compiled PJSUA_MAX_CALLS.
+
+    The pjsua2-python 2.15.1 wheel is built with PJSUA_MAX_CALLS = 4, so this returns 4 there.
+    """
+    lib = _pjsua_symbols()
+    if lib is None:
+        return min(asked, 4)
+    return min(asked, int(lib.pjsua_call_get_max_count()))
+
+
+def _calls_in_use(fallback: int) -> int:
+    """Slots pjsua holds, including unanswered calls still waiting for pjsip's INVITE timeout."""
+    lib = _pjsua_symbols()
+    return fallback if lib is None else max(fallback, int(lib.pjsua_call_get_count()))
+
+
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)

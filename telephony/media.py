@@ -11,12 +11,16 @@ about 5 ms, where `callFromThread` per frame would wake the reactor 50 times a s
 from __future__ import annotations
 
 import ctypes
+import logging
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import pjsua2 as pj
 
 from telephony.playback import PlaybackQueue
+
+log = logging.getLogger("telephony.media")
 
 FrameSink = Callable[[bytes, bytes], None]  # (bot, borrower) for one tick, on the reactor
 
@@ -121,3 +125,20 @@ class CallMediaPort(pj.AudioMediaPort):
 
 def _discard(bot: bytes, borrower: bytes) -> None:
     return None
+
+
+def destroy_now(obj: Any) -> None:
+    """Run a pjsua2 object's C++ destructor now, whoever still holds the Python proxy.
+
+    A Call, port or Account destroyed after `libDestroy` trips a pjsua assertion and aborts the
+    process; a traceback or a forgotten local can keep the proxy alive that long. Deleting the C++
+    side here (SWIG then disowns the proxy) makes teardown order ours, not the garbage collector's.
+    """
+    if obj is None:
+        return
+    try:
+        if obj.thisown:
+            type(obj).__swig_destroy__(obj)
+    except (pj.Error, AttributeError, TypeError) as exc:
+        log.warning("could not destroy %s: %s", type(obj).__name__, exc)
+

@@ -7,6 +7,7 @@ request already accepted by pjsip, whose *body* pjsip does not interpret. Parser
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DTMF_RELAY = "application/dtmf-relay"
@@ -36,6 +37,7 @@ class SipRequestText:
         return value.split(";", 1)[0].strip().lower()
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9!%'*+\-.^_`|~]+")
 _COMPACT = {"content-type": "c", "content-length": "l", "call-id": "i", "from": "f", "to": "t"}
 
 
@@ -59,7 +61,7 @@ def parse_request(text: str) -> SipRequestText:
             headers[-1] = (name, value + " " + line.strip())
             continue
         name, colon, value = line.partition(":")
-        if not colon or not name.strip():
+        if not colon or not _TOKEN.fullmatch(name.strip()):
             raise ValueError(f"malformed SIP header line: {line[:80]!r}")
         headers.append((name.strip(), value.strip()))
     message = SipRequestText(request_line[0].upper(), tuple(headers), body)

@@ -109,7 +109,10 @@ def sipp(
     )
     peer = SippPeer(proc, port, log_dir)
     try:
-        _wait_udp_bound(port, proc)
+        try:
+            _wait_udp_bound(port, proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{peer.output()}") from None
         yield peer
     finally:
         _stop(proc)

@@ -48,6 +48,39 @@ def write_rtp_pcap(path: Path, samples: Int16, payload_type: int = 8, rate: int 
     path.write_bytes(b"".join(out))
 
 
+def _pcap_packet(seq: int, ts_us: int, rtp: bytes) -> bytes:
+    udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), seq & 0xFFFF, 0, 64, 17, 0,
+        bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
+    ) + udp
+    frame = b"\x00" * 12 + b"\x08\x00" + ip
+    return struct.pack("<IIII", ts_us // 1_000_000, ts_us % 1_000_000, len(frame), len(frame)) + frame
+
+
+_EVENT_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+
+
+def write_dtmf_pcap(path: Path, digits: str, payload_type: int = 120) -> None:
+    """RFC 2833 telephone-events, 100 ms per key and 100 ms apart, as sipp's DTMF pcaps are built."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    seq, t_us = 0, 0
+    for n, digit in enumerate(digits):
+        event = _EVENT_CODES[digit]
+        start_ts = n * 1600
+        for k in range(8):
+            end = k >= 5
+            duration = min(k + 1, 5) * 160
+            payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
+            marker = 0x80 if k == 0 else 0
+            rtp = struct.pack("!BBHII", 0x80, payload_type | marker, seq, start_ts, 0x4321) + payload
+            out.append(_pcap_packet(seq, t_us, rtp))
+            seq += 1
+            t_us += 20000 if k < 5 else 0
+        t_us += 100000
+    path.write_bytes(b"".join(out))
+
+
 def best_correlation(recorded: Int16, reference: Int16, max_lag: int = 8000) -> tuple[float, int]:
     """Highest normalized correlation of `reference` inside `recorded` over lags 0..max_lag samples."""
     rec = recorded.astype(np.float64)

@@ -156,3 +156,50 @@ def test_bad_targets_are_refused_without_dialing(endpoint: Any) -> None:
     with pytest.raises(ValueError, match="max_seconds"):
         run_until(endpoint.dial("sip:x@127.0.0.1:9", max_seconds=0))
     assert endpoint.active_calls == before
+
+
+def test_unparsable_sdp_answer_is_a_trunk_error_and_next_call_works(endpoint: Any) -> None:
+    """A 200 OK whose SDP does not parse ends that call as trunk_error (415); the next call still works."""
+    with sipp("uas_bad_sdp.xml") as peer:
+        failure = _dial_failure(endpoint, peer.uri)
+    assert (failure.disposition, failure.sip_code) == ("trunk_error", 415)
+    assert "SDP" in failure.reason
+    with sipp("uas_reject.xml", params={"code": "486", "reason": "Busy Here"}) as peer:
+        after = _dial_failure(endpoint, peer.uri)
+        assert after.disposition == "busy", (after.sip_code, after.reason, peer.output()[:3000])
+
+
+def test_unparsable_response_is_dropped_and_logged(endpoint: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A response pjsip cannot parse is dropped with a logged warning; the call ends as no_answer and the next works."""
+    caplog.set_level("WARNING", logger="telephony.pjsip")
+    with sipp("uas_bad_response.xml") as peer:
+        failure = _dial_failure(endpoint, peer.uri)
+    assert failure.disposition == "no_answer"
+    assert any("CSeq" in r.getMessage() or "parse" in r.getMessage().lower() for r in caplog.records)
+    with sipp(None, rtp_echo=True) as peer:
+        call = run_until(endpoint.dial(peer.uri))
+        assert run_until(call.hangup(), 5).hangup_by == "bot"
+
+
+def test_dial_bursts_and_capacity_are_refused_not_fatal(endpoint: Any) -> None:
+    """40 dials at once and more calls than pjsua has slots: every dial gets a disposition, none aborts."""
+    with sipp("uas_reject.xml", params={"code": "486", "reason": "Busy Here"}) as peer:
+        outcomes: list[DialFailure] = []
+        for _ in range(40):
+            with pytest.raises(DialFailure) as info:
+                run_until(endpoint.dial(peer.uri), 5)
+            outcomes.append(info.value)
+    kinds = {(f.disposition, f.sip_code) for f in outcomes}
+    assert ("busy", 486) in kinds
+    assert kinds <= {("busy", 486), ("trunk_error", None)}
+    assert all("burst" in f.reason for f in outcomes if f.disposition == "trunk_error")
+    from reactor_wait import spin
+
+    spin(0.7)  # let pjlib hand back the socket slots of the burst
+    with sipp("uas_echo.xml", rtp_echo=True) as peer:
+        calls = [run_until(endpoint.dial(peer.uri)) for _ in range(endpoint.max_calls)]
+        with pytest.raises(DialFailure) as over:
+            run_until(endpoint.dial(peer.uri))
+        for call in calls:
+            run_until(call.hangup(), 5)
+    assert over.value.disposition == "trunk_error" and "limit" in over.value.reason
