@@ -72,7 +72,8 @@ class SpeechInput:
         self._bot_speaking = False
         self._was_speech = False
         self._bot_interruptible = False
-        self._last_t = 0.0
+        self._last_t = 0.0  # end of the newest frame
+        self._last_start = float("-inf")
         self._closed = False
         self._stream_closed: Deferred[None] | None = None
 
@@ -84,8 +85,11 @@ class SpeechInput:
         """One 20 ms frame of 16-bit mono PCM at the call rate; `t` = call time of its first sample."""
         if len(frame) != self.frame_bytes:
             raise ValueError(f"expected a 20 ms frame of {self.frame_bytes} bytes at {self.rate} Hz, got {len(frame)}")
+        if t + 1e-9 < self._last_start:
+            raise ValueError(f"frame at {t:.3f} s is older than the previous frame at {self._last_start:.3f} s")
         if self._closed:
             return
+        self._last_start = t
         self._last_t = t + FRAME_MS / 1000
         is_speech = self._classifier.is_speech(frame)
         machine = self._machine.push(is_speech, t)

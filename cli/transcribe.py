@@ -58,12 +58,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"# {args.file}: {audio.duration_s:.2f} s at {audio.rate} Hz, {args.channel}; "
               f"run at {rate} Hz; model {model.path} ({model.sample_rate} Hz)", file=sys.stderr)
 
-    from twisted.internet import task
+    from twisted.internet import defer
+    from twisted.internet import reactor as installed_reactor
+    from twisted.python.failure import Failure
 
-    def main(reactor: Any) -> Any:
-        return _transcribe(reactor, model, config.asr, np.asarray(samples), rate, args)
+    reactor: Any = installed_reactor
+    outcome: list[object] = []
 
-    task.react(main)  # exits the process with 0 or 1
+    def finished(result: object) -> None:
+        outcome.append(result)
+        reactor.stop()
+
+    def start() -> None:
+        done = defer.ensureDeferred(_transcribe(reactor, model, config.asr, np.asarray(samples), rate, args))
+        done.addBoth(finished)
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    if outcome and isinstance(outcome[0], Failure):
+        print(f"error: transcription failed: {outcome[0].getErrorMessage()}", file=sys.stderr)
+        return 1
     return 0
 
 

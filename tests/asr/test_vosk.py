@@ -31,7 +31,7 @@ from asr.vosk_recognizer import (
 )
 from config.asr_config import AsrConfig
 from tests.asr import synth
-from tests.asr.conftest import ImmediateReactor, InlinePool
+from tests.asr.fakes import ImmediateReactor, InlinePool
 
 pytestmark = pytest.mark.integration
 
