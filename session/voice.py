@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +9,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.python.threadpool import ThreadPool
 
 from dialogue.prompt import Fragment, Prompt
-from prompts.events import PromptFinished, PromptInterrupted, PromptStarted
+from prompts.events import PromptFinished, PromptInterrupted
 from prompts.player import PromptPlayer, ReactorClock
 from prompts.renderer import PromptRenderer, RenderedPrompt
 from session.ports import BotAudio, Played
@@ -44,48 +43,22 @@ def _audio(rendered: RenderedPrompt, parts: tuple[str, ...]) -> BotAudio:
     return BotAudio(payload=rendered, frames=rendered.frame_count, text=rendered.text, parts=parts)
 
 
-class _Pending:
-    __slots__ = ("on_start",)
-
-    def __init__(self, on_start: Callable[[], None]) -> None:
-        self.on_start = on_start
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __hash__(self) -> int:
-        return id(self)
-
-
 class PlayerVoice:
-    """`BotVoice` over `PromptPlayer`, routing its one first-frame callback to the right prompt.
-
-    Start and done notices arrive on the reactor in the order the media thread produced them, and
-    prompts start in queue order, so the oldest prompt that has neither started nor finished is the
-    one a `PromptStarted` belongs to.
-    """
+    """`BotVoice` over `PromptPlayer`: the player's per-prompt `on_start` is the latency end point."""
 
     def __init__(self, queue: PlaybackQueue, reactor: ReactorClock) -> None:
-        self.player = PromptPlayer(queue, reactor, on_first_frame=self._started)
-        self._waiting: deque[_Pending] = deque()
+        self.player = PromptPlayer(queue, reactor)
 
     def play(self, audio: BotAudio, interruptible: bool, on_start: Callable[[], None]) -> Deferred[Played]:
         rendered = audio.payload
         if not isinstance(rendered, RenderedPrompt):
             raise TypeError(f"PlayerVoice plays rendered prompts, not {type(rendered).__name__}")
-        entry = _Pending(on_start)
-        self._waiting.append(entry)
 
         def done(outcome: PromptFinished | PromptInterrupted) -> Played:
-            if any(e is entry for e in self._waiting):
-                self._waiting.remove(entry)
             return Played(outcome.frames_played, isinstance(outcome, PromptInterrupted))
 
-        return self.player.play(rendered, interruptible).addCallback(done)
-
-    def _started(self, event: PromptStarted) -> None:
-        if self._waiting:
-            self._waiting.popleft().on_start()
+        d = self.player.play(rendered, interruptible, on_start=lambda _: on_start())
+        return d.addCallback(done)
 
     def barge_in(self) -> bool:
         return self.player.barge_in()
