@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, succeed
@@ -266,14 +266,17 @@ class CallSession:
                 self._close_turn(turn)
                 self._after_idle(lambda: self._finish(reason, hangup_by="bot", hang_up=True))
             else:
-                self._say(move.farewell, turn, then=lambda: self._finish(reason, hangup_by="bot", hang_up=True))
+                # Nothing is answered after a farewell, so a barge-in would only cut it short.
+                farewell = replace(move.farewell, interruptible=False)
+                self._say(farewell, turn, then=lambda: self._finish(reason, hangup_by="bot", hang_up=True))
         elif isinstance(move, TransferCall):
             uri = move.uri or self._settings.agent_uri
             if move.announcement is None:
                 self._close_turn(turn)
                 self._after_idle(lambda: self._transfer(uri, move.reason))
             else:
-                self._say(move.announcement, turn, then=lambda: self._transfer(uri, move.reason))
+                announcement = replace(move.announcement, interruptible=False)
+                self._say(announcement, turn, then=lambda: self._transfer(uri, move.reason))
         elif isinstance(move, Listen):
             self._close_turn(turn)
             self._arm_no_input()

@@ -198,3 +198,18 @@ def test_likely_machine_asks_dialogue_and_flags_record() -> None:
     h.session.likely_machine(h.t)
     h.tick(45)
     assert h.result.likely_machine and h.result.end_reason == "answering_machine"
+
+
+def test_farewell_is_not_cut_by_barge_in() -> None:
+    """Nothing is answered after goodbye, so speech over the farewell does not cut it."""
+    bye = Say("bye:10", "closing", True)
+    conv = ScriptedConversation(say("hello", 3), [Understanding(EndCall("promise_to_pay", farewell=bye))])
+    h = Harness(conv)
+    h.start()
+    h.tick(4)
+    speak(h, "好的")
+    h.session.final("好的", 0.9, h.t)
+    h.tick(3)
+    h.session.barge_in(h.t)
+    h.tick(8)
+    assert h.result.turns[1].prompt_frames_played == 10 and not h.result.turns[1].interrupted
