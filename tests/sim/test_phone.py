@@ -115,7 +115,7 @@ def test_dialed_user_reads_the_request_uri() -> None:
 def test_cooperative_persona_speaks_its_lines_turn_by_turn(
     phone: SimPhoneProcess, prompts: dict[str, Path], voice: EspeakVoice, book: PersonaBook, tmp_path: Path
 ) -> None:
-    """Each line goes out as an INFO then as audio matching espeak's rendering, 250-400 ms after the bot stops."""
+    """Each line goes out as an INFO then as audio matching espeak's rendering, 350-450 ms after the bot stops."""
     lines = book.get("cooperative_promise").lines
     order = [prompts["hello"], prompts["debt"], prompts["close"]]
     result = run_probe(tmp_path, f"sip:cooperative_promise@127.0.0.1:{phone.port}", order)
@@ -126,7 +126,7 @@ def test_cooperative_persona_speaks_its_lines_turn_by_turn(
     for n, info in enumerate(infos):
         prompt = result["prompts"][n]
         gap = info["t"] - (prompt["start"] + voiced_end_s(order[n]))
-        assert 0.2 <= gap <= 0.5, f"reply gap after prompt {n} was {gap:.3f} s"
+        assert 0.3 <= gap <= 0.55, f"reply gap after prompt {n} was {gap:.3f} s"
         offset, ncc = best_match(result["rx"], voice.render(lines[n].text, RATE))
         assert ncc > 0.9, f"line {n} not found in the received audio (correlation {ncc:.2f})"
         assert -0.05 <= offset - info["t"] <= 0.15, f"line {n} audio at {offset:.2f} s, INFO at {info['t']:.2f} s"
