@@ -78,6 +78,7 @@ class VoicebotApp:
         if self.port is not None:
             yield self.port.stopListening()
             self.port = None
+        self.site.resource.close()
         if self.endpoint is not None and "sip" in self._started:
             yield self.endpoint.stop()
         yield self.scheduler.wait_idle()
@@ -87,8 +88,13 @@ class VoicebotApp:
 def build_app(
     config: ServerConfig, reactor: Any, *, runner: AnsweredCallRunner | None = None,
     placer: CallPlacer | None = None, metrics: Registry = REGISTRY, store: SqliteStore | None = None,
+    http_reactor: Any = None,
 ) -> VoicebotApp:
-    """Wire the process; without `placer` a real `telephony.endpoint.SipEndpoint` is created (not started)."""
+    """Wire the process; without `placer` a real `telephony.endpoint.SipEndpoint` is created (not started).
+
+    `http_reactor` serves HTTP (default: `reactor`); tests pass the real reactor there and a
+    `task.Clock` as `reactor`, so the scheduler's time is theirs while HTTP stays real.
+    """
     strategies = load_strategies(config.campaign.strategies_file)
     segments = load_segments(config.dialogue.segments_file, strategies=frozenset(strategies.strategies))
     endpoint = None
@@ -110,7 +116,9 @@ def build_app(
     scheduler = Scheduler(db, strategies, dialer, reactor, settings, trunks=config.trunks, metrics=metrics)
     service = CampaignService(db, scheduler, strategies, settings, reactor, segments=segments)
     register_standard_metrics(metrics)
-    site = build_site(service, config.http, metrics, recording_dir=config.calls.recording_dir)
+    web_reactor = http_reactor if http_reactor is not None else reactor
+    site = build_site(service, config.http, metrics, recording_dir=config.calls.recording_dir,
+                      reactor=web_reactor if hasattr(web_reactor, "callFromThread") else None)
     return VoicebotApp(config, reactor, db, strategies, segments, dialer, scheduler, service, site, metrics,
                        endpoint=endpoint)
 

@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 from twisted.web import server, static
 from twisted.web.resource import Resource
 
@@ -69,17 +73,20 @@ class LimitedRequest(server.Request):
             super().handleContentChunk(data)
 
 
-Route = tuple[str, re.Pattern[str], Callable[..., Reply]]
+Route = tuple[str, re.Pattern[str], Callable[..., Reply | Deferred[Reply]]]
 
 
 class CampaignApi(Resource):
     isLeaf = True
 
     def __init__(
-        self, service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None
+        self, service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None,
+        reactor: Any = None,
     ) -> None:
         super().__init__()
         self.service = service
+        self.reactor = reactor  # serves HTTP and takes results back from the import thread; None: import inline
+        self._pool: ThreadPool | None = None
         self.settings = settings
         self.metrics = metrics
         self.recording_dir = recording_dir.resolve() if recording_dir is not None else None
@@ -99,25 +106,60 @@ class CampaignApi(Resource):
         ]
 
     # -- plumbing -------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool = None
+
+    def in_thread(self, fn: Callable[[], Any]) -> Deferred[Any]:
+        """CPU-heavy work (validating a big upload) off the reactor thread; inline without a reactor."""
+        if self.reactor is None:
+            return maybeDeferred(fn)
+        if self._pool is None:
+            self._pool = ThreadPool(minthreads=0, maxthreads=1, name="api-import")
+            self._pool.start()
+        return deferToThreadPool(self.reactor, self._pool, fn)
+
+    @staticmethod
+    def _error_reply(exc: BaseException, path: str) -> Reply:
+        if isinstance(exc, ApiError):
+            body: dict[str, Any] = {"error": exc.message}
+            if exc.rule:
+                body["rule"] = exc.rule
+            return Reply(exc.status, body)
+        if isinstance(exc, NotFoundError):
+            return Reply(404, {"error": str(exc)})
+        if isinstance(exc, CampaignStateError):
+            return Reply(409, {"error": str(exc)})
+        if isinstance(exc, ValueError | ImportFormatError):
+            return Reply(400, {"error": str(exc)})
+        log_event(log, "api.error", logging.ERROR, path=path, error=repr(exc))
+        return Reply(500, {"error": "internal error; see the server log"})
+
     def render(self, request: server.Request) -> bytes | int:
         method = request.method.decode()
         path = urlsplit(request.uri.decode("utf-8", "replace")).path.rstrip("/") or "/"
         try:
             reply = self._dispatch(request, method, path)
-        except ApiError as exc:
-            body: dict[str, Any] = {"error": exc.message}
-            if exc.rule:
-                body["rule"] = exc.rule
-            reply = Reply(exc.status, body)
-        except NotFoundError as exc:
-            reply = Reply(404, {"error": str(exc)})
-        except CampaignStateError as exc:
-            reply = Reply(409, {"error": str(exc)})
-        except (ValueError, ImportFormatError) as exc:
-            reply = Reply(400, {"error": str(exc)})
         except Exception as exc:
-            log_event(log, "api.error", logging.ERROR, path=path, error=repr(exc))
-            reply = Reply(500, {"error": "internal error; see the server log"})
+            reply = self._error_reply(exc, path)
+        if isinstance(reply, Deferred):
+
+            def failed(failure: Failure) -> Reply:
+                return self._error_reply(failure.value or RuntimeError("unknown failure"), path)
+
+            handled: Deferred[Reply] = reply.addErrback(failed)
+            handled.addCallback(self._finish_later, request)
+            return server.NOT_DONE_YET
+        return self._write(reply, request)
+
+    def _finish_later(self, reply: Reply, request: server.Request) -> None:
+        if request.finished or getattr(request, "_disconnected", False):
+            return
+        request.write(self._write(reply, request))
+        request.finish()
+
+    def _write(self, reply: Reply, request: server.Request) -> bytes | int:
         if isinstance(reply.body, static.File):
             return reply.body.render(request)
         request.setResponseCode(reply.status)
@@ -127,7 +169,7 @@ class CampaignApi(Resource):
             return reply.body
         return json.dumps(reply.body, ensure_ascii=False).encode()
 
-    def _dispatch(self, request: server.Request, method: str, path: str) -> Reply:
+    def _dispatch(self, request: server.Request, method: str, path: str) -> Reply | Deferred[Reply]:
         if path in ("/", "/dashboard"):
             return Reply(200, (STATIC_DIR / "dashboard.html").read_bytes(), "text/html; charset=utf-8")
         if path == "/dashboard.js":
@@ -219,23 +261,29 @@ class CampaignApi(Resource):
     def get_campaign(self, request: server.Request, cid: str) -> Reply:
         return Reply(200, self.service.store.get_campaign(cid).to_dict())
 
-    def upload_borrowers(self, request: server.Request, cid: str) -> Reply:
+    def upload_borrowers(self, request: server.Request, cid: str) -> Deferred[Reply]:
+        """Rows are validated on a worker thread; only the single write transaction uses the reactor."""
         assert request.content is not None
         kind = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
         actor = self._actor(request)
+        self.service.store.get_campaign(cid)  # 404 before any work
+        importer = self.service.importer
         if kind == "application/json":
             body = self._json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
                 raise ApiError(400, 'rows: expected {"rows": [borrower, ...]}')
-            report = self.service.import_records(cid, body["rows"], actor=actor)
+            rows = body["rows"]
+            name = "json-rows"
+            prepared = self.in_thread(lambda: importer.prepare_records(rows))
         else:
             name = self._query(request).get("filename") or ("upload.jsonl" if "ndjson" in kind or "jsonl" in kind
                                                            else "upload.csv")
             data = request.content.read()
             if not data:
                 raise ApiError(400, "empty upload")
-            report = self.service.import_bytes(cid, name, data, actor=actor)
-        return Reply(200, report.to_dict())
+            prepared = self.in_thread(lambda: importer.prepare_bytes(name, data))
+        return prepared.addCallback(
+            lambda p: Reply(200, self.service.import_prepared(cid, p, actor=actor, source=name).to_dict()))
 
     def act(self, request: server.Request, cid: str, action: str) -> Reply:
         start_at = None
@@ -309,9 +357,10 @@ def _summary(call: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_site(
-    service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None
+    service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None,
+    reactor: Any = None,
 ) -> server.Site:
-    api = CampaignApi(service, settings, metrics, recording_dir)
+    api = CampaignApi(service, settings, metrics, recording_dir, reactor)
     site = server.Site(api)
 
     class _Request(LimitedRequest):

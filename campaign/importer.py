@@ -36,6 +36,15 @@ class ImportFormatError(ValueError):
 
 
 @dataclass(frozen=True)
+class PreparedImport:
+    """Validated, merged rows and the row errors, not yet written."""
+
+    total_rows: int
+    good: tuple[ImportedBorrower, ...]
+    errors: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
 class RawRow:
     line: int
     fields: dict[str, Any]
@@ -161,10 +170,8 @@ class BorrowerImporter:
         self.segments = segments
         self.clock = clock
 
-    def import_rows(
-        self, campaign_id: str, rows: Iterable[RawRow], progress: Callable[[int], None] | None = None
-    ) -> ImportReport:
-        self.store.get_campaign(campaign_id)  # unknown campaign: refuse before reading anything
+    def prepare(self, rows: Iterable[RawRow]) -> PreparedImport:
+        """Validate and merge rows; touches no store, so it may run on a worker thread."""
         good: dict[str, ImportedBorrower] = {}
         errors: list[tuple[int, str]] = []
         total = 0
@@ -180,22 +187,35 @@ class BorrowerImporter:
                 continue
             known = good.get(borrower.borrower_id)
             good[borrower.borrower_id] = borrower if known is None else _merge(known, borrower)
-            if progress is not None and total % 500 == 0:
-                progress(total)
-        inserted, merged, unchanged = self.store.upsert_borrowers(campaign_id, list(good.values()), self.clock())
-        duplicates_in_file = total - len(errors) - len(good)
+        return PreparedImport(total, tuple(good.values()), tuple(errors))
+
+    def prepare_bytes(self, name: str, data: bytes) -> PreparedImport:
+        text = decode_bytes(data)
+        return self.prepare(read_jsonl(text) if sniff_format(name, text) == "jsonl" else read_csv(text))
+
+    def prepare_records(self, records: Iterable[Mapping[str, Any]]) -> PreparedImport:
+        return self.prepare(RawRow(i, dict(r) if isinstance(r, Mapping) else {"(json)": "not a JSON object"})
+                            for i, r in enumerate(records, start=1))
+
+    def commit(self, campaign_id: str, prepared: PreparedImport) -> ImportReport:
+        """Write the good rows in one transaction (on the reactor thread, like every store write)."""
+        inserted, merged, unchanged = self.store.upsert_borrowers(campaign_id, list(prepared.good), self.clock())
+        total, errors = prepared.total_rows, prepared.errors
         report = ImportReport(
             total_rows=total, inserted=inserted, merged=merged, unchanged=unchanged,
-            duplicates=duplicates_in_file, errors=tuple(errors),
+            duplicates=total - len(errors) - len(prepared.good), errors=errors,
         )
         log_event(log, "campaign.import", campaign=campaign_id, rows=total, inserted=inserted,
                   merged=merged, unchanged=unchanged, bad_rows=len(errors))
         return report
 
+    def import_rows(self, campaign_id: str, rows: Iterable[RawRow]) -> ImportReport:
+        self.store.get_campaign(campaign_id)  # unknown campaign: refuse before reading anything
+        return self.commit(campaign_id, self.prepare(rows))
+
     def import_bytes(self, campaign_id: str, name: str, data: bytes) -> ImportReport:
-        text = decode_bytes(data)
-        kind = sniff_format(name, text)
-        return self.import_rows(campaign_id, read_jsonl(text) if kind == "jsonl" else read_csv(text))
+        self.store.get_campaign(campaign_id)
+        return self.commit(campaign_id, self.prepare_bytes(name, data))
 
     def import_file(self, campaign_id: str, path: Path | str) -> ImportReport:
         file = Path(path)
@@ -203,7 +223,5 @@ class BorrowerImporter:
 
     def import_records(self, campaign_id: str, records: Iterable[Mapping[str, Any]]) -> ImportReport:
         """The programmatic path (demo, API JSON body): one dict per borrower, numbered from 1."""
-        return self.import_rows(
-            campaign_id, (RawRow(i, dict(r) if isinstance(r, Mapping) else {"(json)": "not a JSON object"})
-                          for i, r in enumerate(records, start=1))
-        )
+        self.store.get_campaign(campaign_id)
+        return self.commit(campaign_id, self.prepare_records(records))

@@ -123,6 +123,8 @@ class Scheduler:
     def _dial_due(self, campaign: Campaign, now: float) -> None:
         trunk = self._trunk(campaign)
         limits = self._limits(campaign, trunk)
+        if not self.pacer.may_dial(limits, now):
+            return  # at a limit: skip the query entirely
         busy = self.dialer.busy_borrowers()
         for borrower in self.store.due_borrowers(campaign.id, now, limit=max(20, campaign.max_concurrent_calls * 4)):
             if not self.pacer.may_dial(limits, now):

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaign.clock import ReactorClock
 from campaign.compliance import day_bounds
-from campaign.importer import BorrowerImporter
+from campaign.importer import BorrowerImporter, PreparedImport
 from campaign.model import Campaign, ImportReport, Refusal
 from campaign.scheduler import DialStarted, Scheduler
 from campaign.store import CampaignStore, new_id
@@ -107,6 +107,15 @@ class CampaignService:
         self._audit_import(campaign_id, report, actor, name)
         return report
 
+    def import_prepared(
+        self, campaign_id: str, prepared: PreparedImport, actor: str = "api", source: str = "upload"
+    ) -> ImportReport:
+        """Second half of an import whose rows were validated elsewhere (the API does that on a thread)."""
+        self.store.get_campaign(campaign_id)
+        report = self.importer.commit(campaign_id, prepared)
+        self._audit_import(campaign_id, report, actor, source)
+        return report
+
     def import_file(self, campaign_id: str, path: Path | str, actor: str = "api") -> ImportReport:
         return self.import_bytes(campaign_id, Path(path).name, Path(path).read_bytes(), actor)
 
@@ -155,14 +164,14 @@ class CampaignService:
         left = 0
         now = self.reactor.seconds()
         today: dict[str | None, dict[str, int]] = {}  # one query per time zone, not per borrower
-        for borrower in self.store.list_borrowers(campaign_id):
-            if borrower.status != "active":
-                continue
-            if borrower.timezone not in today:
-                zone, _known = self.scheduler.gate.zone_for(borrower.timezone, campaign.timezone)
-                today[borrower.timezone] = self.store.attempts_today_by_borrower(campaign_id, *day_bounds(now, zone))
-            cap = self.scheduler.strategy_for(campaign, borrower).max_attempts_per_borrower_per_day
-            left += max(0, cap - today[borrower.timezone].get(borrower.borrower_id, 0))
+        caps: dict[str | None, int] = {}
+        for borrower_id, timezone, strategy in self.store.active_borrower_zones(campaign_id):
+            if timezone not in today:
+                zone, _known = self.scheduler.gate.zone_for(timezone, campaign.timezone)
+                today[timezone] = self.store.attempts_today_by_borrower(campaign_id, *day_bounds(now, zone))
+            if strategy not in caps:
+                caps[strategy] = self.strategies.get(campaign.strategy or strategy).max_attempts_per_borrower_per_day
+            left += max(0, caps[strategy] - today[timezone].get(borrower_id, 0))
         return ProgressSnapshot(campaign, counts, self.scheduler.dialer.in_flight(campaign_id), left)
 
     def list_campaigns(self) -> list[Campaign]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_harness import HttpClient
+from api_harness import HttpClient, reactor
 from api_stack import TOKEN, ApiStack  # before campaign_fakes: puts tests/campaign on sys.path
 from campaign_fakes import FakePlacer, FakeRunner, at_local
 from twisted.internet.task import Clock
@@ -31,10 +31,11 @@ def api_stack(tmp_path: Path) -> Iterator[ApiStack]:
     placer = FakePlacer(clock)
     runner = FakeRunner(clock)
     app = build_app(config, clock, runner=runner, placer=placer, metrics=Registry(),
-                    store=SqliteStore(tmp_path / "api.sqlite3"))
+                    store=SqliteStore(tmp_path / "api.sqlite3"), http_reactor=reactor)
     app.scheduler.start()
     http = HttpClient(app.site)
     yield ApiStack(app, clock, placer, runner, http)
     http.close()
+    app.site.resource.close()
     app.scheduler.stop()
     app.store.close()
