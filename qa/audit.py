@@ -22,6 +22,7 @@ class AuditRules:
     company_phrases: tuple[str, ...]
     company_variables: tuple[str, ...]
     purpose_phrases: tuple[str, ...]
+    require_purpose: bool
     recording_phrases: tuple[str, ...]
     debt_variables: tuple[str, ...]
     identity_intents: tuple[str, ...]
@@ -39,7 +40,7 @@ def load_rules(path: Path | str = DEFAULT_RULES) -> AuditRules:
     root = load_toml(path)
     root.reject_unknown(["identify", "recording", "debt", "window", "forbidden", "opt_out"])
     ident = root.table("identify", required=True)
-    ident.reject_unknown(["company_phrases", "company_variables", "purpose_phrases"])
+    ident.reject_unknown(["company_phrases", "company_variables", "purpose_phrases", "require_purpose"])
     rec = root.table("recording", required=True)
     rec.reject_unknown(["phrases"])
     debt = root.table("debt", required=True)
@@ -60,7 +61,8 @@ def load_rules(path: Path | str = DEFAULT_RULES) -> AuditRules:
     return AuditRules(
         company_phrases=_nonempty(ident, "company_phrases"),
         company_variables=ident.strings("company_variables", ()),
-        purpose_phrases=_nonempty(ident, "purpose_phrases"),
+        purpose_phrases=ident.strings("purpose_phrases", ()),
+        require_purpose=ident.boolean("require_purpose", False),
         recording_phrases=_nonempty(rec, "phrases"),
         debt_variables=_nonempty(debt, "variables"),
         identity_intents=debt.strings("identity_intents", ("affirm",)),
@@ -147,7 +149,7 @@ def _window(record: CallRecord, rules: AuditRules, timezone: str) -> Finding:
 
 
 def _identify(spoken: list[TurnRecord], rules: AuditRules) -> Finding:
-    title = "creditor named and purpose stated at the start"
+    title = "creditor named at the start"
     if not spoken:
         return Finding("C4", title, False, "the bot said nothing")
     first = spoken[0]
@@ -155,9 +157,14 @@ def _identify(spoken: list[TurnRecord], rules: AuditRules) -> Finding:
         _variables(first) & set(rules.company_variables)
     )
     purpose = any(p in first.prompt_text for p in rules.purpose_phrases)
-    missing = [name for name, ok in (("company", company), ("purpose", purpose)) if not ok]
-    detail = "first prompt names " + ("company and purpose" if not missing else "no " + " or ".join(missing))
-    return Finding("C4", title, not missing, detail, None if not missing else first.index)
+    missing = [name for name, ok in (("creditor", company), ("purpose", purpose)) if not ok]
+    if not rules.require_purpose and "purpose" in missing:
+        missing.remove("purpose")
+        note = "; purpose not stated in the first prompt (not required by the rules file)"
+    else:
+        note = ""
+    detail = ("first prompt names the creditor" if not missing else "first prompt names no " + " or ".join(missing))
+    return Finding("C4", title, not missing, detail + note, None if not missing else first.index)
 
 
 def _recording(spoken: list[TurnRecord], rules: AuditRules) -> Finding:

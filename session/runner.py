@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
@@ -29,6 +31,7 @@ from dialogue.manager import DialogueManager
 from dialogue.scripts import ScriptLibrary
 from dialogue.segments import Segment
 from prompts.renderer import PromptRenderer
+from prompts.warmup import prepare_borrower
 from session.call_session import CallSession, SessionSettings
 from session.conversation import DialogueConversation
 from session.latency import TurnLatencyObserved
@@ -44,6 +47,11 @@ from telephony.playback import PlaybackQueue
 log = logging.getLogger(__name__)
 
 END_WAIT_S = 10.0  # after the session is done, how long to wait for SIP to confirm the end
+
+
+def local_date(timezone: str) -> dt.date:
+    """Today where the borrower is: "明天" said at 23:30 Beijing time must not mean the day after."""
+    return dt.datetime.now(zoneinfo.ZoneInfo(timezone)).date()
 
 
 class AnsweredCall(Protocol):
@@ -93,7 +101,7 @@ class SessionRunner:
     trunk: str | None = None
     early: EarlyEndpointing = field(default_factory=EarlyEndpointing)
     hangup_on_machine: bool = True
-    today: Callable[[], dt.date] = dt.date.today
+    today: Callable[[], dt.date] | None = None  # None: the borrower's local date
     metrics: Registry = REGISTRY
     on_latency: Callable[[TurnLatencyObserved], None] | None = None
 
@@ -131,10 +139,11 @@ class SessionRunner:
     def _run(
         self, call: AnsweredCall, borrower: Borrower, segment: Segment | None, attempt_id: str
     ) -> Deferred[CallRecord]:
+        today = self.today() if self.today is not None else local_date(borrower.timezone)
         manager = DialogueManager(
             self.library,
             self.classifier,
-            self.today(),
+            today,
             script_set=segment.script_set if segment is not None else None,
             segments=None if segment is not None else self.segments,
             config=self.config.dialogue,
@@ -168,6 +177,16 @@ class SessionRunner:
         call.add_event_listener(on_event)
         call.set_frame_consumer(session.frame_received)
         done = session.start(router)
+        if self.render_pool is not None and manager.script_set is not None:
+            # Borrower variables (name, amount, dates) rendered while the opening plays.
+            warm = deferToThreadPool(
+                self.reactor, self.render_pool, prepare_borrower, self.renderer, self.library,
+                manager.script_set.id, borrower, today, call.clock_rate,
+            )
+            warm.addErrback(
+                lambda f: log_event(log, "session.prepare_failed", logging.WARNING, call_id=call.call_id,
+                                    error=f.getErrorMessage())
+            )
 
         def finished(result: ConversationEnded) -> Deferred[CallRecord]:
             call.set_frame_consumer(None)

@@ -68,9 +68,17 @@ def test_identity_falls_back_to_affirm_intent_when_state_unknown() -> None:
 
 
 def test_missing_notice_and_identification_fail_c4_c5() -> None:
-    """An opening that greets only names neither company/purpose nor the recording."""
+    """An opening that greets only names neither the creditor nor the recording."""
     rec = record(turn(0, "您好，请问是张先生吗？"))
     assert failed(audit_call(rec, RULES)) == {"C4": 0, "C5": 0}
+
+
+def test_purpose_is_checked_only_when_required() -> None:
+    """Naming the creditor passes C4; with require_purpose the missing purpose fails it."""
+    rec = record(turn(0, "您好，这里是示例消费金融客户服务中心，本次通话将被录音。", parts=("$creditor",)))
+    assert audit_call(rec, RULES).passed
+    strict = replace(RULES, require_purpose=True)
+    assert failed(audit_call(rec, strict)) == {"C4": 0}
 
 
 def test_call_at_night_fails_window() -> None:
