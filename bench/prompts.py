@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prompt rendering speed and memory: cold (TTS for the variables) vs warm (cached), cache size.
 
-    .venv/bin/python bench/prompts.py [--borrowers 30] [--rate 8000]
+    .venv/bin/python bench/prompts.py [--borrowers 30] [--rate 8000] [--engine both]
 
 Target: warm render < 5 ms (it sits inside the 350 ms voice-to-voice budget). Figures are medians
 (and p95) over one run; each cold render uses a different borrower so nothing is cached.
@@ -10,6 +10,7 @@ Target: warm render < 5 ms (it sits inside the 350 ms voice-to-voice budget). Fi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import statistics
 import sys
@@ -46,26 +47,26 @@ def ms(samples: list[float]) -> str:
     return f"median {statistics.median(samples):7.2f} ms   p95 {q[18]:7.2f} ms   (n={len(samples)})"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--borrowers", type=int, default=30)
-    parser.add_argument("--rate", type=int, choices=(8000, 16000), default=8000)
-    args = parser.parse_args()
+def run_engine(engine: str, args: argparse.Namespace) -> None:
     rate = args.rate
     today = dt.date(2026, 11, 28)
     library = load_script_library()
-    settings = load_server_config().prompts
+    settings = dataclasses.replace(load_server_config().prompts, tts_engine=engine)
     renderer = build_renderer(settings, library.fragments)
 
     t0 = time.perf_counter()
     fresh = prerender_script_sets(renderer, library, library.script_sets, rate)
     prerender_ms = (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    dates = prerender_script_sets(renderer, library, library.script_sets, rate, today=today, date_days=45)
+    dates_ms = (time.perf_counter() - t0) * 1000
 
-    cold, warm, prepare = [], [], []
+    cold: list[float] = []
+    warm: list[float] = []
+    prepare: list[float] = []
     tts_runs = 0
     for i in range(args.borrowers):
-        b = borrower(i)
-        prompt = library.prompt_for(SCRIPT_SET, NODE, b, today)
+        prompt = library.prompt_for(SCRIPT_SET, NODE, borrower(i), today)
         out = renderer.render(prompt, rate)  # fragments warm, variables cold
         cold.append(out.render_ms)
         tts_runs += out.variables_synthesized
@@ -78,9 +79,9 @@ def main() -> int:
         prepare.append((time.perf_counter() - t0) * 1000)
 
     stats = renderer.cache.stats()
-    print(f"prompt render benchmark: set {SCRIPT_SET}, node {NODE}, {rate} Hz, "
-          f"{out.duration_ms / 1000:.1f} s of audio, {len(out.parts)} parts")
-    print(f"  campaign prerender  {fresh} fragments for {len(library.script_sets)} script sets: {prerender_ms:8.1f} ms")
+    print(f"engine {engine} ({renderer.tts.voice_id})")
+    print(f"  campaign prerender  {fresh} fragments for {len(library.script_sets)} script sets: {prerender_ms:8.1f} ms;"
+          f" +{dates} promise/callback dates: {dates_ms:8.1f} ms")
     print(f"  cold render (TTS)   {ms(cold)}   ({tts_runs / len(cold):.1f} TTS runs each)")
     print(f"  warm render (cache) {ms(warm)}   target < 5 ms: {'met' if statistics.median(warm) < 5 else 'MISSED'}")
     print(f"  cold / warm ratio   {statistics.median(cold) / statistics.median(warm):7.1f}x")
@@ -89,6 +90,20 @@ def main() -> int:
           f"{stats.max_bytes / 1e6:.0f} MB, {stats.bytes / max(1, stats.entries) / 1e3:.1f} kB per entry, hit rate "
           f"{stats.hits / max(1, stats.hits + stats.misses):.0%}")
     print(f"  pinned fragments    {renderer.pinned_bytes() / 1e6:.2f} MB at {rate} Hz (int16)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--borrowers", type=int, default=30)
+    parser.add_argument("--rate", type=int, choices=(8000, 16000), default=8000)
+    parser.add_argument("--engine", choices=("espeak-ng", "libespeak-ng", "both"), default="both")
+    args = parser.parse_args()
+    library = load_script_library()
+    sample = library.prompt_for(SCRIPT_SET, NODE, borrower(0), dt.date(2026, 11, 28))
+    print(f"prompt render benchmark: set {SCRIPT_SET}, node {NODE}, {args.rate} Hz, {len(sample.parts)} parts, "
+          f"{args.borrowers} borrowers (one cold render each, then 20 warm)")
+    for engine in ("espeak-ng", "libespeak-ng") if args.engine == "both" else (args.engine,):
+        run_engine(engine, args)
     return 0
 
 

@@ -17,6 +17,8 @@ DEFAULT_MANIFEST = REPO_ROOT / "audio_assets" / "manifest.toml"
 @dataclass(frozen=True)
 class PromptSettings:
     manifest: Path = DEFAULT_MANIFEST
+    # espeak-ng: subprocess, ~20-60 ms per variable, same audio for the same words every time.
+    # libespeak-ng: in-process, ~2-6 ms, but its output drifts slightly with what it said before.
     tts_engine: str = "espeak-ng"
     # plain "cmn" reads Chinese as pinyin-with-English-rules in espeak-ng 1.51 (docs/prompts.md)
     tts_voice: str = "cmn-latn-pinyin"
@@ -48,7 +50,7 @@ def parse_prompts(t: Table) -> PromptSettings:
     manifest = t.string("manifest", None)
     return PromptSettings(
         manifest=d.manifest if manifest is None else Path(manifest),
-        tts_engine=t.string("tts_engine", d.tts_engine, choices=("espeak-ng",)),
+        tts_engine=t.string("tts_engine", d.tts_engine, choices=("libespeak-ng", "espeak-ng")),
         tts_voice=t.string("tts_voice", d.tts_voice),
         tts_speed_wpm=t.integer("tts_speed_wpm", d.tts_speed_wpm, min=80, max=450),
         tts_pitch=t.integer("tts_pitch", d.tts_pitch, min=0, max=99),

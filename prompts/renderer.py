@@ -228,9 +228,9 @@ def _check_rate(rate: int) -> None:
 
 
 def build_renderer(settings: PromptSettings, catalogue: Mapping[str, str] | None = None) -> PromptRenderer:
-    """The production wiring: espeak-ng voice from settings, validated assets, a byte-bounded cache."""
-    from prompts.tts import EspeakTts
+    """The production wiring: the configured TTS engine, validated assets, a byte-bounded cache."""
+    from prompts.tts import make_tts
 
-    tts = EspeakTts(settings.tts_voice, speed_wpm=settings.tts_speed_wpm, pitch=settings.tts_pitch)
+    tts = make_tts(settings.tts_engine, settings.tts_voice, settings.tts_speed_wpm, settings.tts_pitch)
     assets = AssetLibrary.load(settings.manifest, catalogue)
     return PromptRenderer(assets, tts, RenderCache(settings.cache_max_bytes), settings)

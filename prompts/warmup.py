@@ -14,7 +14,7 @@ from typing import Any
 
 from dialogue.prompt import Variable
 from dialogue.render import PromptValueMissing, variable
-from dialogue.scripts import ScriptLibrary
+from dialogue.scripts import SLOT_NAMES, VARIABLES, ScriptLibrary
 from prompts.renderer import PromptRenderer
 
 
@@ -45,8 +45,36 @@ def borrower_variables(library: ScriptLibrary, set_id: str, borrower: Any, today
     return out
 
 
-def prerender_script_sets(renderer: PromptRenderer, library: ScriptLibrary, set_ids: Iterable[str], rate: int) -> int:
-    return renderer.prerender(sorted(fixed_fragment_ids(library, set_ids)), rate)
+def prerender_script_sets(
+    renderer: PromptRenderer,
+    library: ScriptLibrary,
+    set_ids: Iterable[str],
+    rate: int,
+    *,
+    today: dt.date | None = None,
+    date_days: int = 45,
+) -> int:
+    """Fixed fragments, plus (with `today`) the dates a borrower may name in the coming `date_days`.
+
+    A promise or callback date is heard mid-call and confirmed at once ("您是说十二月五日还款，对吗？");
+    the words for a date are the same for every borrower, so rendering the next weeks' dates once per
+    campaign keeps that confirmation off the TTS path. Returns fragments + dates newly prepared.
+    """
+    set_ids = list(set_ids)
+    made = renderer.prerender(sorted(fixed_fragment_ids(library, set_ids)), rate)
+    if today is not None and _speaks_date_slots(library, set_ids):
+        days = [today + dt.timedelta(days=n) for n in range(date_days + 1)]
+        made += renderer.prepare([Variable("date", day, "date") for day in days], rate)
+    return made
+
+
+def _speaks_date_slots(library: ScriptLibrary, set_ids: list[str]) -> bool:
+    return any(
+        VARIABLES.get(name) == "date" and name in SLOT_NAMES
+        for set_id in set_ids
+        for need in library.prompt_needs(set_id)
+        for name in need.variables
+    )
 
 
 def prepare_borrower(

@@ -12,7 +12,7 @@ from dialogue.scripts import SLOT_NAMES, load_script_library
 from prompts.assets import AssetLibrary, read_manifest
 from prompts.cache import RenderCache
 from prompts.renderer import PromptRenderer
-from prompts.warmup import borrower_variables, fixed_fragment_ids
+from prompts.warmup import borrower_variables, fixed_fragment_ids, prerender_script_sets
 
 BORROWER = Borrower.from_dict({
     "id": "B1", "name": "张伟", "gender": "male", "phone": "13800138000", "amount_due": 3200.5,
@@ -49,3 +49,27 @@ def test_every_script_set_renders_every_node_for_a_borrower() -> None:
             assert out.variables_synthesized == 0 and len(out.samples) > 0
             checked += 1
     assert checked > 100
+
+
+def test_campaign_prerender_makes_promise_date_confirmations_warm() -> None:
+    """With `today`, campaign pre-rendering covers the dates a borrower may name in the next weeks, so
+    confirming a promise of the full amount or a callback date needs no TTS."""
+    library = load_script_library()
+    renderer = PromptRenderer(AssetLibrary.load(DEFAULT_MANIFEST), FakeTts(), RenderCache(64 << 20), PromptSettings())
+    today = dt.date(2026, 11, 28)
+    set_ids = sorted(library.script_sets)
+    made = prerender_script_sets(renderer, library, set_ids, 8000, today=today, date_days=30)
+    assert made == len(fixed_fragment_ids(library, set_ids)) + 31
+    slots = {"ptp_date": today + dt.timedelta(days=7), "callback_at": today + dt.timedelta(days=2),
+             "ptp_amount": BORROWER.amount_due}
+    confirmations = [
+        (set_id, need.node)
+        for set_id in set_ids
+        for need in library.prompt_needs(set_id)
+        if {"ptp_date", "callback_at"} & set(need.variables)
+    ]
+    assert confirmations, "the scripts should confirm promise or callback dates somewhere"
+    for set_id, node in confirmations:
+        renderer.prepare(borrower_variables(library, set_id, BORROWER, today), 8000)
+        prompt = library.prompt_for(set_id, node, BORROWER, today, slots=slots)
+        assert renderer.is_warm(prompt, 8000), (set_id, node)
