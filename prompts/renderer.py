@@ -41,7 +41,7 @@ class PromptRenderError(ValueError):
     """A prompt cannot be rendered; names the fragment or variable (never a variable's value)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds an array: compare `samples` explicitly
 class RenderedPrompt:
     samples: Samples = field(repr=False)  # mono int16 at `rate`
     rate: int
@@ -148,11 +148,14 @@ class PromptRenderer:
     def prerender(self, fragment_ids: Iterable[str], rate: int) -> int:
         """Prepare fixed fragments at a call rate (campaign start); returns how many were new."""
         _check_rate(rate)
+        started = time.perf_counter()
         fresh = 0
         for frag_id in fragment_ids:
             if (frag_id, rate) not in self._fragments:
                 self.fragment_audio(frag_id, rate)
                 fresh += 1
+        log_event(log, "prompt.prerendered", rate=rate, fragments=fresh, pinned_bytes=self.pinned_bytes(),
+                  elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
         return fresh
 
     def prepare(self, variables: Iterable[Variable], rate: int) -> int:

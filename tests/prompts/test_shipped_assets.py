@@ -12,6 +12,7 @@ from dialogue.scripts import SLOT_NAMES, load_script_library
 from prompts.assets import AssetLibrary, read_manifest
 from prompts.cache import RenderCache
 from prompts.renderer import PromptRenderer
+from prompts.shaping import speech_level_dbfs, to_float
 from prompts.warmup import borrower_variables, fixed_fragment_ids, prerender_script_sets
 
 BORROWER = Borrower.from_dict({
@@ -73,3 +74,15 @@ def test_campaign_prerender_makes_promise_date_confirmations_warm() -> None:
         renderer.prepare(borrower_variables(library, set_id, BORROWER, today), 8000)
         prompt = library.prompt_for(set_id, node, BORROWER, today, slots=slots)
         assert renderer.is_warm(prompt, 8000), (set_id, node)
+
+
+def test_every_shipped_fragment_comes_out_at_the_target_level() -> None:
+    """Each recording, as prepared for an 8 kHz call, sits within 1 dB of the configured speech level."""
+    settings = PromptSettings()
+    renderer = PromptRenderer(AssetLibrary.load(DEFAULT_MANIFEST), FakeTts(), RenderCache(1 << 20), settings)
+    for frag_id, rec in renderer.assets.recordings.items():
+        audio = renderer.fragment_audio(frag_id, 8000)
+        if not rec.samples.any():
+            continue  # punctuation-only fragment: silence by design
+        level = speech_level_dbfs(to_float(audio), 8000)
+        assert abs(level - settings.target_dbfs) <= 1.0, (frag_id, level)
