@@ -73,4 +73,6 @@ def build_recognizer(config: AsrConfig, reactor: Any, pool: Any) -> Recognizer:
 
     model = shared_vosk_model(config.resolved_model_path())
     log_event(log, "asr.recognizer", recognizer="vosk", model_path=str(model.path), model_rate=model.sample_rate)
-    return VoskRecognizer(model, reactor, pool, partial_interval_ms=config.partial_interval_ms)
+    return VoskRecognizer(
+        model, reactor, pool, partial_interval_ms=config.partial_interval_ms, keep_idle=config.idle_recognizers
+    )

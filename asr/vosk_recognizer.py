@@ -5,6 +5,11 @@ results come back to the reactor. Each stream has at most one job in flight: aud
 meanwhile is batched into the next job, so the work stays ordered per call, a slow pool never
 builds an unbounded backlog of tiny jobs, and audio is decoded while the borrower is still talking
 (the final result then only has to finish the last few frames).
+
+Kaldi recognizers are costly to make (about 100 ms) and slow on their first utterance (their
+decoding-graph caches start cold: about 3x the CPU of later utterances with the lookahead graphs of
+the small models), so they are created on the pool, never on the reactor, and a closed call's
+recognizer is reset and kept for the next call (up to `keep_idle` of them).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,15 +128,23 @@ class _Job:
     final: Deferred[RecognitionResult] | None
 
 
+def new_kaldi_recognizer(model: VoskModel) -> Any:
+    """Worker-thread only: takes about 100 ms."""
+    import vosk
+
+    rec = vosk.KaldiRecognizer(model.model, model.sample_rate)
+    rec.SetWords(True)
+    return rec
+
+
 class VoskStream:
     def __init__(
         self, model: VoskModel, rate: int, reactor: Any, pool: Any, partial_interval_ms: int,
-        on_partial: PartialListener,
+        on_partial: PartialListener, *, recognizer: Any = None, give_back: Callable[[Any], None] | None = None,
     ) -> None:
-        import vosk
-
-        self._rec: Any = vosk.KaldiRecognizer(model.model, model.sample_rate)
-        self._rec.SetWords(True)
+        self._model = model
+        self._rec: Any = recognizer  # None: made by the first job, on the pool
+        self._give_back = give_back
         self._resampler = StreamResampler(rate, model.sample_rate)
         self._reactor = reactor
         self._pool = pool
@@ -184,11 +198,10 @@ class VoskStream:
                 item = self._queue.popleft()
                 if isinstance(item, Deferred):
                     item.errback(RecognitionClosed("vosk stream closed before its final result"))
-        if not self._busy:
-            self._release()
-            return succeed(None)
         d: Deferred[None] = Deferred()
         self._close_waiters.append(d)
+        if not self._busy:
+            self._release()
         return d
 
     def _kick(self) -> None:
@@ -235,13 +248,32 @@ class VoskStream:
                 d.callback(None)
 
     def _release(self) -> None:
-        self._rec = None  # the C recognizer is freed here, never while a job uses it
+        """Hand the recognizer back (reset on the pool) or drop it; never while a job uses it."""
+        rec, self._rec = self._rec, None
+        if rec is None or self._give_back is None:
+            self._closed_now()
+            return
+        self._busy = True
+        reset = deferToThreadPool(self._reactor, self._pool, rec.Reset)
+        give_back = self._give_back
+
+        def reset_done(outcome: object) -> None:
+            self._busy = False
+            if not isinstance(outcome, Failure):
+                give_back(rec)
+            self._closed_now()
+
+        reset.addBoth(reset_done)
+
+    def _closed_now(self) -> None:
         for d in self._drain_waiters + self._close_waiters:
             d.callback(None)
         self._drain_waiters, self._close_waiters = [], []
 
     # -- worker thread side
     def _work(self, audio: bytes, want_partial: bool, final: object) -> Any:
+        if self._rec is None:
+            self._rec = new_kaldi_recognizer(self._model)
         rec = self._rec
         if audio:
             samples = self._resampler.process(np.frombuffer(audio, "<i2"))
@@ -264,11 +296,22 @@ class VoskStream:
 class VoskRecognizer:
     name = "vosk"
 
-    def __init__(self, model: VoskModel, reactor: Any, pool: Any, partial_interval_ms: int = 200) -> None:
+    def __init__(
+        self, model: VoskModel, reactor: Any, pool: Any, partial_interval_ms: int = 200, keep_idle: int = 8
+    ) -> None:
         self.model = model
         self._reactor = reactor
         self._pool = pool
         self._partial_interval_ms = partial_interval_ms
+        self._keep_idle = keep_idle
+        self.idle: list[Any] = []  # reset recognizers with warm caches, reactor-owned
 
     def open_stream(self, rate: int, on_partial: PartialListener) -> VoskStream:
-        return VoskStream(self.model, rate, self._reactor, self._pool, self._partial_interval_ms, on_partial)
+        return VoskStream(
+            self.model, rate, self._reactor, self._pool, self._partial_interval_ms, on_partial,
+            recognizer=self.idle.pop() if self.idle else None, give_back=self._take_back,
+        )
+
+    def _take_back(self, recognizer: Any) -> None:
+        if len(self.idle) < self._keep_idle:
+            self.idle.append(recognizer)

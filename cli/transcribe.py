@@ -106,7 +106,7 @@ async def _transcribe(reactor: Any, model: Any, asr_config: Any, samples: Any, r
             print(f"[{event.start_s:7.2f} - {event.end_s:7.2f}] {event.text}  "
                   f"({event.partials} partials, {event.latency_s * 1000:.0f} ms)", flush=True)
 
-    recognizer = VoskRecognizer(model, reactor, pool, partial_interval_ms=asr_config.partial_interval_ms)
+    recognizer = VoskRecognizer(model, reactor, pool, partial_interval_ms=asr_config.partial_interval_ms, keep_idle=0)
     speech = SpeechInput(recognizer, asr_config, rate, show, reactor, call_id=str(args.file.name))
     try:
         start = reactor.seconds()

@@ -54,6 +54,7 @@ class AsrConfig:
     model_path: str = "var/models/vosk-model-small-cn-0.22"
     worker_threads: int = 2  # bounded pool shared by every call's recognizer
     partial_interval_ms: int = 200  # how often a partial result is asked for (costly in Vosk)
+    idle_recognizers: int = 8  # warm recognizers kept for reuse; 0 = fresh per call (reproducible replays)
     vad: VadSettings = field(default_factory=VadSettings)
     barge_in: BargeInSettings = field(default_factory=BargeInSettings)
     machine: MachineSettings = field(default_factory=MachineSettings)
@@ -77,7 +78,10 @@ def resolve_model_path(value: str) -> Path:
 
 def parse_asr(t: Table) -> AsrConfig:
     t.reject_unknown(
-        ["recognizer", "model_path", "worker_threads", "partial_interval_ms", "vad", "barge_in", "machine"]
+        [
+            "recognizer", "model_path", "worker_threads", "partial_interval_ms", "idle_recognizers",
+            "vad", "barge_in", "machine",
+        ]
     )
     d = AsrConfig()
     return AsrConfig(
@@ -85,6 +89,7 @@ def parse_asr(t: Table) -> AsrConfig:
         model_path=t.string("model_path", d.model_path),
         worker_threads=t.integer("worker_threads", d.worker_threads, min=1, max=64),
         partial_interval_ms=t.integer("partial_interval_ms", d.partial_interval_ms, min=20, max=5000),
+        idle_recognizers=t.integer("idle_recognizers", d.idle_recognizers, min=0, max=1000),
         vad=_vad(t.table("vad")),
         barge_in=_barge_in(t.table("barge_in")),
         machine=_machine(t.table("machine")),

@@ -198,6 +198,43 @@ def test_real_thread_pool_concurrent_streams_share_one_model(ko_model: Any, pool
     assert len({id(s._stream._rec) for s in inputs}) == 3  # type: ignore[attr-defined]
     for si in inputs:
         si.close()
+    closed: list[object] = []
+    for si in inputs:
+        si.wait_closed().addCallback(closed.append)
+    reactor.pump(lambda: len(closed) == 3)
+    assert len(recognizer.idle) == 3  # reset on the pool and kept for the next calls
+
+
+def test_closed_call_recognizer_is_reused_warm(ko_model: Any) -> None:
+    """A new call takes the reset recognizer of a finished one, and it decodes the next call normally."""
+    reactor, pool = ImmediateReactor(), InlinePool()
+    recognizer = VoskRecognizer(ko_model, reactor, pool)
+    texts: list[str] = []
+    first = recognizer.open_stream(8000, lambda text: None)
+    assert first._rec is None  # not made on the reactor: the first job makes it
+    for frame in frames(call_audio(8000), 8000):
+        first.feed(frame)
+    first.finish().addCallback(lambda r: texts.append(r.text))
+    made = first._rec
+    assert made is not None
+    first.close()
+    assert recognizer.idle == [made] and first._rec is None
+    second = recognizer.open_stream(8000, lambda text: None)
+    assert second._rec is made and recognizer.idle == []
+    for frame in frames(call_audio(8000), 8000):
+        second.feed(frame)
+    second.finish().addCallback(lambda r: texts.append(r.text))
+    assert len(texts) == 2 and all(texts)  # not always equal: speaker adaptation carries over
+
+
+def test_keep_idle_zero_gives_every_call_a_fresh_recognizer(ko_model: Any) -> None:
+    """With keep_idle = 0 (deterministic replays) a closed call's recognizer is dropped, not reused."""
+    reactor, pool = ImmediateReactor(), InlinePool()
+    recognizer = VoskRecognizer(ko_model, reactor, pool, keep_idle=0)
+    stream = recognizer.open_stream(8000, lambda text: None)
+    stream.feed(frames(call_audio(8000), 8000)[0])
+    stream.close()
+    assert recognizer.idle == [] and recognizer.open_stream(8000, lambda text: None)._rec is None
 
 
 def test_shutdown_with_streams_open(ko_model: Any) -> None:
@@ -222,6 +259,7 @@ def test_shutdown_with_streams_open(ko_model: Any) -> None:
     tp.stop()
     assert len(outcomes) == 3 and all(o is RecognitionClosed for o in outcomes)
     assert all(s._rec is None for s in streams)
+    assert len(recognizer.idle) == 3
     late: list[object] = []
     streams[0].finish().addErrback(lambda f: late.append(f.type))
     assert late == [RecognitionClosed]
