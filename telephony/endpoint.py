@@ -335,6 +335,11 @@ class SipEndpoint:
     def active_calls(self) -> int:
         return len(self._calls)
 
+    @property
+    def free_call_slots(self) -> int:
+        """Calls that can be placed now: pjsua slots not held by live or still-timing-out calls."""
+        return max(0, self.max_calls - _calls_in_use(len(self._calls))) if self._ep is not None else 0
+
     def dial(
         self,
         target: str,

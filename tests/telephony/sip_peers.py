@@ -142,3 +142,60 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(3)
+
+
+class BaresipPhone:
+    """A running baresip that auto-answers, talks from `source` and dumps what it hears into `folder`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, folder: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.folder = folder
+        self.uri = f"sip:phone@127.0.0.1:{port}"
+
+    def heard(self) -> Path | None:
+        """The WAV of decoded audio baresip received (its sndfile dump), once the call has run."""
+        dumps = sorted(self.folder.glob("dump-*-dec.wav"))
+        return dumps[-1] if dumps else None
+
+    def log(self) -> str:
+        return (self.folder / "baresip.log").read_text(errors="replace")
+
+
+@contextmanager
+def baresip(source_wav: Path) -> Iterator[BaresipPhone]:
+    """baresip as a real answering phone: no sound card (aufile source), auto-answer, audio dumps.
+
+    It hangs up by itself when `source_wav` ends (aufile reports end of file), like a borrower who
+    says their piece and puts the phone down.
+    """
+    port = free_udp_port()
+    folder = Path(tempfile.mkdtemp(prefix="baresip-"))
+    (folder / "config").write_text(
+        "poll_method poll\n"
+        f"sip_listen 127.0.0.1:{port}\n"
+        f"audio_source aufile,{source_wav}\n"
+        f"audio_alert aufile,{source_wav}\n"
+        "audio_srate 8000\naudio_channels 1\n"
+        "module_path /usr/lib/baresip/modules\n"
+        "module g711.so\nmodule aufile.so\nmodule sndfile.so\n"
+        "module_app account.so\nmodule_app menu.so\n"
+        f"snd_path {folder}\n"
+    )
+    (folder / "accounts").write_text("<sip:phone@127.0.0.1>;regint=0;answermode=auto\n")
+    proc = subprocess.Popen(
+        [BARESIP, "-f", str(folder), "-t", "120"], cwd=folder,
+        stdout=open(folder / "baresip.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    phone = BaresipPhone(proc, port, folder)
+    try:
+        deadline = time.monotonic() + 10
+        while "baresip is ready" not in phone.log():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"baresip did not start:\n{phone.log()[-2000:]}")
+            time.sleep(0.05)
+        yield phone
+    finally:
+        _stop(proc)
+        shutil.rmtree(folder, ignore_errors=True)

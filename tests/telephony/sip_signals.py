@@ -82,25 +82,32 @@ def write_dtmf_pcap(path: Path, digits: str, payload_type: int = 120) -> None:
 
 
 def best_correlation(recorded: Int16, reference: Int16, max_lag: int = 8000) -> tuple[float, int]:
-    """Highest normalized correlation of `reference` inside `recorded` over lags 0..max_lag samples."""
-    rec = recorded.astype(np.float64)
-    ref = reference.astype(np.float64)
-    n = min(len(ref), max(0, len(rec) - 1))
-    if n < 400:
+    """Highest normalized correlation of `reference` inside `recorded` over lags 0..max_lag samples (FFT)."""
+    rec = np.asarray(recorded, np.float64)
+    ref = np.asarray(reference, np.float64)
+    n = len(ref)
+    if n < 400 or len(rec) < n:
         return 0.0, 0
-    ref = ref[:n]
     ref = ref - ref.mean()
-    ref_norm = np.linalg.norm(ref)
-    best, best_lag = 0.0, 0
-    for lag in range(0, min(max_lag, len(rec) - 400)):
-        seg = rec[lag : lag + n]
-        m = len(seg)
-        r = ref[:m]
-        seg = seg - seg.mean()
-        denom = np.linalg.norm(seg) * np.linalg.norm(r) if m < n else np.linalg.norm(seg) * ref_norm
-        if denom == 0:
-            continue
-        c = float(np.dot(seg, r) / denom)
-        if c > best:
-            best, best_lag = c, lag
-    return best, best_lag
+    ref_norm = float(np.linalg.norm(ref))
+    lags = min(max_lag, len(rec) - n) + 1
+    size = 1 << int(np.ceil(np.log2(len(rec) + n)))
+    dot = np.fft.irfft(np.fft.rfft(rec, size) * np.conj(np.fft.rfft(ref, size)), size)[:lags]
+    cs = np.concatenate(([0.0], np.cumsum(rec)))
+    cs2 = np.concatenate(([0.0], np.cumsum(rec * rec)))
+    s1 = cs[n : n + lags] - cs[:lags]
+    s2 = cs2[n : n + lags] - cs2[:lags]
+    seg_norm = np.sqrt(np.maximum(s2 - s1 * s1 / n, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(seg_norm > 1e-6, dot / (seg_norm * ref_norm if ref_norm else 1.0), 0.0)
+    best = int(np.argmax(corr))
+    return float(corr[best]), best
+
+
+def matched_fraction(recorded: Int16, reference: Int16, window: int = 2000, threshold: float = 0.8) -> float:
+    """Share of `window`-sample pieces of `reference` found (correlation > threshold) anywhere in `recorded`."""
+    pieces = [reference[i : i + window] for i in range(0, len(reference) - window + 1, window)]
+    if not pieces:
+        return 0.0
+    found = sum(1 for p in pieces if best_correlation(recorded, p, max_lag=len(recorded))[0] > threshold)
+    return found / len(pieces)

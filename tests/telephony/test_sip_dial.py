@@ -197,7 +197,9 @@ def test_dial_bursts_and_capacity_are_refused_not_fatal(endpoint: Any) -> None:
 
     spin(0.7)  # let pjlib hand back the socket slots of the burst
     with sipp("uas_echo.xml", rtp_echo=True) as peer:
-        calls = [run_until(endpoint.dial(peer.uri)) for _ in range(endpoint.max_calls)]
+        free = endpoint.free_call_slots  # an unanswered INVITE of an earlier test may still hold one
+        assert 1 <= free <= endpoint.max_calls
+        calls = [run_until(endpoint.dial(peer.uri)) for _ in range(free)]
         with pytest.raises(DialFailure) as over:
             run_until(endpoint.dial(peer.uri))
         for call in calls:
