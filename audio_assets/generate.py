@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, default=defaults.manifest, help="manifest to update")
     parser.add_argument("--voice", default=defaults.tts_voice, help="espeak-ng voice (default %(default)s)")
     parser.add_argument("--speed", type=int, default=defaults.tts_speed_wpm, help="words per minute")
+    parser.add_argument("--rate", type=int, choices=(8000, 16000), default=16000,
+                        help="sample rate of new placeholders (default %(default)s; 8000 halves the size)")
     parser.add_argument("--force", action="store_true", help="remake every placeholder, not only changed ones")
     args = parser.parse_args(argv)
     try:
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tts = EspeakTts(args.voice, speed_wpm=args.speed)
     try:
-        report = generate_placeholders(library.fragments, args.manifest, tts, force=args.force)
+        report = generate_placeholders(library.fragments, args.manifest, tts, force=args.force, rate=args.rate)
     except TtsError as exc:
         print(f"espeak-ng failed: {exc}", file=sys.stderr)
         return 1

@@ -86,8 +86,10 @@ def read_manifest(manifest: Path | str) -> dict[str, ManifestEntry]:
             problems.append(AssetProblem(frag_id, None, f"manifest keys missing {missing}, unknown {unknown}"))
             continue
         file, text, speaker, rate = entry["file"], entry["text"], entry["speaker"], entry["rate"]
-        if not all(isinstance(v, str) for v in (file, text, speaker)) or not isinstance(rate, int):
-            problems.append(AssetProblem(frag_id, None, "file, text, speaker must be strings and rate an integer"))
+        if not all(isinstance(v, str) and v.strip() for v in (file, text, speaker)) or not isinstance(rate, int):
+            problems.append(
+                AssetProblem(frag_id, None, "file, text, speaker must be non-empty strings and rate an integer")
+            )
             continue
         entries[frag_id] = ManifestEntry(frag_id, file, text, speaker, rate)
     if problems:

@@ -89,6 +89,7 @@ def test_catalogue_coverage(make_manifest: Callable[..., Path]) -> None:
     [
         ("[fragments.a]\nfile = 'a.wav'\n", "keys missing"),
         ("[fragments.a]\nfile = 'a.wav'\ntext = 'x'\nspeaker = 's'\nrate = '16000'\n", "rate an integer"),
+        ("[fragments.a]\nfile = 'a.wav'\ntext = ''\nspeaker = 's'\nrate = 16000\n", "non-empty strings"),
         ("[other]\nx = 1\n", r"only \[fragments"),
         ("[fragments\n", "unreadable manifest"),
     ],

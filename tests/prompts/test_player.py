@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -143,3 +145,36 @@ def test_per_prompt_start_callback_names_its_own_prompt() -> None:
     queue.pull()
     assert second == [PromptStarted("b", 0.04)]
     assert started == first + second
+
+
+def test_barge_in_from_the_reactor_stops_a_media_thread_within_one_frame() -> None:
+    """With a real thread pulling frames, at most the frame already in flight goes out after barge_in()."""
+    handed: list[Callable[[], Any]] = []
+    queue = PlaybackQueue(FRAME, lambda fn, *a: handed.append(lambda: fn(*a)))
+    player = PromptPlayer(queue, Clock())
+    got = results(player.play(prompt(5000)))
+    pulled: list[bytes] = []
+    stop = threading.Event()
+
+    def media_clock() -> None:
+        while not stop.is_set():
+            pulled.append(queue.pull())
+            time.sleep(0.0005)  # a fast media clock: many frames per reactor turn
+
+    thread = threading.Thread(target=media_clock)
+    thread.start()
+    try:
+        while len(pulled) < 50:
+            time.sleep(0.001)
+        assert player.barge_in() is True
+        at_cut = len(pulled)
+        while len(pulled) < at_cut + 20:
+            time.sleep(0.001)
+    finally:
+        stop.set()
+        thread.join()
+    for fn in handed:  # the reactor turn: on_start from the media thread, on_done from the cut
+        fn()
+    after = pulled[at_cut:]
+    assert all(f == SILENCE for f in after[1:]), "only the frame in flight may follow the cut"
+    assert isinstance(got[0], PromptInterrupted) and at_cut - 1 <= got[0].frames_played <= at_cut + 1
