@@ -50,41 +50,49 @@ def generate_placeholders(
     force: bool = False,
     rate: int = ASSET_RATE,
 ) -> GenerationReport:
-    """Bring `manifest` and its WAVs in line with `catalogue`; returns what was done."""
+    """Bring `manifest` and its WAVs in line with `catalogue`; returns what was done.
+
+    If synthesis fails part-way, the manifest still records exactly what is on disk (finished
+    fragments with their new text, the rest as before), so a rerun picks up where this one stopped.
+    """
     report = GenerationReport()
     existing: dict[str, ManifestEntry] = read_manifest(manifest) if manifest.exists() else {}
+    bad_ids = [frag_id for frag_id in catalogue if not _SAFE_ID.fullmatch(frag_id)]
+    if bad_ids:
+        raise ValueError(f"fragment ids {bad_ids} cannot be file names (use a-z, 0-9, _)")
     folder = manifest.parent
-    entries: dict[str, ManifestEntry] = {}
+    entries: dict[str, ManifestEntry] = dict(existing)
     speaker = PLACEHOLDER_PREFIX + tts.voice_id
-    for frag_id in sorted(catalogue):
-        text = catalogue[frag_id]
-        if not _SAFE_ID.fullmatch(frag_id):
-            raise ValueError(f"fragment id {frag_id!r} cannot be a file name (use a-z, 0-9, _)")
-        old = existing.get(frag_id)
-        if old is not None and not old.speaker.startswith(PLACEHOLDER_PREFIX):
-            entries[frag_id] = old
-            (report.kept if old.text == text else report.stale_studio).append(frag_id)
-            continue
-        if old is not None and old.text == text and (folder / old.file).is_file() and not force:
-            entries[frag_id] = old
-            report.kept.append(frag_id)
-            continue
-        relative = f"fragments/{frag_id}.wav"
-        write_wav(folder / relative, _placeholder_audio(tts, text, rate), rate)
-        if not is_punctuation_only(text) and "(en)" in tts.phonemes(text):
-            report.english_reading.append(frag_id)
-        entries[frag_id] = ManifestEntry(frag_id, relative, text, speaker, rate)
-        report.made.append(frag_id)
-    for frag_id, old in existing.items():
-        if frag_id in catalogue:
-            continue
-        if old.speaker.startswith(PLACEHOLDER_PREFIX):
-            (folder / old.file).unlink(missing_ok=True)
-            report.removed.append(frag_id)
-        else:
-            entries[frag_id] = old
-            report.unused_studio.append(frag_id)
-    write_manifest(manifest, entries)
+    try:
+        for frag_id in sorted(catalogue):
+            text = catalogue[frag_id]
+            old = existing.get(frag_id)
+            if old is not None and not old.speaker.startswith(PLACEHOLDER_PREFIX):
+                (report.kept if old.text == text else report.stale_studio).append(frag_id)
+                continue
+            if old is not None and old.text == text and (folder / old.file).is_file() and not force:
+                report.kept.append(frag_id)
+                continue
+            relative = f"fragments/{frag_id}.wav"
+            audio = _placeholder_audio(tts, text, rate)
+            tmp = folder / f"fragments/.{frag_id}.wav.tmp"
+            write_wav(tmp, audio, rate)
+            tmp.replace(folder / relative)  # never a half-written WAV under the real name
+            entries[frag_id] = ManifestEntry(frag_id, relative, text, speaker, rate)
+            report.made.append(frag_id)
+            if not is_punctuation_only(text) and "(en)" in tts.phonemes(text):
+                report.english_reading.append(frag_id)
+        for frag_id, old in existing.items():
+            if frag_id in catalogue:
+                continue
+            if old.speaker.startswith(PLACEHOLDER_PREFIX):
+                (folder / old.file).unlink(missing_ok=True)
+                del entries[frag_id]
+                report.removed.append(frag_id)
+            else:
+                report.unused_studio.append(frag_id)
+    finally:
+        write_manifest(manifest, entries)
     report.total_bytes = sum((folder / e.file).stat().st_size for e in entries.values() if (folder / e.file).exists())
     return report
 

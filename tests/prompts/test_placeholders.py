@@ -9,7 +9,7 @@ import pytest
 from prompts.assets import AssetLibrary, ManifestEntry, read_manifest
 from prompts.placeholders import generate_placeholders, write_manifest
 from prompts.shaping import speech_level_dbfs, to_float
-from prompts.tts import EspeakTts
+from prompts.tts import EspeakTts, Speech, TtsError
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +47,31 @@ def test_studio_recordings_are_left_alone_and_reported(tmp_path: Path) -> None:
     assert report.stale_studio == ["a"] and report.unused_studio == ["b"] and report.made == []
     assert (tmp_path / "fragments/a.wav").read_bytes() == before
     assert read_manifest(manifest)["a"].speaker == "studio: 王老师"
+
+
+class FailingAfter(EspeakTts):
+    """espeak-ng that breaks after `n` syntheses, like a crash half-way through a regeneration."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.left = n
+
+    def synthesize(self, text: str) -> Speech:
+        if self.left == 0:
+            raise TtsError("simulated crash")
+        self.left -= 1
+        return super().synthesize(text)
+
+
+def test_a_failed_run_leaves_a_manifest_that_matches_the_files(tmp_path: Path) -> None:
+    """TTS failing half-way keeps finished fragments recorded and the rest as they were; a rerun finishes."""
+    manifest = tmp_path / "manifest.toml"
+    generate_placeholders({"a": "您好", "b": "谢谢"}, manifest, EspeakTts())
+    changed = {"a": "您好呀", "b": "谢谢您"}
+    with pytest.raises(TtsError):
+        generate_placeholders(changed, manifest, FailingAfter(1))
+    entries = read_manifest(manifest)
+    assert entries["a"].text == "您好呀" and entries["b"].text == "谢谢"
+    assert not list((tmp_path / "fragments").glob(".*.tmp"))
+    assert generate_placeholders(changed, manifest, EspeakTts()).made == ["b"]
+    AssetLibrary.load(manifest, changed)
