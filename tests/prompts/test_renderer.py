@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import queue
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from prompt_fakes import CATALOGUE, FakeTts
+from twisted.python.threadpool import ThreadPool
 
 from config.prompts_config import PromptSettings
 from dialogue.prompt import Fragment, Prompt, Variable
@@ -18,7 +22,7 @@ from prompts.cache import RenderCache
 from prompts.renderer import PromptRenderer, PromptRenderError, RenderedPrompt
 from prompts.shaping import speech_level_dbfs, to_float
 from prompts.splicer import PartTiming
-from prompts.tts import EspeakTts, TextToSpeech
+from prompts.tts import EspeakTts, Speech, TextToSpeech
 
 SETTINGS = PromptSettings(target_dbfs=-20.0, crossfade_ms=8.0, clause_pause_ms=120, sentence_pause_ms=250)
 
@@ -176,3 +180,42 @@ def test_punctuation_fragment_is_a_pause_not_a_sound(make_manifest: Callable[...
     out = renderer.render(prompt, 8000)
     assert [(p.kind, p.length) for p in out.parts][1:3] == [("fragment", 0), ("pause", 250 * 8)]
     assert len(out.samples) == piece_length(renderer, date, 8000) + 2000 + len(renderer.fragment_audio("this_is", 8000))
+
+
+class ThreadRecordingTts(FakeTts):
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def synthesize(self, text: str) -> Speech:
+        self.threads.add(threading.get_ident())
+        return super().synthesize(text)
+
+
+class HandOffReactor:
+    """Stands in for the reactor's callFromThread: results are queued for the main thread to run."""
+
+    def __init__(self) -> None:
+        self.calls: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.Queue()
+
+    def callFromThread(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.calls.put((fn, args))
+
+
+def test_render_in_thread_keeps_tts_off_the_calling_thread(make_manifest: Callable[..., Path]) -> None:
+    """A cold render runs TTS on the pool and its result arrives through callFromThread."""
+    tts = ThreadRecordingTts()
+    renderer = make_renderer(make_manifest(), tts)
+    pool = ThreadPool(1, 1)
+    pool.start()
+    reactor = HandOffReactor()
+    try:
+        d = renderer.render_in_thread(reminder(), 8000, reactor, pool)  # type: ignore[arg-type]
+        got: list[RenderedPrompt] = []
+        d.addCallback(got.append)
+        fn, args = reactor.calls.get(timeout=10)
+        fn(*args)
+    finally:
+        pool.stop()
+    assert got and got[0].variables_synthesized == 4
+    assert threading.get_ident() not in tts.threads
