@@ -40,6 +40,8 @@ from telemetry.logging import log_event
 
 log = logging.getLogger(__name__)
 
+LATE_FRAME_S = 0.02
+
 
 class CallControl(Protocol):
     """Hanging up and transferring: the only things the session asks of the SIP call itself."""
@@ -152,6 +154,8 @@ class CallSession:
         self._dtmf = ""
         self._transfer_uri: str | None = None
         self._errors: list[str] = []
+        self.frames_seen = 0
+        self.frames_late = 0  # reached the reactor over a frame period later than the best-observed lag
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -167,7 +171,11 @@ class CallSession:
         """Borrower frame (reactor thread): keeps the call clock honest, then feeds VAD/ASR."""
         if self._finished or self._feed is None:
             return
-        self.clock.observe(t, self._reactor.seconds())
+        now = self._reactor.seconds()
+        self.clock.observe(t, now)
+        self.frames_seen += 1
+        if self.clock.call_time(now) - t > LATE_FRAME_S:
+            self.frames_late += 1
         feed = self._feed
         self._guarded("speech input", lambda: feed.push(frame, t))
 

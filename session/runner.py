@@ -80,7 +80,7 @@ class CompleteAnswerByIntent:
     """A partial is a complete answer when the classifier is already sure what it means."""
 
     classifier: IntentClassifier
-    min_confidence: float = 0.8
+    min_confidence: float = 0.85
     never: frozenset[str] = frozenset({"other"})
 
     def __call__(self, text: str) -> bool:
@@ -114,6 +114,11 @@ class SessionRunner:
             "voicebot_asr_final_seconds", "End of borrower speech (VAD) to the final transcript"
         )
         self._ended = self.metrics.counter("voicebot_sessions_ended_total", "Answered calls by end reason", ["reason"])
+        self._frames = self.metrics.counter("voicebot_borrower_frames_total", "Borrower frames handled by sessions")
+        self._late = self.metrics.counter(
+            "voicebot_borrower_frames_late_total",
+            "Borrower frames that reached the session more than one frame period behind the media clock",
+        )
 
     def settings(self) -> SessionSettings:
         trunk = self.config.trunk(self.trunk) if self.trunk else (self.config.trunks[0] if self.config.trunks else None)
@@ -191,6 +196,8 @@ class SessionRunner:
         def finished(result: ConversationEnded) -> Deferred[CallRecord]:
             call.set_frame_consumer(None)
             self._ended.inc(reason=result.end_reason.split(":")[0])
+            self._frames.inc(session.frames_seen)
+            self._late.inc(session.frames_late)
             script_set = manager.script_set.id if manager.script_set is not None else None
             return self._record(call, borrower, attempt_id, script_set, result, call.ended)
 

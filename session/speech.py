@@ -48,7 +48,8 @@ class SilenceWatch:
 @dataclass(frozen=True)
 class EarlyEndpointing:
     enabled: bool = True
-    silence_ms: int = 140  # below asr's default hangover of 300 ms
+    # Below asr's 300 ms hangover, above the ~160 ms pauses at commas in espeak-ng and much real speech.
+    silence_ms: int = 200
     min_chars: int = 2
 
 
