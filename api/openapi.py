@@ -37,7 +37,6 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string", "minLength": 1, "maxLength": 200}, "strategy": _STR, "timezone": _STR,
             "trunk": _STR, "caller_id": _STR, "max_concurrent_calls": {"type": "integer", "minimum": 1},
             "calls_per_second": {"type": "number", "exclusiveMinimum": 0},
-            "start_at": {"type": "number", "description": "unix time; start schedules the campaign for then"},
         },
     },
     "ImportReport": {
@@ -114,7 +113,13 @@ _CID = {"name": "campaign_id", "in": "path", "required": True, "schema": _STR}
 
 
 def _action(verb: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if verb == "start":
+        extra["requestBody"] = {"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"start_at": {
+                "type": "number", "description": "unix time: the campaign waits in 'scheduled' until then"}}}}}}
     return {"post": {
+        **extra,
         "summary": f"{verb.capitalize()} the campaign", "parameters": [_CID],
         "responses": {"200": _ok("Campaign"), "409": {"description": "not allowed in the current state",
                                                       **_json("Error")}, **_ERRORS},

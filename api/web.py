@@ -266,7 +266,7 @@ class CampaignApi(Resource):
         assert request.content is not None
         kind = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
         actor = self._actor(request)
-        self.service.store.get_campaign(cid)  # 404 before any work
+        override = self.service.store.get_campaign(cid).strategy  # 404 before any work
         importer = self.service.importer
         if kind == "application/json":
             body = self._json_body(request)
@@ -274,14 +274,14 @@ class CampaignApi(Resource):
                 raise ApiError(400, 'rows: expected {"rows": [borrower, ...]}')
             rows = body["rows"]
             name = "json-rows"
-            prepared = self.in_thread(lambda: importer.prepare_records(rows))
+            prepared = self.in_thread(lambda: importer.prepare_records(rows, override))
         else:
             name = self._query(request).get("filename") or ("upload.jsonl" if "ndjson" in kind or "jsonl" in kind
                                                            else "upload.csv")
             data = request.content.read()
             if not data:
                 raise ApiError(400, "empty upload")
-            prepared = self.in_thread(lambda: importer.prepare_bytes(name, data))
+            prepared = self.in_thread(lambda: importer.prepare_bytes(name, data, override))
         return prepared.addCallback(
             lambda p: Reply(200, self.service.import_prepared(cid, p, actor=actor, source=name).to_dict()))
 

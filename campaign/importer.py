@@ -100,7 +100,8 @@ def read_jsonl(text: str) -> Iterator[RawRow]:
 
 
 def validate_row(
-    fields: Mapping[str, Any], segments: tuple[Segment, ...] | None, strategies: StrategyBook
+    fields: Mapping[str, Any], segments: tuple[Segment, ...] | None, strategies: StrategyBook,
+    strategy_override: str | None = None,
 ) -> ImportedBorrower:
     """One row -> a borrower ready to store; `BorrowerError` names the field and the reason."""
     if "(json)" in fields:
@@ -125,7 +126,7 @@ def validate_row(
             phones.append(phone)
     segment = segment_for(borrower, segments) if segments else None
     strategy = strategies.get(segment.strategy if segment else None)
-    w = strategy.priority
+    w = strategies.get(strategy_override or strategy.name).priority  # the strategy that will really dial
     priority = round(w.base + w.per_overdue_day * borrower.overdue_days + w.per_thousand_due * borrower.amount_due
                      / 1000.0, 3)
     return ImportedBorrower(
@@ -170,7 +171,7 @@ class BorrowerImporter:
         self.segments = segments
         self.clock = clock
 
-    def prepare(self, rows: Iterable[RawRow]) -> PreparedImport:
+    def prepare(self, rows: Iterable[RawRow], strategy_override: str | None = None) -> PreparedImport:
         """Validate and merge rows; touches no store, so it may run on a worker thread."""
         good: dict[str, ImportedBorrower] = {}
         errors: list[tuple[int, str]] = []
@@ -178,7 +179,7 @@ class BorrowerImporter:
         for row in rows:
             total += 1
             try:
-                borrower = validate_row(row.fields, self.segments, self.strategies)
+                borrower = validate_row(row.fields, self.segments, self.strategies, strategy_override)
             except BorrowerError as exc:
                 errors.append((row.line, f"{exc.field}: {exc.reason}"))
                 continue
@@ -189,13 +190,16 @@ class BorrowerImporter:
             good[borrower.borrower_id] = borrower if known is None else _merge(known, borrower)
         return PreparedImport(total, tuple(good.values()), tuple(errors))
 
-    def prepare_bytes(self, name: str, data: bytes) -> PreparedImport:
+    def prepare_bytes(self, name: str, data: bytes, strategy_override: str | None = None) -> PreparedImport:
         text = decode_bytes(data)
-        return self.prepare(read_jsonl(text) if sniff_format(name, text) == "jsonl" else read_csv(text))
+        rows = read_jsonl(text) if sniff_format(name, text) == "jsonl" else read_csv(text)
+        return self.prepare(rows, strategy_override)
 
-    def prepare_records(self, records: Iterable[Mapping[str, Any]]) -> PreparedImport:
-        return self.prepare(RawRow(i, dict(r) if isinstance(r, Mapping) else {"(json)": "not a JSON object"})
-                            for i, r in enumerate(records, start=1))
+    def prepare_records(
+        self, records: Iterable[Mapping[str, Any]], strategy_override: str | None = None
+    ) -> PreparedImport:
+        return self.prepare((RawRow(i, dict(r) if isinstance(r, Mapping) else {"(json)": "not a JSON object"})
+                             for i, r in enumerate(records, start=1)), strategy_override)
 
     def commit(self, campaign_id: str, prepared: PreparedImport) -> ImportReport:
         """Write the good rows in one transaction (on the reactor thread, like every store write)."""
@@ -210,12 +214,12 @@ class BorrowerImporter:
         return report
 
     def import_rows(self, campaign_id: str, rows: Iterable[RawRow]) -> ImportReport:
-        self.store.get_campaign(campaign_id)  # unknown campaign: refuse before reading anything
-        return self.commit(campaign_id, self.prepare(rows))
+        override = self.store.get_campaign(campaign_id).strategy  # unknown campaign: refuse before reading
+        return self.commit(campaign_id, self.prepare(rows, override))
 
     def import_bytes(self, campaign_id: str, name: str, data: bytes) -> ImportReport:
-        self.store.get_campaign(campaign_id)
-        return self.commit(campaign_id, self.prepare_bytes(name, data))
+        override = self.store.get_campaign(campaign_id).strategy
+        return self.commit(campaign_id, self.prepare_bytes(name, data, override))
 
     def import_file(self, campaign_id: str, path: Path | str) -> ImportReport:
         file = Path(path)
@@ -223,5 +227,5 @@ class BorrowerImporter:
 
     def import_records(self, campaign_id: str, records: Iterable[Mapping[str, Any]]) -> ImportReport:
         """The programmatic path (demo, API JSON body): one dict per borrower, numbered from 1."""
-        self.store.get_campaign(campaign_id)
-        return self.commit(campaign_id, self.prepare_records(records))
+        override = self.store.get_campaign(campaign_id).strategy
+        return self.commit(campaign_id, self.prepare_records(records, override))

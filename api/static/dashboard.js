@@ -76,6 +76,9 @@ async function refresh() {
   $("outcomes").replaceChildren(...rows);
   const refused = Object.entries(p.refusals_by_rule).map(([k, v]) => k + " " + v).join(", ");
   $("refusals").textContent = refused || "none";
+  const live = await api("/api/live");
+  $("live").replaceChildren(...live.calls.filter((c) => c.campaign_id === current).map((c) =>
+    row([c.borrower_id, c.phone, Math.max(0, Math.round(Date.now() / 1000 - c.started_at)) + " s"])));
   const calls = await api("/api/campaigns/" + current + "/calls?limit=20");
   $("calls").replaceChildren(...calls.calls.map((c) => {
     const open = document.createElement("button");

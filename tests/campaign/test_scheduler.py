@@ -172,3 +172,18 @@ def test_wrong_number_moves_to_the_next_contact(stack_factory: StackFactory) -> 
     assert numbers == ["+8613800130001", "+8613900139000"]
     assert s.store.get_borrower(c.id, "B001").stop_reason == "wrong_number"
     assert not any(ct.valid for ct in s.store.contacts(c.id, "B001"))
+
+
+def test_higher_priority_borrowers_are_dialled_first(stack_factory: StackFactory) -> None:
+    """With one line, borrowers are dialled by priority: more overdue days and amount first."""
+    s = stack_factory()
+    s.runner.talk_s = 5
+    s.runner.outcome = lambda b: {"disposition": "already_paid"}
+    c = s.service.create_campaign("prio", max_concurrent_calls=1, strategy="standard")
+    rows = [borrower_row(1, overdue_days=3), borrower_row(2, overdue_days=25, amount_due=9000.0),
+            borrower_row(3, overdue_days=25)]
+    s.service.import_records(c.id, rows)
+    s.scheduler.start()
+    s.service.start(c.id)
+    run_for(s.clock, 120)
+    assert [n[-4:] for _t, n, _tr in s.placer.dials] == ["0002", "0003", "0001"]
