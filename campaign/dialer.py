@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.python.failure import Failure
 
 from campaign.clock import ReactorClock
 from campaign.model import AttemptStart, BorrowerState, Campaign
@@ -220,6 +219,3 @@ class Dialer:
             outcome=None,
         )
 
-
-def swallow(failure: Failure) -> None:
-    log_event(log, "campaign.unexpected", logging.ERROR, error=failure.getErrorMessage())

@@ -251,13 +251,6 @@ class SqliteStore:
         )
         return [_borrower(r) for r in rows]
 
-    def next_due_at(self, campaign_id: str) -> float | None:
-        row = self._db.execute(
-            "SELECT MIN(next_due_at) AS t FROM borrowers WHERE campaign_id = ? AND status = ?",
-            (campaign_id, BORROWER_ACTIVE),
-        ).fetchone()
-        return None if row["t"] is None else float(row["t"])
-
     def active_borrower_count(self, campaign_id: str) -> int:
         row = self._db.execute(
             "SELECT COUNT(*) AS n FROM borrowers WHERE campaign_id = ? AND status = ?", (campaign_id, BORROWER_ACTIVE)

@@ -12,7 +12,6 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from config.errors import ConfigError
 from config.toml_reader import Table, load_toml
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -81,16 +80,6 @@ class StrategyBook:
             known = ", ".join(sorted(self.strategies))
             raise KeyError(f"unknown strategy {key!r} (known: {known})")
         return self.strategies[key]
-
-    def check_names(self, names: dict[str, str], where: Path | str) -> None:
-        """Refuse segments whose strategy name is not defined here (called with segment -> strategy)."""
-        for segment, strategy in names.items():
-            if strategy not in self.strategies:
-                known = ", ".join(sorted(self.strategies))
-                raise ConfigError(
-                    Path(where), f"segments.{segment}.strategy", f"a strategy defined in {self.source} ({known})",
-                    strategy,
-                )
 
 
 @dataclass(frozen=True)
