@@ -180,6 +180,11 @@ class Call:
         return self._finished
 
     @property
+    def early_media(self) -> bytes:
+        """Audio heard before the answer (183 with SDP: ringback or a carrier announcement), 16-bit PCM."""
+        return b"".join(self._early)
+
+    @property
     def timings(self) -> CallTimings:
         return CallTimings(self._invite_sent_at, self._ringing_at, self._answered_at, self._ended_at)
 

@@ -1,0 +1,52 @@
+"""Stopping the endpoint with calls in flight, and starting a new one in the same process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import make_config
+from reactor_wait import run_until, spin
+from sip_peers import sipp
+from twisted.internet import reactor
+
+from telephony.dispositions import DialFailure
+from telephony.endpoint import SipEndpoint
+from telephony.events import CallEnded
+
+pytestmark = pytest.mark.integration
+
+
+def test_stop_with_calls_in_flight_then_restart(tmp_path: Path) -> None:
+    """stop() ends an answered call (endpoint_stopped) and an unanswered one (canceled); a new endpoint works."""
+    ep = SipEndpoint(make_config(tmp_path, ring_timeout_s=30), reactor)
+    run_until(ep.start())
+    ended: list[CallEnded] = []
+    failures: list[DialFailure] = []
+    with sipp("uas_echo.xml", rtp_echo=True) as talker, sipp("uas_silent.xml") as silent:
+        call = run_until(ep.dial(talker.uri, record_path=tmp_path / "r.wav"))
+        call.add_event_listener(lambda e: ended.append(e) if isinstance(e, CallEnded) else None)
+        call.playback.enqueue(b"\x10\x00" * 8000)
+        pending = ep.dial(silent.uri)
+        pending.addErrback(lambda f: failures.append(f.value))
+        spin(0.5)
+        with pytest.raises(RuntimeError, match="another SipEndpoint"):
+            run_until(SipEndpoint(make_config(tmp_path), reactor).start())
+        run_until(ep.stop(), 10)
+    assert [e.reason for e in ended] == ["endpoint_stopped"] and ended[0].hangup_by == "bot"
+    assert [f.disposition for f in failures] == ["canceled"]
+    assert (tmp_path / "r.wav").exists()
+    with pytest.raises(RuntimeError, match="not started"):
+        run_until(ep.dial(talker.uri))
+
+    again = SipEndpoint(make_config(tmp_path), reactor)
+    run_until(again.start())
+    try:
+        with (
+            sipp("uas_reject.xml", params={"code": "404", "reason": "Not Found"}) as peer,
+            pytest.raises(DialFailure) as info,
+        ):
+            run_until(again.dial(peer.uri))
+        assert info.value.disposition == "invalid_number"
+    finally:
+        run_until(again.stop())
