@@ -9,6 +9,7 @@ from conftest import make_config
 from reactor_wait import run_until, spin
 from sip_peers import sipp
 from twisted.internet import reactor
+from twisted.python.failure import Failure
 
 from telephony.dispositions import DialFailure
 from telephony.endpoint import SipEndpoint
@@ -28,7 +29,10 @@ def test_stop_with_calls_in_flight_then_restart(tmp_path: Path) -> None:
         call.add_event_listener(lambda e: ended.append(e) if isinstance(e, CallEnded) else None)
         call.playback.enqueue(b"\x10\x00" * 8000)
         pending = ep.dial(silent.uri)
-        pending.addErrback(lambda f: failures.append(f.value))
+        def record_failure(failure: Failure) -> None:
+            failures.append(failure.value)  # type: ignore[arg-type]
+
+        pending.addErrback(record_failure)
         spin(0.5)
         with pytest.raises(RuntimeError, match="another SipEndpoint"):
             run_until(SipEndpoint(make_config(tmp_path), reactor).start())
