@@ -41,6 +41,9 @@ async function signIn() {
 function fillCampaigns(campaigns) {
   const select = $("campaign-select");
   const keep = current || (campaigns.length ? campaigns[campaigns.length - 1].id : "");
+  const labels = campaigns.map((c) => c.id + c.name + c.state).join("|");
+  if (labels === select.dataset.labels) { return; }  // unchanged: keep the open drop-down alone
+  select.dataset.labels = labels;
   select.replaceChildren(...campaigns.map((c) => {
     const o = document.createElement("option");
     o.value = c.id; o.textContent = c.name + " (" + c.state + ")";
@@ -60,6 +63,7 @@ function row(cells) {
 }
 
 async function refresh() {
+  fillCampaigns((await api("/api/campaigns")).campaigns);
   if (!current) { return; }
   const p = await api("/api/campaigns/" + current + "/progress");
   $("campaign-state").textContent = p.campaign.state;
@@ -92,8 +96,13 @@ async function refresh() {
 async function showCall(callId) {
   const call = await api("/api/calls/" + encodeURIComponent(callId));
   $("call-detail").hidden = false;
-  $("call-title").textContent = "Call " + call.call_id + " - " + (call.outcome || call.disposition);
-  $("transcript").replaceChildren(...call.turns.flatMap((t) => {
+  const ending = call.record.end_reason ? " (" + call.record.end_reason + ")" : "";
+  $("call-title").textContent = "Call " + call.call_id + " - " + (call.outcome || call.disposition) + ending;
+  if (!call.turns.length) {
+    const none = document.createElement("li");
+    none.textContent = "No conversation turns were recorded for this call.";
+    $("transcript").replaceChildren(none);
+  } else $("transcript").replaceChildren(...call.turns.flatMap((t) => {
     const items = [];
     if (t.heard_text) {
       const li = document.createElement("li");
