@@ -81,6 +81,7 @@ class _TurnDraft:
         self.interrupted = False
         self.latency_ms: float | None = None
         self.asr_latency_ms: float | None = None
+        self.barge_in_s: float | None = None
 
     def freeze(self) -> TurnRecord:
         return TurnRecord(
@@ -102,6 +103,7 @@ class _TurnDraft:
             event=self.event,
             prompt_parts=self.prompt_parts,
             identity_confirmed=self.identity_confirmed,
+            barge_in_s=self.barge_in_s,
         )
 
 
@@ -213,6 +215,8 @@ class CallSession:
         """Cut an interruptible prompt at once: the next media tick already sends silence."""
         if self._finished or not self._playing:
             return
+        current = self._playing[0][0]
+        current.barge_in_s = t  # set first: the cut may report the prompt done before barge_in() returns
         if self._voice.barge_in():
             log_event(log, "session.barge_in", call_id=self.call_id, t=round(t, 3))
 
@@ -345,6 +349,8 @@ class CallSession:
         then: Callable[[], None] | None,
     ) -> None:
         turn, _ = entry
+        if not interrupted:
+            turn.barge_in_s = None  # the barge-in did not cut it (a disclosure or a farewell)
         if entry in self._playing:
             self._playing.remove(entry)
         turn.frames_played = frames_played

@@ -32,6 +32,7 @@ class TurnRecord:
     event: str = "utterance"  # utterance | no_input | dtmf | opening | machine
     prompt_parts: tuple[str, ...] = ()  # fragment ids and `$variable` names of the prompt (compliance audit)
     identity_confirmed: bool | None = None  # dialogue's view after this turn (None: not known)
+    barge_in_s: float | None = None  # call time the barge-in cut this turn's prompt
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -67,6 +67,7 @@ def test_barge_in_cuts_interruptible_prompt_within_one_frame() -> None:
     h.session.remote_hangup()
     opening = h.result.turns[0]
     assert opening.interrupted and opening.prompt_frames_played == 40
+    assert opening.barge_in_s == pytest.approx(0.02 * 40)
     assert h.result.turns[1].heard_text == "我已经还了"
     assert h.result.turns[1].prompt_frames_played == 3
 
