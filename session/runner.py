@@ -117,7 +117,7 @@ class SessionRunner:
         self._frames = self.metrics.counter("voicebot_borrower_frames_total", "Borrower frames handled by sessions")
         self._late = self.metrics.counter(
             "voicebot_borrower_frames_late_total",
-            "Borrower frames that reached the session more than one frame period behind the media clock",
+            "Borrower frames that reached the session over 40 ms later than the best-observed lag",
         )
 
     def settings(self) -> SessionSettings:
