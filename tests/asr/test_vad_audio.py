@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 from twisted.internet.task import Clock
@@ -23,7 +21,6 @@ RATE = 8000
 
 def run(samples: np.ndarray, rate: int = RATE, config: AsrConfig | None = None) -> list[SpeechEvent]:
     events: list[SpeechEvent] = []
-    logging.getLogger("asr").setLevel(logging.ERROR)
     si = SpeechInput(SimRecognizer(), config or AsrConfig(), rate, events.append, Clock())
     n = rate // 50
     for i in range(0, samples.size - samples.size % n, n):
