@@ -201,11 +201,14 @@ class SpeechInput:
             )
 
         def failed(failure: Failure) -> None:
-            if self._awaiting and self._awaiting[0] == number:
-                self._awaiting.popleft()
-            self._partial_counts.pop(number, None)
-            self._last_partial.pop(number, None)
-            if not failure.check(RecognitionClosed):
-                log_event(log, "asr.final_failed", logging.ERROR, call_id=self._call_id, error=str(failure.value))
+            if failure.check(RecognitionClosed):
+                if self._awaiting and self._awaiting[0] == number:
+                    self._awaiting.popleft()
+                self._partial_counts.pop(number, None)
+                self._last_partial.pop(number, None)
+                return
+            # The turn must still end: an empty final (no words heard) keeps the call going.
+            log_event(log, "asr.final_failed", logging.ERROR, call_id=self._call_id, error=str(failure.value))
+            delivered(RecognitionResult("", None))
 
         self._stream.finish().addCallbacks(delivered, failed)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 
 from asr.events import (
@@ -17,7 +19,7 @@ from asr.events import (
     SpeechEvent,
     SpeechStarted,
 )
-from asr.recognizer import build_recognizer
+from asr.recognizer import RecognitionResult, build_recognizer
 from asr.sim_recognizer import SimRecognizer
 from asr.speech_input import SpeechInput
 from config.asr_config import AsrConfig, BargeInSettings
@@ -169,3 +171,44 @@ def test_sim_recognizer_is_logged_when_chosen(caplog: pytest.LogCaptureFixture) 
     assert recognizer.name == "sim"
     assert any(r.getMessage() == "asr.recognizer" and r.levelno == logging.WARNING for r in caplog.records)
     assert "SIMULATION" in str(caplog.records[-1].__dict__.get("event_fields"))
+
+
+class BrokenStream:
+    """A recognizer stream whose final result always fails, as a crashed engine would."""
+
+    def feed(self, pcm: bytes) -> None:
+        pass
+
+    def refresh_partial(self) -> None:
+        pass
+
+    def finish(self) -> Deferred[RecognitionResult]:
+        return fail(RuntimeError("decoder exploded"))
+
+    def hint(self, text: str) -> None:
+        pass
+
+    def drained(self) -> Deferred[None]:
+        return succeed(None)
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
+
+class BrokenRecognizer:
+    name = "broken"
+
+    def open_stream(self, rate: int, on_partial: Callable[[str], None]) -> BrokenStream:
+        return BrokenStream()
+
+
+def test_recognizer_failure_still_ends_the_turn_with_an_empty_final(caplog: pytest.LogCaptureFixture) -> None:
+    """A failing final is logged as an error and reported as an empty FinalTranscript, not swallowed."""
+    events: list[SpeechEvent] = []
+    si = SpeechInput(BrokenRecognizer(), AsrConfig(), RATE, events.append, Clock(), classifier=FlagClassifier())
+    with caplog.at_level(logging.ERROR):
+        for i in range(40):
+            si.push(SPEECH if i < 20 else QUIET, i * 0.02)
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert len(finals) == 1 and finals[0].text == "" and finals[0].confidence is None
+    assert any(r.getMessage() == "asr.final_failed" for r in caplog.records)
