@@ -522,8 +522,13 @@ class _Demo:
             print(f"recordings: {self.run_dir / 'recordings'} (stereo: bot left, borrower right)", file=out)
             print(f"logs:       {self.run_dir / 'server.log'} (server), {self.run_dir / 'sim-phone.jsonl'} (sim phone)",
                   file=out)
+            summary_json = json.dumps(
+                {"campaign": campaign.id, "seconds": round(elapsed, 1), "zone": choice.zone, **summary.to_dict()},
+                ensure_ascii=False, indent=1)
+            (self.run_dir / "summary.json").write_text(summary_json + "\n", encoding="utf-8")
+            print(f"summary:    {self.run_dir / 'summary.json'}", file=out)
             if self.args.json:
-                print(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), file=out)
+                print(summary_json, file=out)
             reached = {c["borrower_id"] for c in calls}
             self.code = 0 if len(reached) >= len(records) and unstored <= 0 else 1
             if self.args.keep_serving:
