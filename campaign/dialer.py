@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred, ensureDeferred
 
 from campaign.clock import ReactorClock
+from campaign.followups import FollowUp
 from campaign.model import AttemptStart, BorrowerState, Campaign
 from campaign.store import CampaignStore, new_id
 from dialogue.borrower import Borrower
@@ -116,6 +117,8 @@ class Dialer:
         self.max_call_seconds = max_call_seconds
         self.segments = {s.name: s for s in segments or ()}
         self.live: dict[str, AttemptStart] = {}  # attempt id -> attempt, calls in flight
+        # Set by the scheduler: decides the follow-up that is stored atomically with the attempt's result.
+        self.plan_follow_up: Callable[[AttemptStart, CallRecord], FollowUp] | None = None
         self._in_flight = metrics.gauge("voicebot_calls_in_flight", "Calls dialling or connected", ["campaign"])
         self._dispositions = metrics.counter(
             "voicebot_call_dispositions_total", "Finished attempts by SIP disposition and outcome",
@@ -151,7 +154,8 @@ class Dialer:
         finally:
             self.live.pop(attempt.attempt_id, None)
             self._in_flight.dec(campaign=attempt.campaign_id)
-        self.store.complete_attempt(attempt.attempt_id, record, self.reactor.seconds())
+        plan = self.plan_follow_up(attempt, record) if self.plan_follow_up is not None else None
+        self.store.complete_attempt(attempt.attempt_id, record, self.reactor.seconds(), plan)
         outcome = (record.outcome or {}).get("disposition") or ""
         self._dispositions.inc(disposition=record.disposition, outcome=outcome)
         if record.disposition == "answered":

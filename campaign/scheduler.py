@@ -20,11 +20,12 @@ from twisted.python.failure import Failure
 from campaign.clock import ReactorClock
 from campaign.compliance import ComplianceGate, effective_window
 from campaign.dialer import Dialer, DialResult, Pacer
-from campaign.followups import plan_follow_up
-from campaign.model import BORROWER_ACTIVE, BORROWER_STOPPED, BorrowerState, Campaign, Refusal
+from campaign.followups import FollowUp, plan_follow_up
+from campaign.model import BORROWER_ACTIVE, BORROWER_STOPPED, AttemptStart, BorrowerState, Campaign, Refusal
 from campaign.store import CampaignStore
 from config.campaign_config import CampaignSettings, Strategy, StrategyBook
 from config.server_config import TrunkSettings
+from session.record import CallRecord
 from telemetry.logging import log_event
 from telemetry.metrics import REGISTRY, Registry
 
@@ -51,6 +52,7 @@ class Scheduler:
         self.trunks = {t.name: t for t in trunks}
         self.gate = ComplianceGate(store, settings.timezone)
         self.pacer = Pacer()
+        dialer.plan_follow_up = self._plan
         self._loop: LoopingCall | None = None
         self._pending: set[Deferred[Any]] = set()
         self._refused = metrics.counter(
@@ -156,7 +158,7 @@ class Scheduler:
                 keys = [key for key, _m, _r in limits]
                 attempt, done = self.dialer.place(campaign, borrower, contact.phone, trunk, reason)
                 self._pending.add(done)
-                done.addBoth(self._dial_finished, campaign, keys, done)
+                done.addBoth(self._dial_finished, campaign, attempt, keys, done)
                 return DialStarted(attempt.attempt_id, contact.phone, done)
             refusals.append((contact.phone, refusal))
         return self._refuse(campaign, borrower, refusals, now)
@@ -188,20 +190,29 @@ class Scheduler:
         return Refusal("INVALID_CONTACT", "the borrower has no contact number")
 
     def _dial_finished(
-        self, result: DialResult | Failure, campaign: Campaign, keys: list[str], done: Deferred[Any]
+        self, result: DialResult | Failure, campaign: Campaign, attempt: AttemptStart, keys: list[str],
+        done: Deferred[Any],
     ) -> DialResult | None:
         self._pending.discard(done)
         self.pacer.release(keys)
-        if isinstance(result, Failure):
+        if isinstance(result, Failure):  # a bug or a store error: keep the attempt (counted) and retry later
             log_event(log, "campaign.attempt_failed", logging.ERROR, campaign=campaign.id,
-                      error=result.getTraceback())
+                      attempt=attempt.attempt_id, error=result.getTraceback())
+            now = self.reactor.seconds()
+            try:
+                borrower = self.store.get_borrower(campaign.id, attempt.borrower_id)
+                retry = self.strategy_for(campaign, borrower).retry_after("unknown")
+                self.store.mark_lost(attempt.attempt_id, now, now + retry)
+            except Exception as exc:
+                log_event(log, "campaign.attempt_unrecoverable", logging.CRITICAL, attempt=attempt.attempt_id,
+                          error=repr(exc))
             return None
-        self._follow_up(campaign, result)
         return result
 
-    def _follow_up(self, campaign: Campaign, result: DialResult) -> None:
+    def _plan(self, attempt: AttemptStart, record: CallRecord) -> FollowUp:
+        """The follow-up of one finished attempt; the store writes it with the attempt's result."""
         now = self.reactor.seconds()
-        attempt, record = result.attempt, result.record
+        campaign = self.store.get_campaign(attempt.campaign_id)
         borrower = self.store.get_borrower(campaign.id, attempt.borrower_id)
         strategy = self.strategy_for(campaign, borrower)
         zone, known = self.gate.zone_for(borrower.timezone, campaign.timezone)
@@ -215,16 +226,8 @@ class Scheduler:
             other_valid_numbers=others,
         )
         if plan.opt_out_phone:
-            self.store.add_opt_out(attempt.phone, borrower.borrower_id, campaign.id, "borrower asked", now)
             log_event(log, "campaign.opt_out", campaign=campaign.id, borrower=borrower.borrower_id, phone=attempt.phone)
-        if plan.invalidate_phone:
-            self.store.mark_contact_invalid(campaign.id, borrower.borrower_id, attempt.phone, record.disposition)
-        if borrower.status != BORROWER_ACTIVE:
-            return  # an operator stopped this borrower while the call was live; keep their decision
-        self.store.schedule_borrower(
-            campaign.id, borrower.borrower_id, status=plan.status, next_due_at=plan.next_due_at,
-            next_reason=plan.next_reason, trunk_error_streak=plan.trunk_error_streak, stop_reason=plan.stop_reason,
-        )
+        return plan
 
     # -- operator requests ----------------------------------------------------------------------
     def call_now(self, campaign_id: str, borrower_id: str, actor: str) -> DialStarted | Refusal:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from campaign.migrations import MIGRATIONS
 from campaign.model import (
@@ -27,6 +27,9 @@ from campaign.model import (
     ImportedBorrower,
 )
 from session.record import CallRecord
+
+if TYPE_CHECKING:  # followups -> compliance -> store: a runtime import would be circular
+    from campaign.followups import FollowUp
 
 SECONDS_PER_DAY = 86400.0
 
@@ -66,7 +69,10 @@ class CampaignStore(Protocol):
         self, phone: str, borrower_id: str | None, campaign_id: str | None, reason: str, at: float
     ) -> None: ...
     def begin_attempt(self, attempt: AttemptStart) -> None: ...
-    def complete_attempt(self, attempt_id: str, record: CallRecord, completed_at: float) -> None: ...
+    def complete_attempt(
+        self, attempt_id: str, record: CallRecord, completed_at: float, follow_up: FollowUp | None = None
+    ) -> None: ...
+    def mark_lost(self, attempt_id: str, now: float, next_due_at: float) -> None: ...
     def recover_pending(self, now: float) -> list[str]: ...
     def pending_attempts(self) -> list[AttemptStart]: ...
     def attempts_today_by_borrower(self, campaign_id: str, since: float, until: float) -> dict[str, int]: ...
@@ -329,8 +335,14 @@ class SqliteStore:
                 (attempt.campaign_id, attempt.borrower_id),
             )
 
-    def complete_attempt(self, attempt_id: str, record: CallRecord, completed_at: float) -> None:
-        """Attempt result, call, turns and outcome in one transaction."""
+    def complete_attempt(
+        self, attempt_id: str, record: CallRecord, completed_at: float, follow_up: FollowUp | None = None
+    ) -> None:
+        """Attempt result, call, turns, outcome and the follow-up it decides, in one transaction.
+
+        One transaction because a crash between "the borrower opted out" and "the number is on the
+        DNC list" would otherwise let the next call through (C7).
+        """
         row = self._db.execute("SELECT * FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no attempt {attempt_id!r}")
@@ -367,7 +379,46 @@ class SqliteStore:
                      _text_or_none(outcome.get("callback_at")),
                      json.dumps(outcome, ensure_ascii=False, default=str), completed_at),
                 )
+            if follow_up is not None:
+                self._apply_follow_up(db, row, record, follow_up, completed_at)
 
+    @staticmethod
+    def _apply_follow_up(
+        db: sqlite3.Connection, attempt: sqlite3.Row, record: CallRecord, plan: FollowUp, at: float
+    ) -> None:
+        key = (attempt["campaign_id"], attempt["borrower_id"])
+        if plan.opt_out_phone:
+            db.execute(
+                "INSERT OR IGNORE INTO opt_outs (phone, borrower_id, campaign_id, reason, created_at)"
+                " VALUES (?,?,?,?,?)", (attempt["phone"], key[1], key[0], "borrower asked", at),
+            )
+        if plan.invalidate_phone:
+            db.execute(
+                "UPDATE contacts SET valid = 0, invalid_reason = ? WHERE campaign_id = ? AND borrower_id = ?"
+                " AND phone = ?", (record.disposition, *key, attempt["phone"]),
+            )
+        # Only an active borrower is rescheduled: an operator who stopped them during the call wins.
+        db.execute(
+            "UPDATE borrowers SET status = ?, next_due_at = ?, next_reason = ?, trunk_error_streak = ?,"
+            " stop_reason = ? WHERE campaign_id = ? AND borrower_id = ? AND status = ?",
+            (plan.status, plan.next_due_at, plan.next_reason, plan.trunk_error_streak, plan.stop_reason, *key,
+             BORROWER_ACTIVE),
+        )
+
+    def mark_lost(self, attempt_id: str, now: float, next_due_at: float) -> None:
+        """An attempt whose outcome can no longer be known (crash, internal error): kept, counted, retried."""
+        with self._tx() as db:
+            row = db.execute("SELECT campaign_id, borrower_id FROM attempts WHERE id = ? AND state = 'pending'",
+                             (attempt_id,)).fetchone()
+            if row is None:
+                return
+            db.execute("UPDATE attempts SET state = 'lost', disposition = 'unknown', completed_at = ? WHERE id = ?",
+                       (now, attempt_id))
+            db.execute(
+                "UPDATE borrowers SET next_due_at = ?, next_reason = 'retry' WHERE campaign_id = ? AND borrower_id = ?"
+                " AND status = ? AND next_due_at IS NULL",
+                (next_due_at, row["campaign_id"], row["borrower_id"], BORROWER_ACTIVE),
+            )
     def recover_pending(self, now: float) -> list[str]:
         """After a crash: attempts whose INVITE may have left are kept, marked lost, and still counted."""
         with self._tx() as db:

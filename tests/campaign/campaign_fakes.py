@@ -77,6 +77,11 @@ class FakeRunner:
 
         def finish() -> None:
             end = self.clock.seconds()
+            try:
+                outcome = self.outcome(borrower)
+            except Exception as exc:  # a session that fails reports it through its Deferred
+                d.errback(exc)
+                return
             recording = None
             if self.recording_dir is not None:
                 recording = str(self.recording_dir / f"{attempt_id}.wav")
@@ -89,7 +94,7 @@ class FakeRunner:
                 call_id=call.call_id, borrower_id=borrower.id, attempt_id=attempt_id, trunk=None,
                 script_set=segment.script_set if segment else None, disposition="answered", sip_code=200,
                 sip_reason="OK", invite_sent_at=start - 5, ringing_at=start - 4, answered_at=start, ended_at=end,
-                hangup_by="bot", end_reason="completed", recording=recording, outcome=self.outcome(borrower),
+                hangup_by="bot", end_reason="completed", recording=recording, outcome=outcome,
                 turns=(TurnRecord(0, None, None, "", 0, None, None, "opening", "hello", False, 100, 100, False,
                                   None, None, "opening"),),
                 recognizer="sim",

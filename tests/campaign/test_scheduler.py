@@ -187,3 +187,22 @@ def test_higher_priority_borrowers_are_dialled_first(stack_factory: StackFactory
     s.service.start(c.id)
     run_for(s.clock, 120)
     assert [n[-4:] for _t, n, _tr in s.placer.dials] == ["0002", "0003", "0001"]
+
+
+def test_a_failing_session_is_stored_as_answered_and_retried(stack_factory: StackFactory) -> None:
+    """A session that raises still leaves a stored answered call (hung up by the bot) and a retry."""
+    s = stack_factory()
+
+    def explode(b: object) -> dict[str, object]:
+        raise RuntimeError("recognizer crashed")
+
+    s.runner.outcome = explode
+    c = s.service.create_campaign("crashy")
+    s.service.import_records(c.id, [borrower_row(1)])
+    s.scheduler.start()
+    s.service.start(c.id)
+    run_for(s.clock, 60)
+    calls = s.store.list_calls(c.id)
+    assert [(x["disposition"], x["outcome"]) for x in calls] == [("answered", None)]
+    assert "recognizer crashed" in s.store.get_call(calls[0]["call_id"])["record"]["end_reason"]
+    assert s.store.get_borrower(c.id, "B001").next_reason == "retry"

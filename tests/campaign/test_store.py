@@ -63,3 +63,28 @@ def test_pending_attempt_survives_restart_and_still_counts(stack_factory: StackF
     assert s2.store.count_unanswered_to_number("+8613800130001", now - 10, now + 10) == 1
     b = s2.store.get_borrower(c.id, "B001")
     assert b.status == "active" and b.next_due_at is not None and b.attempts_total == 1
+
+
+def test_result_and_follow_up_are_written_together(stack_factory: StackFactory,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """If writing the follow-up fails, no call, outcome or opt-out is half-stored; the attempt is kept as lost."""
+    s = stack_factory()
+    s.runner.outcome = lambda b: {"disposition": "opt_out", "opt_out": True}
+    c = s.service.create_campaign("atomic")
+    s.service.import_records(c.id, [borrower_row(1)])
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(SqliteStore, "_apply_follow_up", staticmethod(broken))
+    s.scheduler.start()
+    s.service.start(c.id)
+    run_for(s.clock, 60)
+    assert [(a["state"], a["disposition"]) for a in s.store.attempts(c.id)] == [("lost", "unknown")]
+    assert s.store.list_calls(c.id) == [] and not s.store.is_opted_out("+8613800130001")
+    b = s.store.get_borrower(c.id, "B001")
+    assert b.status == "active" and b.next_due_at is not None  # retried later, still under the caps
+    monkeypatch.undo()
+    run_for(s.clock, 3 * 3600, step=30)  # 'standard' retries an unknown result after 2 h
+    assert s.store.is_opted_out("+8613800130001")
+    assert s.store.get_borrower(c.id, "B001").stop_reason == "opt_out"
