@@ -135,7 +135,8 @@ _NOT_AMOUNT_AFTER = (
     "号", "日", "月", "年", "天", "周", "星期", "礼拜", "点", "点钟", "个", "次", "期", "岁", "分钟",
     "小时", "秒", "倍", "%", "成", "折", "楼", "层", "家", "笔", "张", "位", "口", "人", "台", "辆",
     "斤", "米", "公里", "页", "条", "遍", "下", "部分", "半", "份", "分之", "句", "声", "起", "定",
-    "直", "样", "般", "共", "些", "会", "边", "晚", "早", "辈子", "来", "回", "趟", "路",
+    "直", "样", "般", "共", "些", "会", "边", "晚", "早", "辈子", "来天", "来个", "来次", "来号", "来岁",
+    "回", "趟", "路",
 )  # fmt: skip
 _NOT_AMOUNT_BEFORE = ("第", "之", "周", "星期", "礼拜", "初", "分", "尾号", "号码", "工号")
 _PAY_VERBS = ("还", "付", "转", "打", "给", "交", "存", "补")
@@ -254,11 +255,11 @@ def _number(text: str) -> int | None:
     return int(value)
 
 
-def _weekday_of_week(week_offset: int) -> Resolver:
+def _weekday_of_week(week_offset: int, fixed_weekday: int | None = None) -> Resolver:
     """Weekday X of the calendar week ``week_offset`` weeks from this one (0 = this week)."""
 
     def resolve(match: re.Match[str], today: datetime.date) -> datetime.date | None:
-        weekday = _WEEKDAYS[match.group("weekday")]
+        weekday = _WEEKDAYS[match.group("weekday")] if fixed_weekday is None else fixed_weekday
         monday = today - datetime.timedelta(days=today.weekday())
         day = monday + datetime.timedelta(days=7 * week_offset + weekday)
         if week_offset == 0 and day < today:
@@ -284,7 +285,11 @@ def _weekend(match: re.Match[str], today: datetime.date) -> datetime.date:
 def _day_of_month(match: re.Match[str], today: datetime.date) -> datetime.date | None:
     """N号: this month unless already past, else next month."""
     day = _number(match.group("day"))
-    if day is None or not 1 <= day <= 31:
+    return None if day is None else _day_of_month_number(day, today)
+
+
+def _day_of_month_number(day: int, today: datetime.date) -> datetime.date | None:
+    if not 1 <= day <= 31:
         return None
     this_month = _day_in_month(today.year, today.month, day)
     if this_month is not None and this_month >= today:
@@ -324,6 +329,11 @@ def _full_date(match: re.Match[str], today: datetime.date) -> datetime.date | No
 
 def _month_end_of(months: int) -> Resolver:
     return lambda match, today: _month_end(*_shift_month(today, months))
+
+
+def _mid_month(match: re.Match[str], today: datetime.date) -> datetime.date | None:
+    """月中: the 15th, this month unless already past."""
+    return _day_of_month_number(15, today)
 
 
 def _start_of_next_month(match: re.Match[str], today: datetime.date) -> datetime.date:
@@ -375,6 +385,8 @@ _DATE_RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = tuple(
         (r"(?:下个?月|下一个月)(?:的)?(?:月初|初)", _start_of_next_month),
         (r"(?:这个?月|本月)?(?:的)?(?:月底|月末)", _month_end_of(0)),
         (r"月初", _start_of_next_month),
+        (r"(?:这个?月|本月)?(?:的)?月中", _mid_month),
+        (rf"(?:这个?|本){_WEEK}(?:{_WITHIN})", _weekday_of_week(0, fixed_weekday=6)),
         (r"年底|年末", _year_end),
         (rf"下下个?{_WEEK}(?P<weekday>{_WEEKDAY})", _weekday_of_week(2)),
         (rf"(?:下个?|下一个?){_WEEK}(?:的)?(?:{_WEEK})?(?P<weekday>{_WEEKDAY})", _weekday_of_week(1)),
