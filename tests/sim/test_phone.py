@@ -63,19 +63,55 @@ def phone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimPhoneProcess]
     assert code == 0, f"sim phone exited {code}: {proc.stderr_text()}"
 
 
+class Probe:
+    """One scripted caller process; several run at once against the same sim phone."""
+
+    def __init__(
+        self, folder: Path, target: str, prompts: list[Path], hold_s: float = 0.0, max_s: float = 40
+    ) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.out = folder / "probe.json"
+        self.max_s = max_s
+        cmd = [sys.executable, str(PROBE), "--target", target, "--out", str(self.out), "--max-s", str(max_s)]
+        cmd += ["--hold-s", str(hold_s)]
+        for p in prompts:
+            cmd += ["--prompt", str(p)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def result(self) -> dict[str, Any]:
+        try:
+            _, err = self.proc.communicate(timeout=self.max_s + 20)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(5)
+        assert self.proc.returncode == 0, err.decode(errors="replace")[-2000:]
+        result: dict[str, Any] = json.loads(self.out.read_text())
+        result["rx"] = read_wav(result["rx_wav"], allow_empty=True).channel("mono")
+        return result
+
+
 def run_probe(
     tmp_path: Path, target: str, prompts: list[Path], hold_s: float = 0.0, max_s: float = 40
 ) -> dict[str, Any]:
-    out = tmp_path / "probe.json"
-    cmd = [sys.executable, str(PROBE), "--target", target, "--out", str(out), "--max-s", str(max_s)]
-    cmd += ["--hold-s", str(hold_s)]
-    for p in prompts:
-        cmd += ["--prompt", str(p)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=max_s + 20, check=False)
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
-    result: dict[str, Any] = json.loads(out.read_text())
-    result["rx"] = read_wav(result["rx_wav"], allow_empty=True).channel("mono")
-    return result
+    return Probe(tmp_path, target, prompts, hold_s, max_s).result()
+
+
+@pytest.fixture(scope="module")
+def conversations(
+    phone: SimPhoneProcess, prompts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """Four calls at once (the most one pjsua2 process holds): cooperative, interrupter, voicemail, silent."""
+    base = tmp_path_factory.mktemp("calls")
+    uri = f"@127.0.0.1:{phone.port}"
+    probes = {
+        "cooperative_promise": Probe(base / "coop", "sip:cooperative_promise" + uri,
+                                     [prompts["hello"], prompts["debt"], prompts["close"]]),
+        "interrupter": Probe(base / "int", "sip:interrupter" + uri, [prompts["hello"], prompts["debt"]]),
+        "voicemail": Probe(base / "vm", "sip:voicemail" + uri, [], hold_s=9.0),
+        "silent": Probe(base / "silent", "sip:silent" + uri, [prompts["hello"]], hold_s=2.0),
+    }
+    return {name: probe.result() for name, probe in probes.items()}
 
 
 def voiced_end_s(path: Path) -> float:
@@ -113,12 +149,12 @@ def test_dialed_user_reads_the_request_uri() -> None:
 
 
 def test_cooperative_persona_speaks_its_lines_turn_by_turn(
-    phone: SimPhoneProcess, prompts: dict[str, Path], voice: EspeakVoice, book: PersonaBook, tmp_path: Path
+    conversations: dict[str, dict[str, Any]], prompts: dict[str, Path], voice: EspeakVoice, book: PersonaBook
 ) -> None:
     """Each line goes out as an INFO then as audio matching espeak's rendering, 350-450 ms after the bot stops."""
     lines = book.get("cooperative_promise").lines
     order = [prompts["hello"], prompts["debt"], prompts["close"]]
-    result = run_probe(tmp_path, f"sip:cooperative_promise@127.0.0.1:{phone.port}", order)
+    result = conversations["cooperative_promise"]
     assert result["answered"]
     infos = result["infos"]
     assert [i["body"] for i in infos] == [line.text for line in lines[:3]]
@@ -138,11 +174,10 @@ def test_cooperative_persona_speaks_its_lines_turn_by_turn(
 
 
 def test_interrupter_talks_over_the_bot_prompt(
-    phone: SimPhoneProcess, prompts: dict[str, Path], tmp_path: Path
+    conversations: dict[str, dict[str, Any]], phone: SimPhoneProcess, prompts: dict[str, Path]
 ) -> None:
     """The interrupting persona starts its second line ~1.2 s into the bot's prompt, while it is still playing."""
-    order = [prompts["hello"], prompts["debt"]]
-    result = run_probe(tmp_path, f"sip:interrupter@127.0.0.1:{phone.port}", order)
+    result = conversations["interrupter"]
     assert len(result["infos"]) >= 2
     second = result["infos"][1]
     prompt = result["prompts"][1]
@@ -156,9 +191,9 @@ def test_interrupter_talks_over_the_bot_prompt(
     assert started["bot_speaking"] is True
 
 
-def test_voicemail_talks_continuously_from_answer(phone: SimPhoneProcess, tmp_path: Path) -> None:
+def test_voicemail_talks_continuously_from_answer(conversations: dict[str, dict[str, Any]]) -> None:
     """The voicemail persona starts within a second of answer and talks for many seconds without a 300 ms pause."""
-    result = run_probe(tmp_path, f"sip:voicemail@127.0.0.1:{phone.port}", [], hold_s=9.0)
+    result = conversations["voicemail"]
     assert result["infos"] and result["infos"][0]["t"] < 1.0
     levels = frame_levels(result["rx"])
     start = int(result["infos"][0]["t"] / 0.02) + 5
@@ -168,14 +203,16 @@ def test_voicemail_talks_continuously_from_answer(phone: SimPhoneProcess, tmp_pa
     assert longest_quiet * 0.02 <= 0.3, f"voicemail paused for {longest_quiet * 0.02:.2f} s"
 
 
-def test_silent_persona_and_sip_refusals(phone: SimPhoneProcess, prompts: dict[str, Path], tmp_path: Path) -> None:
+def test_silent_persona_and_sip_refusals(
+    conversations: dict[str, dict[str, Any]], phone: SimPhoneProcess, tmp_path: Path
+) -> None:
     """Silent answers and sends nothing; line_busy answers 486; an unknown number gets 404."""
-    silent = run_probe(tmp_path, f"sip:silent@127.0.0.1:{phone.port}", [prompts["hello"]], hold_s=2.0)
+    silent = conversations["silent"]
     assert silent["answered"] and silent["infos"] == []
     assert float(np.max(frame_levels(silent["rx"]))) < 100
     busy = run_probe(tmp_path, f"sip:line_busy@127.0.0.1:{phone.port}", [], max_s=8)
     assert not busy["answered"] and busy["code"] == 486
-    unknown = run_probe(tmp_path, f"sip:13911112222@127.0.0.1:{phone.port}", [], max_s=8)
+    unknown = run_probe(tmp_path / "unknown", f"sip:13911112222@127.0.0.1:{phone.port}", [], max_s=8)
     assert not unknown["answered"] and unknown["code"] == 404
 
 
