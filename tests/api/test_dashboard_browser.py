@@ -34,7 +34,8 @@ def test_dashboard_login_start_and_live_counts(tmp_path: Path) -> None:
             page.send("Input.insertText", text=TOKEN)
             page.evaluate("document.getElementById('login').click()")
             page.wait_for("!document.getElementById('campaign-box').hidden")
-            assert page.wait_for("document.getElementById('campaign-state').textContent") == "draft"
+            state = "document.getElementById('campaign-state').textContent"
+            assert page.wait_for(f"{state} !== '-' && {state}") == "draft"  # '-' until the first refresh
             assert page.evaluate("document.getElementById('count-borrowers').textContent") == "3"
             assert page.evaluate("document.getElementById('count-attempts').textContent") == "0"
             page.evaluate("document.getElementById('start').click()")
