@@ -1,7 +1,8 @@
-"""Real peers for the end-to-end tests: the simulated-borrower phone and loopback call batches.
+"""Real peers for the end-to-end tests: loopback call batches against the simulated-borrower phone.
 
-Each batch runs in its own processes (pjsua2 allows one endpoint per process), on free ports
-chosen at run time, and every process started here is stopped here.
+The phone is `sim.process.SimPhoneProcess`; each batch of bot calls runs in its own process
+(`python -m session.loopback`: pjsua2 allows one endpoint per process), on free ports chosen at run
+time, and every process started here is stopped here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,45 +48,6 @@ def usable_manifest(tmp: Path) -> Path | None:
             check=True, cwd=ROOT, capture_output=True, timeout=300,
         )
         return copy / manifest.name
-
-
-class SimPhone:
-    """`python -m sim.phone --port 0` as a context manager; `port` is read from its ready line."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = 0
-        self._proc: subprocess.Popen[str] | None = None
-
-    def __enter__(self) -> SimPhone:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "sim.phone", "--port", "0"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=(self.workdir / "phone.err").open("w"), text=True,
-        )
-        assert self._proc.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self._proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith('{"event"'):
-                ready = json.loads(line)
-                if ready.get("event") == "ready":
-                    self.port = int(ready["port"])
-                    return self
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"sim phone did not start; see {self.workdir / 'phone.err'}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(timeout=10)
-        self._proc = None
 
 
 def run_loopback(
