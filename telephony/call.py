@@ -33,6 +33,7 @@ from telephony.events import (
     TransferResult,
 )
 from telephony.media import CallMediaPort, FrameRelay, destroy_now
+from telephony.pjlib import respond_in_dialog
 from telephony.playback import PlaybackQueue
 from telephony.recording import StereoRecorder
 from telephony.sip_text import DTMF_PLAIN, DTMF_RELAY, parse_request
@@ -45,6 +46,7 @@ log = logging.getLogger("telephony.call")
 FrameConsumer = Callable[[bytes, float], None]
 EventListener = Callable[[Any], None]
 
+_PJSUA_ANSWERS_INFO = frozenset({DTMF_RELAY, "application/media_control+xml"})
 EARLY_MEDIA_MAX_S = 60.0  # a carrier announcement is shorter; cap memory if a peer streams forever
 
 
@@ -97,7 +99,17 @@ class _PjCall(pj.Call):
             return
         if event.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
             return
-        self._call_from_thread(self._owner._on_info, event.body.tsxState.src.rdata.wholeMsg)
+        rdata = event.body.tsxState.src.rdata
+        whole = str(rdata.wholeMsg)
+        try:
+            content_type = parse_request(whole).content_type
+        except ValueError:
+            content_type = ""
+        if content_type in _PJSUA_ANSWERS_INFO:
+            return  # pjsua answers these itself and reports DTMF through onDtmfDigit
+        # pjsua leaves other INFO bodies to us; unanswered, the dialog layer would send 500.
+        respond_in_dialog(rdata, 200 if content_type else 415)
+        self._call_from_thread(self._owner._on_info, whole)
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         code, reason, final = int(prm.statusCode), str(prm.reason), bool(prm.finalNotify)
@@ -370,8 +382,15 @@ class Call:
         except ValueError as exc:
             log_event(log, "call.info_dropped", logging.WARNING, call_id=self.call_id, error=str(exc))
             return
-        if request.content_type in (DTMF_RELAY, DTMF_PLAIN):
+        if request.content_type == DTMF_RELAY:
             return  # pjsua2 reports these through onDtmfDigit
+        if request.content_type == DTMF_PLAIN:  # body is the bare key
+            digit = request.body.strip().upper()
+            if len(digit) == 1 and digit in "0123456789*#ABCD":
+                self._on_dtmf(digit, DTMF_SIP_INFO)
+            else:
+                log_event(log, "call.info_dropped", logging.WARNING, call_id=self.call_id, error="bad application/dtmf")
+            return
         self._emit(InfoReceived(request.content_type, request.body, self._ticks * 0.02))
 
     def _on_transfer_status(self, code: int, reason: str, final: bool) -> None:

@@ -17,9 +17,6 @@ after another one did. Two endpoints running at the same time in one process are
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
-import importlib
 import logging
 import os
 import sys
@@ -39,6 +36,7 @@ from telephony.call import Call
 from telephony.dispositions import TRUNK_ERROR, DialFailure
 from telephony.events import RegistrationState
 from telephony.media import CallMediaPort, FrameRelay, destroy_now
+from telephony.pjlib import calls_in_use, compiled_call_limit
 
 log = logging.getLogger("telephony.endpoint")
 pjlog = logging.getLogger("telephony.pjsip")
@@ -175,7 +173,7 @@ class SipEndpoint:
         cfg.medConfig.ecTailLen = 0
         cfg.medConfig.maxMediaPorts = 2 * MAX_CALLS + 8
         ep.libInit(cfg)
-        self.max_calls = _compiled_call_limit(MAX_CALLS)
+        self.max_calls = compiled_call_limit(MAX_CALLS)
         ep.audDevManager().setNullDev()
         tcfg = pj.TransportConfig()
         tcfg.port = self.config.sip.port
@@ -338,7 +336,7 @@ class SipEndpoint:
     @property
     def free_call_slots(self) -> int:
         """Calls that can be placed now: pjsua slots not held by live or still-timing-out calls."""
-        return max(0, self.max_calls - _calls_in_use(len(self._calls))) if self._ep is not None else 0
+        return max(0, self.max_calls - calls_in_use(len(self._calls))) if self._ep is not None else 0
 
     def dial(
         self,
@@ -375,7 +373,7 @@ class SipEndpoint:
             reason = "dial burst too fast for the media socket table; retry in a second"
             log_event(log, "call.refused_burst", logging.WARNING, recent=len(self._recent_dials))
             return defer.fail(DialFailure(TRUNK_ERROR, None, reason))
-        in_use = _calls_in_use(len(self._calls))
+        in_use = calls_in_use(len(self._calls))
         if in_use >= self.max_calls:
             # pjsua aborts the process (not an error return) on some paths past its slot table, and
             # calls that timed out unanswered keep their slot until pjsip's Timer B: refuse here.
@@ -443,31 +441,6 @@ class SipEndpoint:
             if isinstance(port, CallMediaPort):
                 port.detach()
             destroy_now(port)
-
-
-@functools.cache
-def _pjsua_symbols() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(importlib.import_module("pjsua2._pjsua2").__file__ or "")
-    except (OSError, ImportError):
-        return None
-
-
-def _compiled_call_limit(asked: int) -> int:
-    """The call slots pjsua really has: `maxCalls` is silently capped by the compiled PJSUA_MAX_CALLS.
-
-    The pjsua2-python 2.15.1 wheel is built with PJSUA_MAX_CALLS = 4, so this returns 4 there.
-    """
-    lib = _pjsua_symbols()
-    if lib is None:
-        return min(asked, 4)
-    return min(asked, int(lib.pjsua_call_get_max_count()))
-
-
-def _calls_in_use(fallback: int) -> int:
-    """Slots pjsua holds, including unanswered calls still waiting for pjsip's INVITE timeout."""
-    lib = _pjsua_symbols()
-    return fallback if lib is None else max(fallback, int(lib.pjsua_call_get_count()))
 
 
 @contextlib.contextmanager

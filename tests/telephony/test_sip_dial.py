@@ -205,3 +205,16 @@ def test_dial_bursts_and_capacity_are_refused_not_fatal(endpoint: Any) -> None:
         for call in calls:
             run_until(call.hangup(), 5)
     assert over.value.disposition == "trunk_error" and "limit" in over.value.reason
+
+
+def test_unanswered_bye_still_ends_the_call_promptly(endpoint: Any) -> None:
+    """A peer that never answers our BYE: the call is over for us at once (pjsip finishes the BYE alone)."""
+    import time
+
+    with sipp("uas_deaf_bye.xml", "-default_behaviors", "none") as peer:
+        call = run_until(endpoint.dial(peer.uri))
+        started = time.monotonic()
+        ended: CallEnded = run_until(call.hangup(), 10)
+        elapsed = time.monotonic() - started
+    assert ended.reason == "local_hangup" and ended.hangup_by == "bot"
+    assert elapsed < 1.0

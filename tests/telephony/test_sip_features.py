@@ -21,7 +21,7 @@ def test_dtmf_rfc2833_and_sip_info_and_info_bodies(endpoint: Any, tmp_path: Path
     pcap = tmp_path / "dtmf.pcap"
     write_dtmf_pcap(pcap, "123")
     events: list[object] = []
-    with sipp("uas_dtmf.xml", files={"dtmf.pcap": pcap.read_bytes()}) as peer:
+    with sipp("uas_dtmf.xml", calls=1, files={"dtmf.pcap": pcap.read_bytes()}) as peer:
         call = run_until(endpoint.dial(peer.uri))
         call.add_event_listener(events.append)
         deadline = 60
@@ -29,6 +29,7 @@ def test_dtmf_rfc2833_and_sip_info_and_info_bodies(endpoint: Any, tmp_path: Path
             spin(0.1)
             deadline -= 1
         ended: CallEnded = run_until(call.hangup(), 5)
+        assert peer.wait(5) == 0, peer.output()  # sipp saw 200 to both INFOs and our BYE: a clean dialog
     dtmf = [e for e in events if isinstance(e, DtmfReceived)]
     assert [(e.digit, e.method) for e in dtmf] == [
         ("1", "rfc2833"), ("2", "rfc2833"), ("3", "rfc2833"), ("#", "sip_info"),
@@ -62,10 +63,11 @@ def test_dtmf_out_is_heard_back_through_an_echo(endpoint: Any) -> None:
 
 def test_blind_transfer_success_hangs_up(endpoint: Any) -> None:
     """REFER accepted and the target answers (sipfrag 200): TransferResult accepted, and the bot drops the call."""
-    with sipp("uas_refer.xml", params={"frag": "200 OK"}) as peer:
+    with sipp("uas_refer.xml", calls=1, params={"frag": "200 OK"}) as peer:
         call = run_until(endpoint.dial(peer.uri))
         result: TransferResult = run_until(call.transfer("sip:agents@127.0.0.1:5999"), 10)
         ended: CallEnded = run_until(call.ended, 5)
+        assert peer.wait(5) == 0, peer.output()  # REFER, NOTIFY and BYE all went as the scenario expects
     assert result == TransferResult(True, 200, "OK")
     assert ended.reason == "transferred" and ended.hangup_by == "bot"
 
