@@ -40,6 +40,7 @@ from telemetry.logging import log_event
 
 log = logging.getLogger(__name__)
 
+HANGUP_WAIT_S = 10.0
 LATE_FRAME_S = 0.04  # same threshold as bench/calls.py: two frame periods behind the media clock
 
 
@@ -189,6 +190,8 @@ class CallSession:
             return
         self._dtmf += digit
         self._cancel_no_input()
+        if self._playing:
+            self._voice.barge_in()  # a key press interrupts like speech (never a disclosure)
         self._guarded("dtmf", lambda: self._run(self._conversation.on_dtmf(digit), self._new_turn("dtmf")))
 
     # -- speech events (SpeechListener) -----------------------------------------------------
@@ -369,9 +372,13 @@ class CallSession:
         if self._playing or self._rendering:
             return
         if self._held:
-            text, confidence, t, heard = self._held.pop(0)
-            self._held.clear()
-            self._answer(text, confidence, t, heard)
+            held, self._held = self._held, []
+            merged = _Heard()
+            merged.start_s, merged.end_s = held[0][3].start_s, held[-1][3].end_s
+            merged.partials = sum(h[3].partials for h in held)
+            confidences = [h[1] for h in held if h[1] is not None]
+            confidence = min(confidences) if confidences else None
+            self._answer("，".join(h[0] for h in held), confidence, held[-1][2], merged)
             return
         if self._after_playback is not None:
             pending, self._after_playback = self._after_playback, None
@@ -485,7 +492,16 @@ class CallSession:
             except Exception as exc:
                 self._errors.append(f"hangup: {exc}")
         hung.addErrback(lambda f: log_event(log, "session.hangup_failed", call_id=self.call_id, error=str(f.value)))
-        hung.addBoth(lambda _: self.ended.callback(result))
+
+        def report(_: object = None) -> None:
+            if guard.active():
+                guard.cancel()
+            if not self.ended.called:
+                self.ended.callback(result)
+
+        # SIP should confirm the hang-up at once; the record must not wait forever if it never does.
+        guard = self._reactor.callLater(HANGUP_WAIT_S, report)
+        hung.addBoth(report)
 
 
 def wall_clock() -> float:

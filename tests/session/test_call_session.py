@@ -214,3 +214,49 @@ def test_farewell_is_not_cut_by_barge_in() -> None:
     h.session.barge_in(h.t)
     h.tick(8)
     assert h.result.turns[1].prompt_frames_played == 10 and not h.result.turns[1].interrupted
+
+
+def test_dtmf_cuts_an_interruptible_prompt() -> None:
+    """A key press interrupts the prompt like speech does, and the key's answer plays next."""
+    conv = ScriptedConversation(say("menu", 50), [say("agent", 3)])
+    h = Harness(conv)
+    h.start()
+    h.tick(10)
+    h.session.dtmf("0")
+    h.tick(1)
+    assert h.silence_sent(1) is False  # the answer to the key starts at once
+    h.tick(5)
+    h.session.remote_hangup()
+    assert h.result.turns[0].interrupted and h.result.turns[0].prompt_frames_played == 10
+    assert h.result.turns[1].event == "dtmf" and h.result.turns[1].prompt_frames_played == 3
+
+
+def test_speech_held_during_disclosure_is_answered_once() -> None:
+    """Two things said over a non-interruptible prompt reach the dialogue as one utterance afterwards."""
+    conv = ScriptedConversation(say("disclosure", 40, interruptible=False), [say("reply", 3)])
+    h = Harness(conv)
+    h.start()
+    speak(h, "a", 5)
+    h.session.final("喂", 0.9, h.t)
+    speak(h, "b", 5)
+    h.session.final("你是谁", 0.6, h.t)
+    h.tick(35)
+    assert conv.heard == [("utterance", "喂，你是谁")]
+    h.tick(4)
+    h.session.remote_hangup()
+    assert h.result.turns[1].confidence == 0.9 and h.result.turns[1].heard_text == "喂，你是谁"
+
+
+def test_record_is_written_even_if_sip_never_confirms_the_hangup() -> None:
+    """A hang-up Deferred that never fires still yields the record after the guard delay."""
+    from twisted.internet.defer import Deferred
+
+    conv = ScriptedConversation(say("hello", 3), [Understanding(EndCall("no_response"))])
+    h = Harness(conv)
+    h.control.hangup = lambda: Deferred()  # type: ignore[method-assign]
+    h.start()
+    h.tick(4)
+    h.session.dtmf("5")
+    assert h.result is None
+    h.clock.advance(10.5)
+    assert h.result is not None and h.result.end_reason == "no_response"
