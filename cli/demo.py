@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "config" / "demo"
 PREFERRED_ZONE = "Asia/Shanghai"
 # Real zones spread over every UTC offset, tried when the borrowers' own zone is outside the window.
-CANDIDATE_ZONES = (
-    "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Noumea", "Pacific/Auckland",
-    "Pacific/Kiritimati", "Asia/Bangkok", "Asia/Dhaka", "Asia/Karachi", "Asia/Dubai", "Europe/Moscow",
-    "Europe/Athens", "Europe/Berlin", "Europe/London", "Atlantic/Azores", "Atlantic/South_Georgia",
-    "America/Sao_Paulo", "America/Halifax", "America/New_York", "America/Chicago", "America/Denver",
-    "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu", "Pacific/Pago_Pago",
+CANDIDATE_ZONES = (  # tried in this order: familiar zones first, the rest cover every UTC offset
+    "Asia/Shanghai", "Asia/Tokyo", "Asia/Singapore", "Asia/Kolkata", "Asia/Dubai", "Europe/Moscow",
+    "Europe/Berlin", "Europe/London", "America/Sao_Paulo", "America/New_York", "America/Chicago",
+    "America/Denver", "America/Los_Angeles", "Pacific/Honolulu", "Australia/Sydney", "Pacific/Auckland",
+    "Pacific/Kiritimati", "Pacific/Noumea", "Asia/Bangkok", "Asia/Dhaka", "Asia/Karachi", "Europe/Athens",
+    "Atlantic/Azores", "Atlantic/South_Georgia", "America/Halifax", "America/Anchorage", "Pacific/Pago_Pago",
 )
 SIM_NOTICE = (
     "ASR: the simulated-transcript ('sim') recognizer is used because no Mandarin Vosk model is installed;\n"
@@ -78,35 +78,24 @@ def strictest_window(windows: Iterable[tuple[dt.time, dt.time]]) -> tuple[dt.tim
 
 
 def choose_zone(
-    now: dt.datetime, window: tuple[dt.time, dt.time], margin_min: int = 20,
+    now: dt.datetime, window: tuple[dt.time, dt.time], margin_min: int = 60,
     preferred: str = PREFERRED_ZONE, candidates: Sequence[str] = CANDIDATE_ZONES,
 ) -> ZoneChoice:
-    """The preferred zone if it is inside the window with a margin; else the candidate nearest mid-window.
+    """The preferred zone if it is inside the window with a margin, else the first candidate that is.
 
     `now` must be timezone-aware. The margin keeps the whole demo (a few minutes) inside the window.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     start, end = window
-
-    def minutes(t: dt.time) -> int:
-        return t.hour * 60 + t.minute
-
-    lo, hi = minutes(start) + margin_min, minutes(end) - margin_min
-    mid = (minutes(start) + minutes(end)) / 2
-    preferred_local = now.astimezone(ZoneInfo(preferred))
-    if lo <= minutes(preferred_local.time()) <= hi:
-        return ZoneChoice(preferred, preferred_local.time().replace(microsecond=0), False,
-                          preferred_local.time().replace(microsecond=0))
-    best: tuple[float, str, dt.time] | None = None
-    for name in candidates:
+    lo = start.hour * 60 + start.minute + margin_min
+    hi = end.hour * 60 + end.minute - margin_min
+    preferred_local = now.astimezone(ZoneInfo(preferred)).time().replace(microsecond=0)
+    for name in (preferred, *candidates):
         local = now.astimezone(ZoneInfo(name)).time().replace(microsecond=0)
-        m = minutes(local)
-        if lo <= m <= hi and (best is None or abs(m - mid) < best[0]):
-            best = (abs(m - mid), name, local)
-    if best is None:
-        raise ValueError("no candidate time zone is inside the call window now")
-    return ZoneChoice(best[1], best[2], True, preferred_local.time().replace(microsecond=0))
+        if lo <= local.hour * 60 + local.minute <= hi:
+            return ZoneChoice(name, local, name != preferred, preferred_local)
+    raise ValueError("no candidate time zone is inside the call window now")
 
 
 def prepare_borrowers(records: Sequence[dict[str, Any]], zone: str, today: dt.date) -> list[dict[str, Any]]:
@@ -540,6 +529,7 @@ class _Demo:
         finally:
             if app is not None:
                 await app.stop()
+                await deferLater(reactor, 0.5, lambda: None)  # let the last BYEs reach the sim phone
             pool.stop()
             log_file.close()
 

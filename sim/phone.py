@@ -187,7 +187,11 @@ class SimCall(pj.Call):
         self.phone.reactor.callLater(self.phone.book.max_call_s, self.hang_up, "max_call_s")
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
-        info = self.getInfo()
+        try:
+            info = self.getInfo()
+        except pj.Error as exc:
+            self.emit("call.error", reason=f"call state: {exc.info()}")
+            return
         if info.state != pj.PJSIP_INV_STATE_DISCONNECTED or self.ended:
             return
         self.ended = True
@@ -316,6 +320,8 @@ class SimPhone:
 
     def stop(self) -> None:
         """Hang up what is in progress and give pjsua2 a moment to send the BYEs."""
+        for _ in range(20):  # first take in what already arrived (a caller's BYE racing our SIGTERM)
+            self._ep.libHandleEvents(5)
         for call in list(self.calls.values()):
             call.hang_up("sim_shutdown")
         for _ in range(40):
