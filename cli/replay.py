@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="server.toml (default: config/server.toml)")
     parser.add_argument("--store", type=Path, default=None, help="campaign store (default: [store] path)")
     parser.add_argument(
-        "--borrower", type=Path, default=Path("config/borrower.example.json"),
+        "--borrower", type=Path, default=Path(__file__).resolve().parent.parent / "config" / "borrower.example.json",
         help="borrower record (JSON) for recordings that are not in the store",
     )
     parser.add_argument("--report", type=Path, default=None, help="HTML report for a batch (default var/qa/...)")

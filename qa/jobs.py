@@ -122,6 +122,8 @@ def jobs_for_campaign(store: CallReader, campaign_id: str) -> list[ReplayJob]:
 
 def job_from_file(recording: Path, borrower_file: Path) -> ReplayJob:
     """A bare recording: the live record comes from a `<name>.json` beside it when there is one."""
+    if recording.suffix.lower() != ".wav":
+        raise ReplayError(f"{recording}: expected a stereo .wav recording, a folder of them, or a call id")
     try:
         borrower = Borrower.from_dict(json.loads(borrower_file.read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError, BorrowerError) as exc:
