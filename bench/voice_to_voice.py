@@ -4,7 +4,7 @@
     python bench/voice_to_voice.py                      # levels 4 8 12 concurrent calls
     python bench/voice_to_voice.py --levels 4 8 --min-turns 50
 
-Each level N starts ceil(N/4) simulated-borrower phones (`python -m sim.phone`) and as many bot
+Each level N starts ceil(N/4) simulated-borrower phones (`sim.process.SimPhoneProcess`) and as many bot
 workers (`python -m session.loopback`): the pjsua2-python wheel is compiled with PJSUA_MAX_CALLS = 4,
 so one process holds at most 4 calls, and a deployment shards the same way. Every worker runs the
 real session (webrtcvad, endpointing, intents, dialogue, pre-rendered prompts, PromptPlayer, RTP);
@@ -16,7 +16,8 @@ Figures, one run:
   to the media bridge; p50/p95 per level and over all turns (target p50 <= 350 ms, p95 <= 500 ms,
   default 300 ms hangover, early endpointing after 200 ms of silence on a confident partial);
 - late frames: borrower frames that reached the session more than 40 ms behind the media clock;
-  the level sustained is the largest N with at most 1 % late frames.
+  the level sustained is the largest N with at most 1 % late frames;
+- bot CPU: user+system seconds of the bot workers (start-up included) per minute of call audio.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from session.latency import LatencySummary  # noqa: E402
+from sim.process import SimPhoneProcess  # noqa: E402
 
 PER_PROCESS = 4
 # Personas that talk the most turns first; each worker gets up to four.
@@ -50,42 +52,19 @@ def daytime_zone() -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
-def start_phone(workdir: Path) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sim.phone", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=(workdir / f"phone-{time.monotonic_ns()}.err").open("w"), text=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith('{"event"') and json.loads(line).get("event") == "ready":
-            return proc, int(json.loads(line)["port"])
-    stop(proc)
-    raise SystemExit("the simulated phone did not start")
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def run_level(calls: int, workdir: Path, zone: str) -> dict[str, Any]:
     workers = math.ceil(calls / PER_PROCESS)
-    phones = [start_phone(workdir) for _ in range(workers)]
-    procs = []
+    # The phones are test equipment: a shared voice cache keeps their espeak-ng runs out of the figures.
+    phones = [SimPhoneProcess(cache_dir=workdir / "sim-voice-cache") for _ in range(workers)]
+    procs: list[subprocess.Popen[str]] = []
     try:
+        for phone in phones:
+            phone.start()
         for w in range(workers):
             n = min(PER_PROCESS, calls - w * PER_PROCESS)
             out = workdir / f"level{calls}-worker{w}"
             out.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "session.loopback", "--peer-port", str(phones[w][1]), "--out", str(out),
+            cmd = [sys.executable, "-m", "session.loopback", "--peer-port", str(phones[w].port), "--out", str(out),
                    "--timezone", zone]
             for i in range(n):
                 cmd += ["--call", ROTATION[(w * PER_PROCESS + i) % len(ROTATION)]]
@@ -100,8 +79,8 @@ def run_level(calls: int, workdir: Path, zone: str) -> dict[str, Any]:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-        for phone, _ in phones:
-            stop(phone)
+        for phone in phones:
+            phone.stop()
     latencies = [v for s in summaries for v in s.get("latencies_ms", [])]
     frames = sum(int(s.get("frames", 0)) for s in summaries)
     late = sum(int(s.get("late_frames", 0)) for s in summaries)
@@ -114,6 +93,8 @@ def run_level(calls: int, workdir: Path, zone: str) -> dict[str, Any]:
         "late_frames": late,
         "late_pct": 100.0 * late / frames if frames else math.nan,
         "wall_s": max((float(s.get("wall_s", 0)) for s in summaries), default=0.0),
+        "bot_cpu_s": sum(float(s.get("cpu_s", 0)) for s in summaries),
+        "call_minutes": frames * 0.02 / 60,
     }
 
 
@@ -136,6 +117,7 @@ def main() -> int:
             print(f"{calls:3d} concurrent calls: {result['answered']} answered, {lat.count} turns, "
                   f"v2v p50 {lat.p50_ms:.0f} ms p95 {lat.p95_ms:.0f} ms max {lat.max_ms:.0f} ms, "
                   f"late frames {result['late_frames']}/{result['frames']} ({result['late_pct']:.2f} %), "
+                  f"bot CPU {result['bot_cpu_s'] / max(result['call_minutes'], 1e-9):.2f} s per call-minute, "
                   f"wall {result['wall_s']:.0f} s" + (f", errors: {result['errors']}" if result["errors"] else ""),
                   flush=True)
         while sum(len(r["latencies_ms"]) for r in results) < args.min_turns:

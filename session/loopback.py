@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -121,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         late = registry.counter("voicebot_borrower_frames_late_total", "").value()
         values = [o.latency_ms for o in latencies]
         lat = LatencySummary.of(values)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         summary.update(
+            cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
             frames=int(frames), late_frames=int(late), latencies_ms=[round(v, 1) for v in values],
             p50_ms=round(lat.p50_ms, 1), p95_ms=round(lat.p95_ms, 1), recognizer=args.recognizer,
             max_calls=endpoint.max_calls,
