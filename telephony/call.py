@@ -210,6 +210,26 @@ class Call:
             self._ended_waiters.append(d)
         return d
 
+    def media_stats(self) -> dict[str, int]:
+        """RTP and jitter-buffer counters of the audio stream so far (empty when there is no media).
+
+        Tells network loss (`rx_lost`) apart from frames the jitter buffer dropped or had to invent
+        (`jb_discarded`, `jb_lost`, `jb_empty`), for QA and the benchmark.
+        """
+        live = self._live
+        if live is None:
+            return {}
+        try:
+            stat = live.getStreamStat(0)
+        except pj.Error:
+            return {}
+        rx, jb = stat.rtcp.rxStat, stat.jbuf
+        return {
+            "rx_packets": int(rx.pkt), "rx_lost": int(rx.loss), "rx_discarded": int(rx.discard),
+            "tx_packets": int(stat.rtcp.txStat.pkt), "jb_discarded": int(jb.discard),
+            "jb_lost": int(jb.lost), "jb_empty": int(jb.empty), "jb_avg_delay_ms": int(jb.avgDelayMsec),
+        }
+
     def set_frame_consumer(self, consumer: FrameConsumer | None) -> None:
         """`consumer(frame, t)` gets every borrower frame (16-bit PCM, 20 ms) on the reactor."""
         self._consumer = consumer

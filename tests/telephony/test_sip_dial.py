@@ -138,10 +138,16 @@ def run_until_done(done: list[tuple[int, bool]]) -> None:
 
 
 def test_local_hangup_reports_bot(endpoint: Any) -> None:
-    """hangup() on an answered call fires CallEnded with hangup_by=bot and all four timings in order."""
-    with sipp(None, rtp_echo=True) as peer:
+    """hangup() on an answered call fires CallEnded with hangup_by=bot, all four timings in order, and RTP stats."""
+    from reactor_wait import spin
+
+    with sipp("uas_echo.xml", rtp_echo=True) as peer:
         call = run_until(endpoint.dial(peer.uri))
+        spin(1.0)
+        stats = call.media_stats()
         ended: CallEnded = run_until(call.hangup(), 5)
+    assert 35 <= stats["rx_packets"] <= 60 and stats["rx_lost"] == 0  # a second of echoed RTP
+    assert call.media_stats() == {}  # no stream once the call is over
     t = ended.timings
     assert ended.reason == "local_hangup" and ended.hangup_by == "bot"
     assert t.ringing_at is not None and t.answered_at is not None and t.ended_at is not None
