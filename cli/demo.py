@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=DEMO_DIR / "server.toml", help="demo server.toml")
     parser.add_argument("--borrowers", type=Path, default=DEMO_DIR / "borrowers.jsonl", help="borrowers (JSONL)")
     parser.add_argument("--numbers", type=Path, default=DEMO_DIR / "sim_numbers.toml", help="number -> persona map")
+    parser.add_argument(
+        "--night", type=Path, default=DEMO_DIR / "borrowers_night.jsonl",
+        help="borrowers placed where it is night now: the compliance gate must not dial them (C1)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N borrowers")
     parser.add_argument("--out", type=Path, default=Path("var/demo"), help="folder for each run's store and recordings")
     parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds")
@@ -96,6 +100,23 @@ def choose_zone(
         if lo <= local.hour * 60 + local.minute <= hi:
             return ZoneChoice(name, local, name != preferred, preferred_local)
     raise ValueError("no candidate time zone is inside the call window now")
+
+
+def choose_night_zone(
+    now: dt.datetime, window: tuple[dt.time, dt.time], margin_min: int = 60,
+    candidates: Sequence[str] = CANDIDATE_ZONES,
+) -> ZoneChoice:
+    """The first candidate zone where it is now outside the call window by at least the margin."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    start, end = window
+    lo = start.hour * 60 + start.minute - margin_min
+    hi = end.hour * 60 + end.minute + margin_min
+    for name in candidates:
+        local = now.astimezone(ZoneInfo(name)).time().replace(microsecond=0)
+        if not lo <= local.hour * 60 + local.minute <= hi:
+            return ZoneChoice(name, local, True, local)
+    raise ValueError("no candidate time zone is outside the call window now")
 
 
 def prepare_borrowers(records: Sequence[dict[str, Any]], zone: str, today: dt.date) -> list[dict[str, Any]]:
@@ -294,6 +315,7 @@ def run(args: argparse.Namespace) -> int:
             print("--limit must be at least 1", file=sys.stderr)
             return 2
         records = records[: args.limit]
+    night = read_jsonl(args.night) if args.night else []
     book = load_personas()
     numbers = load_number_map(args.numbers, book)
     run_dir = args.out / time.strftime("run-%Y%m%d-%H%M%S")
@@ -310,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Simulated borrowers: sim.phone pid {phone.pid} on sip:127.0.0.1:{port} "
           f"({len(book.personas)} personas, chosen by dialed number from {args.numbers})", file=out)
     try:
-        demo = _Demo(args, records, numbers, run_dir, port, out)
+        demo = _Demo(args, records, night, numbers, run_dir, port, out)
         return demo.run()
     except ConfigError:
         raise
@@ -320,10 +342,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Demo:
-    def __init__(self, args: argparse.Namespace, records: list[dict[str, Any]], numbers: dict[str, str],
-                 run_dir: Path, sim_port: int, out: TextIO) -> None:
+    def __init__(self, args: argparse.Namespace, records: list[dict[str, Any]], night: list[dict[str, Any]],
+                 numbers: dict[str, str], run_dir: Path, sim_port: int, out: TextIO) -> None:
         self.args = args
         self.records = records
+        self.night = night
         self.numbers = numbers
         self.run_dir = run_dir
         self.sim_port = sim_port
@@ -362,6 +385,28 @@ class _Demo:
         reactor.callWhenRunning(main)
         reactor.run()
         return self.code
+
+    def _report_night(
+        self, store: Any, campaign_id: str, night: list[dict[str, Any]], refused: dict[str, int]
+    ) -> bool:
+        """True when no night borrower was dialled and the gate logged C1 refusals for them."""
+        held = True
+        for record in night:
+            state = store.get_borrower(campaign_id, record["id"])
+            if state.attempts_total:
+                held = False
+                print(f"C1 NOT HELD: {record['id']} was dialled at night in {record['timezone']}", file=self.out)
+                continue
+            retry = "-"
+            if state.next_due_at is not None:
+                local = dt.datetime.fromtimestamp(state.next_due_at, ZoneInfo(record["timezone"]))
+                retry = f"{local:%Y-%m-%d %H:%M} local"
+            print(f"C1 held: {record['id']} ({record['timezone']}) was not dialled; next allowed attempt {retry}",
+                  file=self.out)
+        if night and not refused.get("C1"):
+            held = False
+            print("C1 check inconclusive: no C1 refusal was recorded for the night borrowers", file=self.out)
+        return held
 
     def _until_shutdown(self, reactor: Any) -> Any:
         """A Deferred that fires when the reactor starts shutting down (Ctrl-C, SIGTERM)."""
@@ -434,6 +479,12 @@ class _Demo:
                   f"it is {choice.local_time:%H:%M} in {choice.zone}, inside it.", file=out)
         today = dt.datetime.now(ZoneInfo(choice.zone)).date()
         records = prepare_borrowers(self.records, choice.zone, today)
+        night_records: list[dict[str, Any]] = []
+        if self.night:
+            dark = choose_night_zone(dt.datetime.now(dt.UTC), window)
+            night_records = prepare_borrowers(self.night, dark.zone, dt.datetime.now(ZoneInfo(dark.zone)).date())
+            print(f"Compliance check: {', '.join(r['id'] for r in night_records)} placed in {dark.zone} where it is "
+                  f"{dark.local_time:%H:%M}, outside the window: the scheduler must refuse to dial (C1).", file=out)
         personas = {r["id"]: _persona_for(str(r["phone"]), self.numbers) for r in records}
         borrowers = [Borrower.from_dict(r) for r in records]
         used_sets = sorted({segment_for(b, segments).script_set for b in borrowers})
@@ -464,15 +515,17 @@ class _Demo:
                 "demo", timezone=choice.zone, trunk=trunk.name, actor="demo",
                 max_concurrent_calls=min(trunk.max_concurrent_calls, config.campaign.max_concurrent_calls),
             )
-            report = service.import_records(campaign.id, records, actor="demo")
+            report = service.import_records(campaign.id, [*records, *night_records], actor="demo")
             if report.errors:
                 raise RuntimeError(f"demo borrowers refused by the importer: {report.to_dict()['errors']}")
             started = time.monotonic()
             service.start(campaign.id, actor="demo")
             display = ProgressDisplay(out, len(records), started)
+            day_ids = {r["id"] for r in records}
             while True:
                 counts = store.progress(campaign.id)
-                done = sum(1 for b in store.list_borrowers(campaign.id) if b.attempts_total > 0)
+                tried = [b for b in store.list_borrowers(campaign.id) if b.attempts_total > 0]
+                done = sum(1 for b in tried if b.borrower_id in day_ids)
                 display.update(time.monotonic(), counts, dialer.in_flight(campaign.id), done)
                 if done >= len(records) and dialer.in_flight(campaign.id) == 0:
                     break
@@ -504,6 +557,7 @@ class _Demo:
             refused = counts.get("refusals_by_rule") or {}
             if refused:
                 print("compliance refusals: " + ", ".join(f"{k} {v}" for k, v in refused.items()), file=out)
+            held = self._report_night(store, campaign.id, night_records, refused)
             if summary.recognizers:
                 print(f"recognizer used: {', '.join(sorted(summary.recognizers))} "
                       f"(simulated transcripts: no Mandarin Vosk model installed)", file=out)
@@ -519,7 +573,7 @@ class _Demo:
             if self.args.json:
                 print(summary_json, file=out)
             reached = {c["borrower_id"] for c in calls}
-            self.code = 0 if len(reached) >= len(records) and unstored <= 0 else 1
+            self.code = 0 if len(reached) >= len(records) and unstored <= 0 and held else 1
             if self.args.keep_serving:
                 print(f"dashboard:  {dashboard} (token {token}) - serving until Ctrl-C", file=out, flush=True)
                 await self._until_shutdown(reactor)

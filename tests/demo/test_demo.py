@@ -123,7 +123,7 @@ def test_summary_reads_store_records() -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_demo_runs_three_borrowers_end_to_end(tmp_path: Path) -> None:
-    """`server.py demo --limit 3` dials three simulated borrowers over SIP, stores them, and says it used `sim`."""
+    """`server.py demo --limit 3` calls three borrowers over SIP, stores them, skips the night one, says `sim`."""
     done = subprocess.run(
         [sys.executable, "server.py", "demo", "--limit", "3", "--out", str(tmp_path), "--timeout", "100"],
         cwd=ROOT, capture_output=True, timeout=150, check=False, text=True,
@@ -132,6 +132,7 @@ def test_demo_runs_three_borrowers_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert "('sim') recognizer is used because no Mandarin Vosk model is installed" in out
     assert "Call window (C1" in out
+    assert "C1 held: demo-13" in out  # the borrower placed where it is night was never dialled
     pid = int(re.search(r"sim\.phone pid (\d+)", out).group(1))  # type: ignore[union-attr]
     assert not Path(f"/proc/{pid}").exists() or _is_zombie_or_other(pid)
     (summary_file,) = tmp_path.glob("run-*/summary.json")
@@ -153,3 +154,14 @@ def _is_zombie_or_other(pid: int) -> bool:
     except OSError:
         return True
     return "sim.phone" not in cmdline or os.waitpid(pid, os.WNOHANG) != (0, 0)
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_night_zone_is_outside_the_window(hour: int) -> None:
+    """The compliance-check borrower always lands where it is at least an hour outside the window."""
+    from cli.demo import choose_night_zone
+
+    now = dt.datetime(2026, 11, 28, hour, 10, tzinfo=dt.UTC)
+    choice = choose_night_zone(now, WINDOW)
+    local = now.astimezone(ZoneInfo(choice.zone)).time()
+    assert not dt.time(8, 0) <= local <= dt.time(21, 0)
