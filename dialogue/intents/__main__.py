@@ -111,9 +111,10 @@ def _compare(data: Path, dev_path: Path) -> int:
     from dialogue.intents.training import compare
 
     results = compare(read_label_files(data), read_jsonl(dev_path), NoiseSpec.read())
-    width = max(len(name) for name, _, _ in results)
-    for name, accuracy, macro_f1 in results:
-        print(f"{name:<{width}}  accuracy={accuracy:.4f} macro_f1={macro_f1:.4f}")
+    width = max(len(row[0]) for row in results)
+    print(f"{'settings':<{width}}  dev: accuracy macro_f1 | dev with simulated ASR errors: accuracy macro_f1")
+    for name, accuracy, macro_f1, noisy_accuracy, noisy_macro_f1 in results:
+        print(f"{name:<{width}}  {accuracy:.4f} {macro_f1:.4f} | {noisy_accuracy:.4f} {noisy_macro_f1:.4f}", flush=True)
     return 0
 
 

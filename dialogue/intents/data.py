@@ -180,3 +180,20 @@ def augment(examples: Sequence[Example], spec: NoiseSpec, per_example: int, seed
             seen.add(key)
             out.append(Example(variant, example.intent, example.source + "~"))
     return out
+
+
+def simulate_asr(text: str, spec: NoiseSpec, rng: random.Random, rate: float) -> str:
+    """Corrupt about ``rate`` of the characters the way a recogniser does (homophones, drops, spaces),
+    to measure robustness on held-out replies; small-model Mandarin ASR has 17-24% CER."""
+    out: list[str] = []
+    for char in text:
+        roll = rng.random()
+        if roll < rate * 0.6 and char in spec.homophones:
+            out.append(rng.choice(spec.homophones[char]))
+        elif roll < rate * 0.8 and char not in spec.never_drop and len(text) >= 4:
+            continue
+        else:
+            out.append(char)
+        if rng.random() < 0.1:
+            out.append(" ")
+    return "".join(out)
