@@ -223,11 +223,27 @@ class CallSession:
         if self._voice.barge_in():
             log_event(log, "session.barge_in", call_id=self.call_id, t=round(t, 3))
 
-    def final(self, text: str, confidence: float | None, t: float) -> None:
+    def final(
+        self,
+        text: str,
+        confidence: float | None,
+        t: float,
+        *,
+        start_s: float | None = None,
+        end_s: float | None = None,
+        partials: int | None = None,
+    ) -> None:
+        """A final transcript; with its own boundaries it cannot be confused with speech started since."""
         if self._finished:
             return
-        heard = self._heard or _Heard()
-        self._heard = None
+        if start_s is not None and (self._heard is None or self._heard.start_s != start_s):
+            heard = _Heard()  # the borrower already started a new utterance: keep that one open
+            heard.start_s, heard.end_s, heard.partials = start_s, end_s, partials or 0
+        else:
+            heard = self._heard or _Heard()
+            self._heard = None
+            if partials is not None:
+                heard.partials = partials
         text = text.strip()
         if not text:
             self._arm_no_input()

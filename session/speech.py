@@ -116,7 +116,8 @@ class SpeechRouter:
             s.speech_ended(event.end_s)
         elif isinstance(event, FinalTranscript):
             now = s.clock.call_time(self._reactor.seconds())
-            s.final(event.text, event.confidence, now)
+            s.final(event.text, event.confidence, now, start_s=event.start_s, end_s=event.end_s,
+                    partials=event.partials)
         elif isinstance(event, BargeIn):
             s.barge_in(event.t)
         elif isinstance(event, LikelyMachine):

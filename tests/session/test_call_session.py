@@ -260,3 +260,19 @@ def test_record_is_written_even_if_sip_never_confirms_the_hangup() -> None:
     assert h.result is None
     h.clock.advance(10.5)
     assert h.result is not None and h.result.end_reason == "no_response"
+
+
+def test_late_final_keeps_its_own_speech_boundaries() -> None:
+    """A final that arrives after the next utterance began is timed by its own speech, not the new one."""
+    conv = ScriptedConversation(say("hello", 3), [say("reply", 3)])
+    h = Harness(conv)
+    h.start()
+    h.tick(4)
+    h.session.speech_started(1.0)
+    h.session.speech_ended(1.5)
+    h.session.speech_started(1.8)  # talking again before the recognizer answered
+    h.session.final("明天还", 0.9, 1.9, start_s=1.0, end_s=1.5, partials=3)
+    h.tick(4)
+    h.session.remote_hangup()
+    reply = h.result.turns[1]
+    assert (reply.speech_start_s, reply.speech_end_s, reply.partials) == (1.0, 1.5, 3)
