@@ -137,4 +137,11 @@ CREATE TABLE audit_log (
 )
 """,
     ),
+    (
+        2,
+        """
+CREATE INDEX borrowers_active_groups ON borrowers (campaign_id, status, timezone, strategy, borrower_id);
+CREATE INDEX attempts_by_time ON attempts (started_at)
+""",
+    ),
 ]

@@ -161,17 +161,20 @@ class CampaignService:
     def progress(self, campaign_id: str) -> ProgressSnapshot:
         campaign = self.store.get_campaign(campaign_id)
         counts = self.store.progress(campaign_id)
-        left = 0
         now = self.reactor.seconds()
-        today: dict[str | None, dict[str, int]] = {}  # one query per time zone, not per borrower
-        caps: dict[str | None, int] = {}
-        for borrower_id, timezone, strategy in self.store.active_borrower_zones(campaign_id):
-            if timezone not in today:
-                zone, _known = self.scheduler.gate.zone_for(timezone, campaign.timezone)
-                today[timezone] = self.store.attempts_today_by_borrower(campaign_id, *day_bounds(now, zone))
-            if strategy not in caps:
-                caps[strategy] = self.strategies.get(campaign.strategy or strategy).max_attempts_per_borrower_per_day
-            left += max(0, caps[strategy] - today[timezone].get(borrower_id, 0))
+
+        def cap(strategy: str | None) -> int:
+            return self.strategies.get(campaign.strategy or strategy).max_attempts_per_borrower_per_day
+
+        left = 0
+        zones: set[str | None] = set()
+        for timezone, strategy, count in self.store.active_groups(campaign_id):  # aggregated in SQL
+            left += cap(strategy) * count
+            zones.add(timezone)
+        for timezone in zones:  # then subtract what today's attempts (in each borrower's local day) used
+            zone, _known = self.scheduler.gate.zone_for(timezone, campaign.timezone)
+            for strategy, used in self.store.active_attempt_counts(campaign_id, timezone, *day_bounds(now, zone)):
+                left -= min(used, cap(strategy))
         return ProgressSnapshot(campaign, counts, self.scheduler.dialer.in_flight(campaign_id), left)
 
     def list_campaigns(self) -> list[Campaign]:

@@ -57,7 +57,7 @@ class CampaignStore(Protocol):
     ) -> tuple[int, int, int]: ...
     def get_borrower(self, campaign_id: str, borrower_id: str) -> BorrowerState: ...
     def list_borrowers(self, campaign_id: str) -> list[BorrowerState]: ...
-    def active_borrower_zones(self, campaign_id: str) -> list[tuple[str, str | None, str | None]]: ...
+    def active_groups(self, campaign_id: str) -> list[tuple[str | None, str | None, int]]: ...
     def due_borrowers(self, campaign_id: str, now: float, limit: int) -> list[BorrowerState]: ...
     def active_borrower_count(self, campaign_id: str) -> int: ...
     def contacts(self, campaign_id: str, borrower_id: str) -> list[Contact]: ...
@@ -75,7 +75,9 @@ class CampaignStore(Protocol):
     def mark_lost(self, attempt_id: str, now: float, next_due_at: float) -> None: ...
     def recover_pending(self, now: float) -> list[str]: ...
     def pending_attempts(self) -> list[AttemptStart]: ...
-    def attempts_today_by_borrower(self, campaign_id: str, since: float, until: float) -> dict[str, int]: ...
+    def active_attempt_counts(
+        self, campaign_id: str, timezone: str | None, since: float, until: float
+    ) -> list[tuple[str | None, int]]: ...
     def schedule_borrower(
         self, campaign_id: str, borrower_id: str, *, status: str, next_due_at: float | None, next_reason: str,
         trunk_error_streak: int, stop_reason: str | None = None,
@@ -241,13 +243,13 @@ class SqliteStore:
         )
         return [_borrower(r) for r in rows]
 
-    def active_borrower_zones(self, campaign_id: str) -> list[tuple[str, str | None, str | None]]:
-        """(borrower id, time zone, strategy) of active borrowers, without loading their records."""
+    def active_groups(self, campaign_id: str) -> list[tuple[str | None, str | None, int]]:
+        """(time zone, strategy, how many) over the active borrowers: progress without reading every row."""
         rows = self._db.execute(
-            "SELECT borrower_id, timezone, strategy FROM borrowers WHERE campaign_id = ? AND status = ?",
-            (campaign_id, BORROWER_ACTIVE),
-        )
-        return [(r["borrower_id"], r["timezone"], r["strategy"]) for r in rows]
+            "SELECT timezone, strategy, COUNT(*) FROM borrowers WHERE campaign_id = ? AND status = ?"
+            " GROUP BY timezone, strategy", (campaign_id, BORROWER_ACTIVE),
+        ).fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
 
     def due_borrowers(self, campaign_id: str, now: float, limit: int) -> list[BorrowerState]:
         rows = self._db.execute(
@@ -438,15 +440,19 @@ class SqliteStore:
             for r in rows
         ]
 
-    def attempts_today_by_borrower(self, campaign_id: str, since: float, until: float) -> dict[str, int]:
-        """Attempts in [since, until) per borrower of this campaign, counted over every campaign (as C3 does)."""
+    def active_attempt_counts(
+        self, campaign_id: str, timezone: str | None, since: float, until: float
+    ) -> list[tuple[str | None, int]]:
+        """(strategy, attempts in [since, until)) per active borrower of one zone that has any, over every
+        campaign as C3 counts them."""
         rows = self._db.execute(
-            "SELECT a.borrower_id AS b, COUNT(*) AS n FROM attempts a JOIN borrowers w"
-            " ON w.borrower_id = a.borrower_id AND w.campaign_id = ?"
-            " WHERE a.started_at >= ? AND a.started_at < ? GROUP BY a.borrower_id",
-            (campaign_id, since, until),
-        )
-        return {r["b"]: int(r["n"]) for r in rows}
+            "SELECT w.strategy, a.n FROM (SELECT borrower_id, COUNT(*) AS n FROM attempts"
+            " WHERE started_at >= ? AND started_at < ? GROUP BY borrower_id) a"
+            " JOIN borrowers w ON w.campaign_id = ? AND w.borrower_id = a.borrower_id"
+            " WHERE w.status = ? AND w.timezone IS ?",
+            (since, until, campaign_id, BORROWER_ACTIVE, timezone),
+        ).fetchall()
+        return [(r[0], int(r[1])) for r in rows]
 
     def attempts(self, campaign_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM attempts WHERE campaign_id = ? ORDER BY started_at, id", (campaign_id,))

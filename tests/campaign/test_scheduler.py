@@ -206,3 +206,23 @@ def test_a_failing_session_is_stored_as_answered_and_retried(stack_factory: Stac
     assert [(x["disposition"], x["outcome"]) for x in calls] == [("answered", None)]
     assert "recognizer crashed" in s.store.get_call(calls[0]["call_id"])["record"]["end_reason"]
     assert s.store.get_borrower(c.id, "B001").next_reason == "retry"
+
+
+def test_progress_counts_attempts_left_under_the_daily_caps(stack_factory: StackFactory) -> None:
+    """attempts_left_today = daily cap x active borrowers minus today's local-day attempts; settled ones add none."""
+    s = stack_factory()
+    s.placer.script = lambda target, n: "busy"
+    s.runner.outcome = lambda b: {"disposition": "already_paid"}
+    c = s.service.create_campaign("left", strategy="standard")  # 3 a day per borrower
+    s.service.import_records(c.id, [borrower_row(1), borrower_row(2), borrower_row(3, timezone="Asia/Urumqi")])
+    assert s.service.progress(c.id).attempts_left == 9
+    s.scheduler.start()
+    s.service.start(c.id)
+    run_for(s.clock, 30)
+    # 10:00 in Shanghai is 08:00 in Urumqi, before the 08:30 window: B003 is refused (C1), not dialled
+    assert s.service.progress(c.id).attempts_left == 7
+    assert [r["borrower_id"] for r in s.store.refusals(c.id)] == ["B003"]
+    s.placer.script = lambda target, n: "answered"
+    run_for(s.clock, 700, step=5)  # busy retry after 10 min; now answered -> paid -> stopped
+    assert s.store.get_borrower(c.id, "B001").status == "stopped"
+    assert s.service.progress(c.id).attempts_left == 3

@@ -88,3 +88,21 @@ def test_result_and_follow_up_are_written_together(stack_factory: StackFactory,
     run_for(s.clock, 3 * 3600, step=30)  # 'standard' retries an unknown result after 2 h
     assert s.store.is_opted_out("+8613800130001")
     assert s.store.get_borrower(c.id, "B001").stop_reason == "opt_out"
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database written by a build that knew only migration 1 keeps its rows and gains the later indexes."""
+    import campaign.store as store_module
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:1])
+    old = SqliteStore(tmp_path / "old.db")
+    assert old.schema_version == 1
+    old._db.execute("INSERT INTO audit_log (at, actor, action, campaign_id, detail) VALUES (1, 'op', 'x', NULL, '{}')")
+    old.close()
+    monkeypatch.undo()
+    new = SqliteStore(tmp_path / "old.db")
+    assert new.schema_version == MIGRATIONS[-1][0] >= 2
+    assert [a["actor"] for a in new.audit_log()] == ["op"]
+    names = {r[0] for r in new._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"attempts_by_time", "borrowers_active_groups"} <= names
+    new.close()
