@@ -78,16 +78,11 @@ class Scheduler:
         """Pending attempts from before a crash: mark lost (they still count) and reschedule the borrower."""
         now = self.reactor.seconds()
         lost = self.store.pending_attempts()
-        self.store.recover_pending(now)
         for attempt in lost:
+            campaign = self.store.get_campaign(attempt.campaign_id)
             borrower = self.store.get_borrower(attempt.campaign_id, attempt.borrower_id)
-            if borrower.status == BORROWER_ACTIVE and borrower.next_due_at is None:
-                strategy = self.strategies.get(self._strategy_name(attempt.campaign_id, borrower))
-                self.store.schedule_borrower(
-                    attempt.campaign_id, attempt.borrower_id, status=BORROWER_ACTIVE,
-                    next_due_at=now + strategy.retry_after("unknown"), next_reason="retry",
-                    trunk_error_streak=borrower.trunk_error_streak,
-                )
+            retry = self.strategy_for(campaign, borrower).retry_after("unknown")
+            self.store.mark_lost(attempt.attempt_id, now, now + retry)
             log_event(log, "campaign.attempt_lost", campaign=attempt.campaign_id, borrower=attempt.borrower_id,
                       attempt=attempt.attempt_id)
         return [a.attempt_id for a in lost]
@@ -101,16 +96,22 @@ class Scheduler:
     def tick(self) -> None:
         now = self.reactor.seconds()
         for campaign in self.store.list_campaigns():
-            if campaign.state == "scheduled" and campaign.start_at is not None and campaign.start_at <= now:
-                campaign = self.store.set_campaign_state(campaign.id, "running", now)
-                self.store.audit("scheduler", "start", campaign.id, {"scheduled_for": campaign.start_at}, now)
-            if campaign.state != "running":
-                continue
-            self._dial_due(campaign, now)
-            if self.store.active_borrower_count(campaign.id) == 0 and self.dialer.in_flight(campaign.id) == 0:
-                self.store.set_campaign_state(campaign.id, "finished", now)
-                self.store.audit("scheduler", "finish", campaign.id, {"reason": "no active borrowers"}, now)
-                log_event(log, "campaign.finished", campaign=campaign.id)
+            try:
+                self._tick_campaign(campaign, now)
+            except Exception as exc:  # one broken campaign (or a store hiccup) must not stop the loop
+                log_event(log, "campaign.tick_failed", logging.ERROR, campaign=campaign.id, error=repr(exc))
+
+    def _tick_campaign(self, campaign: Campaign, now: float) -> None:
+        if campaign.state == "scheduled" and campaign.start_at is not None and campaign.start_at <= now:
+            campaign = self.store.set_campaign_state(campaign.id, "running", now)
+            self.store.audit("scheduler", "start", campaign.id, {"scheduled_for": campaign.start_at}, now)
+        if campaign.state != "running":
+            return
+        self._dial_due(campaign, now)
+        if self.store.active_borrower_count(campaign.id) == 0 and self.dialer.in_flight(campaign.id) == 0:
+            self.store.set_campaign_state(campaign.id, "finished", now)
+            self.store.audit("scheduler", "finish", campaign.id, {"reason": "no active borrowers"}, now)
+            log_event(log, "campaign.finished", campaign=campaign.id)
 
     def _limits(self, campaign: Campaign, trunk: str | None) -> list[tuple[str, int, float]]:
         limits = [(f"campaign:{campaign.id}", campaign.max_concurrent_calls, campaign.calls_per_second)]
@@ -134,10 +135,6 @@ class Scheduler:
             if (campaign.id, borrower.borrower_id) in busy:
                 continue
             self._try_dial(campaign, borrower, borrower.next_reason or "scheduled", now, trunk, limits)
-
-    def _strategy_name(self, campaign_id: str, borrower: BorrowerState) -> str | None:
-        campaign = self.store.get_campaign(campaign_id)
-        return campaign.strategy or borrower.strategy
 
     def strategy_for(self, campaign: Campaign, borrower: BorrowerState) -> Strategy:
         return self.strategies.get(campaign.strategy or borrower.strategy)

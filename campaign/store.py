@@ -2,7 +2,7 @@
 
 Why this shape: the dialer writes an attempt and commits it *before* the INVITE leaves and completes
 it afterwards, so a crash (even kill -9) leaves either a completed attempt or a pending one that
-`recover_pending` marks as lost on restart - and every stored attempt still counts against the caps.
+`mark_lost` keeps as lost on restart - and every stored attempt still counts against the caps.
 A server database can replace SQLite by implementing the same Protocol.
 """
 
@@ -73,7 +73,6 @@ class CampaignStore(Protocol):
         self, attempt_id: str, record: CallRecord, completed_at: float, follow_up: FollowUp | None = None
     ) -> None: ...
     def mark_lost(self, attempt_id: str, now: float, next_due_at: float) -> None: ...
-    def recover_pending(self, now: float) -> list[str]: ...
     def pending_attempts(self) -> list[AttemptStart]: ...
     def active_attempt_counts(
         self, campaign_id: str, timezone: str | None, since: float, until: float
@@ -421,17 +420,6 @@ class SqliteStore:
                 " AND status = ? AND next_due_at IS NULL",
                 (next_due_at, row["campaign_id"], row["borrower_id"], BORROWER_ACTIVE),
             )
-    def recover_pending(self, now: float) -> list[str]:
-        """After a crash: attempts whose INVITE may have left are kept, marked lost, and still counted."""
-        with self._tx() as db:
-            ids = [r["id"] for r in db.execute("SELECT id FROM attempts WHERE state = 'pending'")]
-            for attempt_id in ids:
-                db.execute(
-                    "UPDATE attempts SET state = 'lost', disposition = 'unknown', completed_at = ? WHERE id = ?",
-                    (now, attempt_id),
-                )
-        return ids
-
     def pending_attempts(self) -> list[AttemptStart]:
         rows = self._db.execute("SELECT * FROM attempts WHERE state = 'pending' ORDER BY started_at")
         return [
