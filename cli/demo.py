@@ -38,9 +38,16 @@ CANDIDATE_ZONES = (  # tried in this order: familiar zones first, the rest cover
     "Atlantic/Azores", "Atlantic/South_Georgia", "America/Halifax", "America/Anchorage", "Pacific/Pago_Pago",
 )
 SIM_NOTICE = (
-    "ASR: the simulated-transcript ('sim') recognizer is used because no Mandarin Vosk model is installed;\n"
-    "     each simulated borrower sends its words in a SIP INFO. VAD, RTP, barge-in and timing are real."
+    "ASR: the simulated-transcript ('sim') recognizer is used because no Mandarin Vosk model is installed\n"
+    "     (looked for {model}); each simulated borrower sends its words in a SIP INFO.\n"
+    "     VAD, RTP, barge-in and timing are real."
 )
+SIM_WITH_MODEL_NOTICE = (
+    "ASR: the simulated-transcript ('sim') recognizer is used: a Mandarin model is installed at {model},\n"
+    "     but the simulated borrowers speak espeak-ng audio; `--recognizer vosk` runs the model on it instead.\n"
+    "     VAD, RTP, barge-in and timing are real."
+)
+VOSK_NOTICE = "ASR: Vosk with the model at {model} (the simulated borrowers' INFO transcripts are ignored)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON after the table")
     parser.add_argument("--keep-serving", action="store_true", help="keep the dashboard up after the summary")
+    parser.add_argument(
+        "--recognizer", choices=("sim", "vosk"), default="sim",
+        help="sim (default): the borrowers' words come by SIP INFO; vosk: the configured Mandarin model hears them",
+    )
 
 
 # -- call window and time zone (C1) -----------------------------------------------------------------
@@ -305,6 +316,7 @@ class ProgressDisplay:
 
 def run(args: argparse.Namespace) -> int:
     from config.errors import ConfigError
+    from config.server_config import load_server_config
     from sim.personas import load_number_map, load_personas
     from sim.process import SimPhoneError, SimPhoneProcess
 
@@ -320,8 +332,16 @@ def run(args: argparse.Namespace) -> int:
     numbers = load_number_map(args.numbers, book)
     run_dir = args.out / time.strftime("run-%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
+    config = load_server_config(args.config)  # a bad file stops here, before any process starts
+    model = config.asr.resolved_model_path()
+    if args.recognizer == "vosk" and not model.is_dir():
+        print(f"--recognizer vosk: no Vosk model at {model} ([asr] model_path in {args.config})", file=sys.stderr)
+        return 2
     print("Collections voice-bot demo: a real campaign against simulated borrowers on 127.0.0.1", file=out)
-    print(SIM_NOTICE, file=out)
+    if args.recognizer == "vosk":
+        print(VOSK_NOTICE.format(model=model), file=out)
+    else:
+        print((SIM_WITH_MODEL_NOTICE if model.is_dir() else SIM_NOTICE).format(model=model), file=out)
     phone = SimPhoneProcess(numbers=args.numbers, log_path=run_dir / "sim-phone.jsonl",
                             cache_dir=args.out / "sim-voice-cache")
     try:
@@ -453,7 +473,7 @@ class _Demo:
         config = dataclasses.replace(
             config,
             trunks=(trunk, *config.trunks[1:]),
-            asr=dataclasses.replace(config.asr, recognizer="sim"),
+            asr=dataclasses.replace(config.asr, recognizer=self.args.recognizer),
             calls=dataclasses.replace(config.calls, recording_dir=self.run_dir / "recordings"),
             store=dataclasses.replace(config.store, path=self.run_dir / "campaigns.sqlite3"),
             http=dataclasses.replace(config.http, tokens=(token,)),
@@ -559,8 +579,8 @@ class _Demo:
                 print("compliance refusals: " + ", ".join(f"{k} {v}" for k, v in refused.items()), file=out)
             held = self._report_night(store, campaign.id, night_records, refused)
             if summary.recognizers:
-                print(f"recognizer used: {', '.join(sorted(summary.recognizers))} "
-                      f"(simulated transcripts: no Mandarin Vosk model installed)", file=out)
+                simulated = " (simulated transcripts sent by SIP INFO)" if "sim" in summary.recognizers else ""
+                print(f"recognizer used: {', '.join(sorted(summary.recognizers))}{simulated}", file=out)
             print(f"\nstore:      {store.path}", file=out)
             print(f"recordings: {self.run_dir / 'recordings'} (stereo: bot left, borrower right)", file=out)
             print(f"logs:       {self.run_dir / 'server.log'} (server), {self.run_dir / 'sim-phone.jsonl'} (sim phone)",

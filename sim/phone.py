@@ -21,6 +21,7 @@ import gc
 import json
 import re
 import sys
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -212,7 +213,14 @@ class SimCall(pj.Call):
             self.sendRequest(prm)
         except pj.Error as exc:
             self.emit("call.error", reason=f"INFO: {exc.info()}")
-        self.queue.enqueue(self.audio[index], on_done=lambda played, cut: self._line_done(index, played))
+        this = weakref.ref(self)  # queued callbacks must not keep a pjsua2 call alive past libDestroy
+
+        def done(played: int, cut: bool) -> None:
+            call = this()
+            if call is not None:
+                call._line_done(index, played)
+
+        self.queue.enqueue(self.audio[index], on_done=done)
 
     def _line_done(self, index: int, frames_played: int) -> None:
         if self.taker is not None:

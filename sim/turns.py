@@ -83,6 +83,14 @@ class BotSpeechDetector:
         return bool(self._vad.is_speech(frame, self.rate))
 
 
+def _say_nothing(index: int, line: PersonaLine) -> None:
+    return None
+
+
+def _ignore(_: object) -> None:
+    return None
+
+
 class TurnTaker:
     """Decides, from the bot's audio, when the persona says its next line.
 
@@ -164,11 +172,18 @@ class TurnTaker:
         self._arm_on_answer()
 
     def stop(self) -> None:
-        """The call ended: cancel anything pending; nothing more will be said."""
+        """The call ended: cancel anything pending; nothing more will be said.
+
+        The callbacks are dropped too: frames still queued for the reactor keep this object alive,
+        and they must not keep the pjsua2 call behind it alive past the library's shutdown.
+        """
         self._done = True
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        self._speak = _say_nothing
+        self._hang_up = _ignore
+        self._report = _ignore
 
     # -- decisions ----------------------------------------------------------------------------
     @property
@@ -221,8 +236,9 @@ class TurnTaker:
 
     def _finish(self, reason: str) -> None:
         self._report(HangingUp(reason, self._t(self._clock.seconds())))
+        hang_up = self._hang_up
         self.stop()
-        self._hang_up(reason)
+        hang_up(reason)
 
     def _draw_gap(self) -> float:
         lo, hi = self._gap_range

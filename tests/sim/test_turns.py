@@ -161,3 +161,14 @@ def test_a_short_bot_backchannel_is_not_a_turn() -> None:
     h.bot(0.6, loud=True)  # the bot goes on talking: now it is a turn
     h.bot(0.4, loud=False)
     assert [i for _, i in h.spoken] == [0, 1]
+
+
+def test_stop_releases_the_callbacks() -> None:
+    """After stop the taker holds no reference to the call's callbacks (queued frames may outlive the call)."""
+    h = Harness(persona(PersonaLine("a")))
+    h.taker.answered()
+    h.taker.stop()
+    h.bot(1.0, loud=True)
+    h.bot(1.0, loud=False)
+    assert h.spoken == [] and h.events == []
+    assert h.taker._speak is not h._speak
