@@ -43,6 +43,10 @@ class RecognitionStream(Protocol):
         Called when the borrower falls silent, so the session sees the whole answer as a partial
         during the hangover and can end the turn early (`SpeechInput.finalize_now`)."""
 
+    def prefinalize(self) -> None:
+        """The borrower has been silent a while: do the costly end-of-utterance work now, ahead of
+        the hangover, so `finish()` is quick. Speech after this still belongs to the utterance."""
+
     def finish(self) -> Deferred[RecognitionResult]:
         """Final result for everything fed since the previous finish; fires on the reactor."""
 

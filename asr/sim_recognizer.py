@@ -56,6 +56,9 @@ class SimStream:
     def refresh_partial(self) -> None:
         """Partials are produced as audio arrives; nothing is pending."""
 
+    def prefinalize(self) -> None:
+        """Nothing costly to do ahead of time."""
+
     def finish(self) -> Deferred[RecognitionResult]:
         if self._closed:
             return fail(RecognitionClosed("sim stream closed"))

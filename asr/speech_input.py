@@ -71,6 +71,8 @@ class SpeechInput:
         self._barged = False
         self._bot_speaking = False
         self._was_speech = False
+        self._silent_frames = 0  # trailing silence inside the utterance in progress
+        self._prefinalize_frames = config.prefinalize_ms // FRAME_MS
         self._bot_interruptible = False
         self._last_t = 0.0  # end of the newest frame
         self._last_start = float("-inf")
@@ -106,9 +108,14 @@ class SpeechInput:
         for audio in step.audio:
             self._stream.feed(audio)
         if self._segmenter.in_utterance:
+            self._silent_frames = 0 if is_speech else self._silent_frames + 1
             if self._was_speech and not is_speech:
                 self._stream.refresh_partial()  # the answer may be complete: show it during the hangover
+            if self._prefinalize_frames and self._silent_frames == self._prefinalize_frames:
+                self._stream.prefinalize()
             self._check_barge_in()
+        else:
+            self._silent_frames = 0
         self._was_speech = is_speech
         if step.ended is not None:
             self._end_utterance(step.ended)

@@ -126,6 +126,10 @@ class _Job:
     audio: bytes
     want_partial: bool
     final: Deferred[RecognitionResult] | None
+    segment: bool = False
+
+
+_SEGMENT = object()  # queue marker: close a decoding segment here (see VoskStream.prefinalize)
 
 
 def new_kaldi_recognizer(model: VoskModel) -> Any:
@@ -153,7 +157,7 @@ class VoskStream:
         self._refresh_min_bytes = rate * 2 * 60 // 1000
         self._since_partial = 0
         self._partial_owed = False
-        self._queue: deque[bytes | Deferred[RecognitionResult]] = deque()
+        self._queue: deque[bytes | Deferred[RecognitionResult] | object] = deque()
         self._busy = False
         self._closed = False
         self._drain_waiters: list[Deferred[None]] = []
@@ -170,6 +174,14 @@ class VoskStream:
     def refresh_partial(self) -> None:
         if self._since_partial >= self._refresh_min_bytes:  # VAD flicker must not flood the pool
             self._partial_owed = True
+            self._kick()
+
+    def prefinalize(self) -> None:
+        """Close the decoding segment now, during the hangover, so the costly final step (~100 ms of
+        CPU: lattice determinization) is done before the utterance ends. If speech resumes, it is
+        decoded as a new segment and the texts are joined; the final then only covers the tail."""
+        if not self._closed:
+            self._queue.append(_SEGMENT)
             self._kick()
 
     def finish(self) -> Deferred[RecognitionResult]:
@@ -209,21 +221,30 @@ class VoskStream:
             return
         chunks: list[bytes] = []
         final: Deferred[RecognitionResult] | None = None
+        segment = False
         while self._queue:
             item = self._queue.popleft()
             if isinstance(item, Deferred):
                 final = item
                 break
+            if item is _SEGMENT:
+                segment = True
+                break
+            assert isinstance(item, bytes)
             chunks.append(item)
         audio = b"".join(chunks)
         self._since_partial += len(audio)
-        want_partial = final is None and (self._partial_owed or self._since_partial >= self._partial_bytes)
+        want_partial = final is None and (
+            segment or self._partial_owed or self._since_partial >= self._partial_bytes
+        )
         if want_partial or final is not None:
             self._since_partial = 0
             self._partial_owed = False
-        job = _Job(audio, want_partial, final)
+        job = _Job(audio, want_partial, final, segment)
         self._busy = True
-        worked = deferToThreadPool(self._reactor, self._pool, self._work, job.audio, job.want_partial, job.final)
+        worked = deferToThreadPool(
+            self._reactor, self._pool, self._work, job.audio, job.want_partial, job.final, job.segment
+        )
         worked.addBoth(self._job_done, job)
 
     def _job_done(self, outcome: Any, job: _Job) -> None:
@@ -271,7 +292,7 @@ class VoskStream:
         self._drain_waiters, self._close_waiters = [], []
 
     # -- worker thread side
-    def _work(self, audio: bytes, want_partial: bool, final: object) -> Any:
+    def _work(self, audio: bytes, want_partial: bool, final: object, segment: bool = False) -> Any:
         if self._rec is None:
             self._rec = new_kaldi_recognizer(self._model)
         rec = self._rec
@@ -280,6 +301,8 @@ class VoskStream:
             if rec.AcceptWaveform(samples.astype("<i2").tobytes()):
                 # Vosk's own endpointer closed a segment; keep it, our VAD decides utterances.
                 self._committed.append(json.loads(rec.Result()))
+        if segment:
+            self._committed.append(json.loads(rec.FinalResult()))  # the recognizer starts a new segment
         if final is not None:
             parts = [*self._committed, json.loads(rec.FinalResult())]
             self._committed = []

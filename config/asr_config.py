@@ -54,6 +54,7 @@ class AsrConfig:
     model_path: str = "var/models/vosk-model-small-cn-0.22"
     worker_threads: int = 2  # bounded pool shared by every call's recognizer
     partial_interval_ms: int = 200  # how often a partial result is asked for (costly in Vosk)
+    prefinalize_ms: int = 200  # silence after which the recognizer closes its segment early; 0 = off
     idle_recognizers: int = 8  # warm recognizers kept for reuse; 0 = fresh per call (reproducible replays)
     vad: VadSettings = field(default_factory=VadSettings)
     barge_in: BargeInSettings = field(default_factory=BargeInSettings)
@@ -79,18 +80,24 @@ def resolve_model_path(value: str) -> Path:
 def parse_asr(t: Table) -> AsrConfig:
     t.reject_unknown(
         [
-            "recognizer", "model_path", "worker_threads", "partial_interval_ms", "idle_recognizers",
+            "recognizer", "model_path", "worker_threads", "partial_interval_ms", "prefinalize_ms", "idle_recognizers",
             "vad", "barge_in", "machine",
         ]
     )
     d = AsrConfig()
+    vad = _vad(t.table("vad"))
+    prefinalize_ms = t.integer("prefinalize_ms", d.prefinalize_ms, min=0, max=5000)
+    if prefinalize_ms % 20 or (prefinalize_ms and prefinalize_ms >= vad.hangover_ms):
+        raise t.error("prefinalize_ms", f"0 or a multiple of 20 below vad.hangover_ms ({vad.hangover_ms})",
+                      prefinalize_ms)
     return AsrConfig(
         recognizer=t.string("recognizer", d.recognizer, choices=RECOGNIZERS),
         model_path=t.string("model_path", d.model_path),
         worker_threads=t.integer("worker_threads", d.worker_threads, min=1, max=64),
         partial_interval_ms=t.integer("partial_interval_ms", d.partial_interval_ms, min=20, max=5000),
+        prefinalize_ms=prefinalize_ms,
         idle_recognizers=t.integer("idle_recognizers", d.idle_recognizers, min=0, max=1000),
-        vad=_vad(t.table("vad")),
+        vad=vad,
         barge_in=_barge_in(t.table("barge_in")),
         machine=_machine(t.table("machine")),
     )

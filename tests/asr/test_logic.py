@@ -166,6 +166,8 @@ def test_asr_config_defaults_and_errors(tmp_path: Path) -> None:
         "[asr.vad]\naggressiveness = 4\n": "asr.vad.aggressiveness",
         "[asr.vad]\nhangovr_ms = 300\n": "asr.vad.hangovr_ms",
         "[asr.machine]\nwindow_s = true\n": "asr.machine.window_s",
+        "[asr]\nprefinalize_ms = 300\n": "asr.prefinalize_ms",
+        "[asr]\nprefinalize_ms = 150\n": "asr.prefinalize_ms",
     }
     for text, key in cases.items():
         bad = tmp_path / "bad.toml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable
@@ -182,6 +183,9 @@ class BrokenStream:
     def refresh_partial(self) -> None:
         pass
 
+    def prefinalize(self) -> None:
+        pass
+
     def finish(self) -> Deferred[RecognitionResult]:
         return fail(RuntimeError("decoder exploded"))
 
@@ -212,3 +216,45 @@ def test_recognizer_failure_still_ends_the_turn_with_an_empty_final(caplog: pyte
     finals = [e for e in events if isinstance(e, FinalTranscript)]
     assert len(finals) == 1 and finals[0].text == "" and finals[0].confidence is None
     assert any(r.getMessage() == "asr.final_failed" for r in caplog.records)
+
+
+class RecordingStream(BrokenStream):
+    """Records what SpeechInput asks of its recognizer stream."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def refresh_partial(self) -> None:
+        self.calls.append("refresh")
+
+    def prefinalize(self) -> None:
+        self.calls.append("prefinalize")
+
+    def finish(self) -> Deferred[RecognitionResult]:
+        self.calls.append("finish")
+        return succeed(RecognitionResult("好", 0.9))
+
+
+class RecordingRecognizer:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.stream = RecordingStream()
+
+    def open_stream(self, rate: int, on_partial: Callable[[str], None]) -> RecordingStream:
+        return self.stream
+
+
+@pytest.mark.parametrize(("prefinalize_ms", "expected"), [
+    (200, ["refresh", "refresh", "prefinalize", "finish"]),
+    (0, ["refresh", "refresh", "finish"]),
+])
+def test_prefinalize_once_per_long_enough_pause_inside_an_utterance(prefinalize_ms: int, expected: list[str]) -> None:
+    """A 100 ms pause only refreshes the partial; 200 ms of silence also prefinalizes, once; 0 turns it off."""
+    recognizer = RecordingRecognizer()
+    config = dataclasses.replace(AsrConfig(), prefinalize_ms=prefinalize_ms)
+    si = SpeechInput(recognizer, config, RATE, lambda e: None, Clock(), classifier=FlagClassifier())
+    pattern = "." * 10 + "#" * 20 + "." * 5 + "#" * 20 + "." * 40
+    for i, ch in enumerate(pattern):
+        si.push(SPEECH if ch == "#" else QUIET, i * 0.02)
+    assert recognizer.stream.calls == expected

@@ -150,10 +150,10 @@ def test_partial_is_refreshed_as_soon_as_speech_stops(ko_model: Any, monkeypatch
     partial_jobs: list[float] = []
     original = VoskStream._work
 
-    def spy(self: VoskStream, audio: bytes, want_partial: bool, final: object) -> Any:
+    def spy(self: VoskStream, audio: bytes, want_partial: bool, final: object, segment: bool = False) -> Any:
         if want_partial:
             partial_jobs.append(si._last_t)
-        return original(self, audio, want_partial, final)
+        return original(self, audio, want_partial, final, segment)
 
     monkeypatch.setattr(VoskStream, "_work", spy)
     recognizer = VoskRecognizer(ko_model, reactor, pool, partial_interval_ms=5000)
@@ -277,3 +277,31 @@ def test_16k_call_rate_needs_no_resampling(ko_model: Any, caplog: pytest.LogCapt
     finals = [e for e in events if isinstance(e, FinalTranscript)]
     assert len(finals) == 1 and finals[0].text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_prefinalized_segment_and_resumed_speech_join_in_one_final(
+    ko_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pause longer than prefinalize_ms closes a segment early; speech after it lands in the same final."""
+    reactor, pool = ImmediateReactor(), InlinePool()
+    segment_texts: list[str] = []
+    original = VoskStream._work
+
+    def spy(self: VoskStream, audio: bytes, want_partial: bool, final: object, segment: bool = False) -> Any:
+        out = original(self, audio, want_partial, final, segment)
+        if segment:
+            segment_texts.append(out)
+        return out
+
+    monkeypatch.setattr(VoskStream, "_work", spy)
+    events: list[SpeechEvent] = []
+    config = AsrConfig(prefinalize_ms=200)
+    si = SpeechInput(VoskRecognizer(ko_model, reactor, pool), config, 8000, events.append, reactor)
+    audio = np.concatenate([synth.silence(0.5, 8000), korean(KOREAN[0], 8000), synth.silence(0.26, 8000),
+                            korean(KOREAN[1], 8000), synth.silence(1.0, 8000)])
+    for i, frame in enumerate(frames(audio, 8000)):
+        si.push(frame, i * 0.02)
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert len(finals) == 1 and segment_texts
+    joined = [t for t in segment_texts if t]
+    assert joined and finals[0].text.startswith(joined[0]) and len(finals[0].text) > len(joined[0])
