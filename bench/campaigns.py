@@ -2,7 +2,7 @@
 """Campaign figures: import throughput, store write latency, gate and tick cost, progress snapshot.
 
 The store runs on the reactor thread, so these numbers are how long one operation holds the reactor.
-Run: .venv/bin/python bench/campaign.py [--borrowers 10000]
+Run: .venv/bin/python bench/campaigns.py [--borrowers 10000]
 """
 
 from __future__ import annotations
