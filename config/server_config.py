@@ -22,6 +22,7 @@ from config.campaign_config import (
 from config.dialogue_config import DialogueConfig, parse_dialogue
 from config.errors import ConfigError
 from config.prompts_config import PromptSettings, parse_prompts
+from config.session_config import SessionConfig, parse_session
 from config.toml_reader import Table, load_toml
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -90,6 +91,7 @@ class ServerConfig:
     campaign: CampaignSettings = field(default_factory=CampaignSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    session: SessionConfig = field(default_factory=SessionConfig)
 
     def trunk(self, name: str) -> TrunkSettings:
         for trunk in self.trunks:
@@ -115,6 +117,7 @@ def load_server_config(path: Path | str = DEFAULT_SERVER_TOML) -> ServerConfig:
         campaign=parse_campaign(root.table("campaign")),
         http=parse_http(root.table("http")),
         store=parse_store(root.table("store")),
+        session=parse_session(root.table("session")),
     )
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 import time
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,8 @@ from session.call_session import CallSession, SessionSettings
 from session.conversation import DialogueConversation
 from session.ports import ConversationEnded, DelayedCall
 from session.record import CallRecord, TurnRecord
-from session.runner import CompleteAnswerByIntent
-from session.speech import EarlyEndpointing, SilenceWatch, SpeechRouter
+from session.runner import complete_answer, early_endpointing
+from session.speech import SilenceWatch, SpeechRouter
 from session.voice import PlayerVoice, RenderedPrompts
 from telephony.playback import PlaybackQueue
 
@@ -111,7 +111,6 @@ class ReplayKit:
     renderer: PromptRenderer
     segments: tuple[Segment, ...]
     vosk: Recognizer | None = None  # built from --model or [asr] model_path when needed
-    early: EarlyEndpointing = field(default_factory=EarlyEndpointing)
 
 
 @dataclass(frozen=True)
@@ -199,6 +198,7 @@ def replay_recording(
     settings = SessionSettings(
         no_input_timeout_s=kit.config.dialogue.no_input_timeout_s,
         max_call_seconds=kit.config.calls.max_call_seconds,
+        hangup_on_machine=kit.config.session.hangup_on_machine,
         agent_uri="sip:agent@replay.invalid",
     )
     control = _ReplayControl()
@@ -212,7 +212,9 @@ def replay_recording(
         settings=settings,
     )
     watch = SilenceWatch(WebRtcFrameClassifier(rate, kit.config.asr.vad, 20))
-    router = SpeechRouter(session, reactor, watch, CompleteAnswerByIntent(kit.classifier), kit.early)
+    router = SpeechRouter(
+        session, reactor, watch, complete_answer(kit.config, kit.classifier), early_endpointing(kit.config)
+    )
     speech = SpeechInput(recognizer, kit.config.asr, rate, router, reactor, classifier=watch, call_id=session.call_id)
     router.attach(speech)
     hints = _hints(live) if sim else []

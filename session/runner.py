@@ -12,7 +12,7 @@ import logging
 import time
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
@@ -88,6 +88,15 @@ class CompleteAnswerByIntent:
         return result.intent not in self.never and result.confidence >= self.min_confidence
 
 
+def early_endpointing(config: ServerConfig) -> EarlyEndpointing:
+    s = config.session
+    return EarlyEndpointing(enabled=s.early_endpointing, silence_ms=s.early_silence_ms)
+
+
+def complete_answer(config: ServerConfig, classifier: IntentClassifier) -> CompleteAnswerByIntent:
+    return CompleteAnswerByIntent(classifier, min_confidence=config.session.early_min_confidence)
+
+
 @dataclass
 class SessionRunner:
     config: ServerConfig
@@ -99,8 +108,6 @@ class SessionRunner:
     render_pool: ThreadPool | None
     segments: tuple[Segment, ...] = ()
     trunk: str | None = None
-    early: EarlyEndpointing = field(default_factory=EarlyEndpointing)
-    hangup_on_machine: bool = True
     today: Callable[[], dt.date] | None = None  # None: the borrower's local date
     metrics: Registry = REGISTRY
     on_latency: Callable[[TurnLatencyObserved], None] | None = None
@@ -125,7 +132,7 @@ class SessionRunner:
         return SessionSettings(
             no_input_timeout_s=self.config.dialogue.no_input_timeout_s,
             max_call_seconds=self.config.calls.max_call_seconds,
-            hangup_on_machine=self.hangup_on_machine,
+            hangup_on_machine=self.config.session.hangup_on_machine,
             agent_uri=trunk.agent_uri if trunk else None,
         )
 
@@ -164,7 +171,8 @@ class SessionRunner:
             on_latency=self._latency,
         )
         watch = SilenceWatch(WebRtcFrameClassifier(call.clock_rate, self.config.asr.vad, 20))
-        router = SpeechRouter(session, self.reactor, watch, CompleteAnswerByIntent(self.classifier), self.early)
+        router = SpeechRouter(session, self.reactor, watch, complete_answer(self.config, self.classifier),
+                              early_endpointing(self.config))
         speech = SpeechInput(
             self.recognizer, self.config.asr, call.clock_rate, router, self.reactor, classifier=watch,
             call_id=call.call_id,

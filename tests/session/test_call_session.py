@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -276,3 +277,20 @@ def test_late_final_keeps_its_own_speech_boundaries() -> None:
     h.session.remote_hangup()
     reply = h.result.turns[1]
     assert (reply.speech_start_s, reply.speech_end_s, reply.partials) == (1.0, 1.5, 3)
+
+
+def test_session_section_is_parsed_and_checked(tmp_path: Path) -> None:
+    """`[session]` values reach the runner's settings; an out-of-range value names file and key."""
+    from config.errors import ConfigError
+    from config.server_config import DEFAULT_SERVER_TOML, load_server_config
+    from session.runner import early_endpointing
+
+    base = DEFAULT_SERVER_TOML.read_text(encoding="utf-8")
+    good = tmp_path / "server.toml"
+    good.write_text(base.replace("early_silence_ms = 200", "early_silence_ms = 240"), encoding="utf-8")
+    assert early_endpointing(load_server_config(good)).silence_ms == 240
+    bad = tmp_path / "bad.toml"
+    bad.write_text(base.replace("early_silence_ms = 200", "early_silence_ms = 5"), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_server_config(bad)
+    assert "session.early_silence_ms" in str(err.value)
