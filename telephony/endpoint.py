@@ -42,7 +42,7 @@ log = logging.getLogger("telephony.endpoint")
 pjlog = logging.getLogger("telephony.pjsip")
 
 POLL_INTERVAL_S = 0.005
-IOQUEUE_HANDLES = 62  # PJ_IOQUEUE_MAX_HANDLES (64) minus the SIP transport and a spare
+IOQUEUE_HANDLES = 60  # PJ_IOQUEUE_MAX_HANDLES (64) minus the UDP and TCP SIP transports and spares
 IOQUEUE_KEY_REUSE_S = 0.6  # PJ_IOQUEUE_KEY_FREE_DELAY (0.5 s) plus a margin
 MAX_CALLS = 512  # asked of pjsua; the wheel's compiled limit is reported by `max_calls` after start()
 _PJ_TO_PY_LEVEL = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
@@ -181,6 +181,12 @@ class SipEndpoint:
         kind = pj.PJSIP_TRANSPORT_UDP if self.config.sip.transport == "udp" else pj.PJSIP_TRANSPORT_TCP
         tid = ep.transportCreate(kind, tcfg)
         self.local_port = int(ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+        if kind == pj.PJSIP_TRANSPORT_UDP:
+            # Also reach targets that say ;transport=tcp (some SBCs require it); an ephemeral port.
+            tcp = pj.TransportConfig()
+            tcp.port = 0
+            tcp.boundAddress = self.config.sip.bind_address
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
         ep.libStart()
         self._set_codecs(ep)
         self._direct = self._create_account(None)

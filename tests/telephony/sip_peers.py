@@ -114,6 +114,11 @@ def sipp(
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{peer.output()}") from None
         yield peer
+        # Our BYE/CANCEL may still be waiting for sipp's answer; killing sipp first would leave the
+        # pjsua call slot held until pjsip's 32 s transaction timeout.
+        from reactor_wait import spin
+
+        spin(0.25)
     finally:
         _stop(proc)
         shutil.rmtree(log_dir, ignore_errors=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from reactor_wait import run_until
 from sip_peers import sipp
-from sip_signals import best_correlation, noise, write_rtp_pcap
+from sip_signals import best_correlation, matched_fraction, noise, write_rtp_pcap
 
 from pcm.wav import read_wav
 from telephony.dispositions import DialFailure
@@ -38,6 +38,10 @@ def _dial_failure(endpoint: Any, uri: str, timeout: float = 10.0) -> DialFailure
         (404, "Not Found", "invalid_number"),
         (603, "Decline", "rejected"),
         (503, "Service Unavailable", "trunk_error"),
+        (401, "Unauthorized", "trunk_error"),
+        (407, "Proxy Authentication Required", "trunk_error"),
+        (600, "Busy Everywhere", "busy"),
+        (484, "Address Incomplete", "invalid_number"),
     ],
 )
 def test_final_responses_map_to_dispositions(endpoint: Any, code: int, reason: str, disposition: str) -> None:
@@ -98,8 +102,8 @@ def test_answered_call_records_bot_left_and_peer_right(endpoint: Any, tmp_path: 
     assert wav.channels == 2 and wav.rate == 8000
     left, right = wav.channel("left"), wav.channel("right")
     c_bot, lag_bot = best_correlation(left, bot_signal[:8000])
-    c_peer, _ = best_correlation(right, peer_signal[4000:12000])
-    assert c_bot > 0.95 and c_peer > 0.8
+    assert c_bot > 0.95
+    assert matched_fraction(right, peer_signal[2000:18000]) > 0.9  # quarter-second pieces survive jitter
     assert lag_bot < 800  # the bot starts within 100 ms of the answer on the left channel
     assert best_correlation(right, bot_signal[:8000])[0] < 0.3  # channels are not swapped or mixed
     assert best_correlation(left, peer_signal[4000:12000])[0] < 0.3
@@ -196,7 +200,7 @@ def test_dial_bursts_and_capacity_are_refused_not_fatal(endpoint: Any) -> None:
                 run_until(endpoint.dial(peer.uri), 5)
             outcomes.append(info.value)
     kinds = {(f.disposition, f.sip_code) for f in outcomes}
-    assert ("busy", 486) in kinds
+    assert ("busy", 486) in kinds, {f.reason for f in outcomes}
     assert kinds <= {("busy", 486), ("trunk_error", None)}
     assert all("burst" in f.reason for f in outcomes if f.disposition == "trunk_error")
     from reactor_wait import spin
@@ -210,17 +214,31 @@ def test_dial_bursts_and_capacity_are_refused_not_fatal(endpoint: Any) -> None:
             run_until(endpoint.dial(peer.uri))
         for call in calls:
             run_until(call.hangup(), 5)
+        for _ in range(100):  # slots come back once the peer has answered our BYEs
+            if endpoint.free_call_slots == free:
+                break
+            spin(0.05)
+        assert endpoint.free_call_slots == free
     assert over.value.disposition == "trunk_error" and "limit" in over.value.reason
 
 
-def test_unanswered_bye_still_ends_the_call_promptly(endpoint: Any) -> None:
-    """A peer that never answers our BYE: the call is over for us at once (pjsip finishes the BYE alone)."""
-    import time
+def test_transport_failure_is_a_trunk_error(endpoint: Any) -> None:
+    """A trunk that refuses the TCP connection fails the dial at once as trunk_error with a 5xx code."""
+    from sip_peers import free_udp_port
 
-    with sipp("uas_deaf_bye.xml", "-default_behaviors", "none") as peer:
-        call = run_until(endpoint.dial(peer.uri))
-        started = time.monotonic()
-        ended: CallEnded = run_until(call.hangup(), 10)
-        elapsed = time.monotonic() - started
-    assert ended.reason == "local_hangup" and ended.hangup_by == "bot"
-    assert elapsed < 1.0
+    wait_for_free_slot(endpoint)
+    closed = free_udp_port()  # nothing listens on TCP there either (bind-probed on UDP, closed at once)
+    failure = _dial_failure(endpoint, f"sip:13800138000@127.0.0.1:{closed};transport=tcp", timeout=8)
+    assert failure.disposition == "trunk_error"
+    assert failure.sip_code is not None and 500 <= failure.sip_code < 600
+
+
+def wait_for_free_slot(endpoint: Any, timeout: float = 5.0) -> None:
+    """Hung-up calls keep their pjsua slot until the BYE is answered; wait for one to come back."""
+    from reactor_wait import spin
+
+    for _ in range(int(timeout / 0.05)):
+        if endpoint.free_call_slots:
+            return
+        spin(0.05)
+    raise AssertionError("no pjsua call slot came free")

@@ -54,3 +54,23 @@ def test_stop_with_calls_in_flight_then_restart(tmp_path: Path) -> None:
         assert info.value.disposition == "invalid_number"
     finally:
         run_until(again.stop())
+
+
+def test_unanswered_bye_still_ends_the_call_promptly(tmp_path: Path) -> None:
+    """A peer that never answers our BYE: the call is over for us at once (pjsip finishes the BYE alone)."""
+    import time
+
+    endpoint = SipEndpoint(make_config(tmp_path), reactor)
+    run_until(endpoint.start())
+    try:
+        with sipp("uas_deaf_bye.xml", "-default_behaviors", "none") as peer:
+            call = run_until(endpoint.dial(peer.uri))
+            started = time.monotonic()
+            ended: CallEnded = run_until(call.hangup(), 10)
+            elapsed = time.monotonic() - started
+            # pjsua keeps the slot until the BYE times out (32 s); the dialer sees it through free_call_slots.
+            assert endpoint.free_call_slots == endpoint.max_calls - 1
+    finally:
+        run_until(endpoint.stop(), 10)  # must not hang or abort on the pending BYE
+    assert ended.reason == "local_hangup" and ended.hangup_by == "bot"
+    assert elapsed < 1.0
