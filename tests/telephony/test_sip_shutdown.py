@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_config
 from reactor_wait import run_until, spin
+from sip_config import make_config
 from sip_peers import sipp
 from twisted.internet import reactor
 from twisted.python.failure import Failure

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config
 from reactor_wait import run_until, spin
+from sip_config import make_config
 from sip_peers import SippPeer, sipp
 
 from config.server_config import TrunkSettings
