@@ -135,6 +135,36 @@ def best_match(rx: Samples, ref: Samples) -> tuple[float, float]:
     return k / RATE, float(np.dot(seg[:m], b[:m]) / denom)
 
 
+def chunks_found(rx: Samples, ref: Samples, start_s: float, chunk_s: float = 0.2) -> float:
+    """Share of the line's voiced 200 ms chunks found (correlation > 0.85) near where they belong.
+
+    Chunk by chunk because the receiving jitter buffer may drop or repeat a frame under load, which
+    shifts the rest of the line by 20 ms and would sink a whole-line correlation.
+    """
+    a = rx.astype(np.float64)
+    b = ref.astype(np.float64)
+    size = int(chunk_s * RATE)
+    found = voiced = 0
+    drift = 0
+    for pos in range(0, len(b) - size + 1, size):
+        chunk = b[pos : pos + size]
+        if float(np.sqrt(np.mean(chunk**2))) < 300:
+            continue
+        voiced += 1
+        lo = max(0, int(start_s * RATE) + pos + drift - int(0.1 * RATE))
+        window = a[lo : lo + size + int(0.2 * RATE)]
+        if len(window) < size:
+            continue
+        corr = np.correlate(window, chunk, mode="valid")
+        energy = np.convolve(window**2, np.ones(size), mode="valid")
+        ncc = corr / np.sqrt(np.maximum(energy, 1e-9) * float(np.dot(chunk, chunk)))
+        k = int(np.argmax(ncc))
+        if ncc[k] > 0.85:
+            found += 1
+            drift = lo + k - (int(start_s * RATE) + pos)
+    return found / voiced if voiced else 0.0
+
+
 def frame_levels(samples: Samples) -> Samples:
     frames = samples[: len(samples) // 160 * 160].astype(np.float64).reshape(-1, 160)
     return np.sqrt(np.mean(frames**2, axis=1))
@@ -163,9 +193,13 @@ def test_cooperative_persona_speaks_its_lines_turn_by_turn(
         prompt = result["prompts"][n]
         gap = info["t"] - (prompt["start"] + voiced_end_s(order[n]))
         assert 0.3 <= gap <= 0.55, f"reply gap after prompt {n} was {gap:.3f} s"
-        offset, ncc = best_match(result["rx"], voice.render(lines[n].text, RATE))
-        assert ncc > 0.9, f"line {n} not found in the received audio (correlation {ncc:.2f})"
-        assert -0.05 <= offset - info["t"] <= 0.15, f"line {n} audio at {offset:.2f} s, INFO at {info['t']:.2f} s"
+        ref = voice.render(lines[n].text, RATE)
+        offset, _ = best_match(result["rx"], ref[: RATE // 2])  # where the line's first half second is
+        # INFO first, audio right after; the caller's adaptive jitter buffer may hold RTP back a few
+        # hundred ms on a loaded machine, the INFO it does not.
+        assert -0.05 <= offset - info["t"] <= 0.5, f"line {n} audio at {offset:.2f} s, INFO at {info['t']:.2f} s"
+        share = chunks_found(result["rx"], ref, offset)
+        assert share >= 0.8, f"only {share:.0%} of line {n} found in the received audio"
     # Between lines the borrower's channel is silent while the bot talks.
     levels = frame_levels(result["rx"])
     p1 = result["prompts"][1]
