@@ -328,6 +328,7 @@ def bench_asr(n_streams: int) -> None:
               f"(aggregate {threads * seconds / elapsed:.2f}x real time; per-stream wall RTF "
               f"{statistics.median(walls) / seconds:.2f})")
 
+    bench_prefinalize(model, sentences)
     utterances = utterances[:4]
     base = rss_mb()
     extra = [new_stream() for _ in range(n_streams)]
@@ -335,6 +336,47 @@ def bench_asr(n_streams: int) -> None:
         decode(s, utterances[0][: RATE * 2])
     grown = rss_mb() - base
     print(f"  memory per extra stream: {grown / n_streams:.1f} MB RSS ({n_streams} streams after 2 s of audio each)")
+
+
+def bench_prefinalize(model: Any, sentences: tuple[str, ...]) -> None:
+    """SpeechEnded -> FinalTranscript with and without prefinalize, on a CPU-time clock (pool inline)."""
+    import dataclasses
+    import logging
+
+    from twisted.internet.task import Clock
+
+    from asr.events import FinalTranscript, SpeechEvent
+    from asr.speech_input import SpeechInput
+    from asr.vosk_recognizer import VoskRecognizer
+    from config.asr_config import AsrConfig
+
+    class CpuClockReactor(Clock):
+        def callFromThread(self, f: Any, *args: Any, **kwargs: Any) -> None:
+            f(*args, **kwargs)
+
+        def seconds(self) -> float:
+            return time.thread_time()
+
+    class InlinePool:
+        def callInThreadWithCallback(self, on_result: Any, func: Any, *args: Any, **kw: Any) -> None:
+            on_result(True, func(*args, **kw))
+
+    parts = [synth.silence(0.5, RATE)]
+    for text in sentences:
+        parts += [synth.speak(text, RATE, voice="ko"), synth.silence(1.0, RATE)]
+    audio = np.concatenate(parts)
+    logging.disable(logging.WARNING)
+    for prefinalize_ms in (0, 200):
+        reactor = CpuClockReactor()
+        events: list[SpeechEvent] = []
+        config = dataclasses.replace(AsrConfig(), prefinalize_ms=prefinalize_ms)
+        si = SpeechInput(VoskRecognizer(model, reactor, InlinePool()), config, RATE, events.append, reactor)
+        for i, frame in enumerate(frames_of(audio)):
+            si.push(frame, i * 0.02)
+        ms = [e.latency_s * 1000 for e in events if isinstance(e, FinalTranscript)]
+        print(f"  prefinalize_ms={prefinalize_ms:3d}: SpeechEnded -> FinalTranscript median "
+              f"{statistics.median(ms):.0f} ms CPU, max {max(ms):.0f} ms ({len(ms)} utterances)")
+    logging.disable(logging.NOTSET)
 
 
 def bench_live_latency() -> None:
