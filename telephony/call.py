@@ -137,10 +137,14 @@ class Call:
         max_seconds: float,
         ring_timeout_s: float,
         local_name: str,
+        trunk: str | None = None,
+        agent_uri: str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.reactor = endpoint.reactor
         self.target = target
+        self.trunk = trunk
+        self.agent_uri = agent_uri
         self.clock_rate = clock_rate
         self.frame_bytes = clock_rate // 50 * 2
         self.call_id = ""  # SIP Call-ID, known once the INVITE is out
@@ -266,8 +270,16 @@ class Call:
                 raise RuntimeError(f"DTMF could not be sent: {exc.info().strip()}") from None
             return DTMF_SIP_INFO
 
-    def transfer(self, uri: str) -> defer.Deferred[TransferResult]:
-        """Blind transfer (REFER). Fires with the target's final answer; on success the bot hangs up."""
+    def transfer(self, uri: str | None = None) -> defer.Deferred[TransferResult]:
+        """Blind transfer (REFER). Fires with the target's final answer; on success the bot hangs up.
+
+        Without `uri` the call goes to its trunk's `agent_uri` (the human-agent queue).
+        """
+        if uri is None:
+            uri = self.agent_uri
+            if uri is None:
+                where = "this direct call" if self.trunk is None else f"trunk {self.trunk!r}"
+                return defer.fail(ValueError(f"no transfer target given and no agent_uri configured for {where}"))
         if not uri.startswith(("sip:", "sips:")):
             return defer.fail(ValueError(f"transfer target must be a SIP URI, not {uri!r}"))
         live = self._live

@@ -397,6 +397,8 @@ class SipEndpoint:
             max_seconds=max_seconds if max_seconds is not None else self.config.calls.max_call_seconds,
             ring_timeout_s=self.config.calls.ring_timeout_s,
             local_name=f"call{self._port_seq}",
+            trunk=trunk,
+            agent_uri=self.config.trunk(trunk).agent_uri if trunk is not None else None,
         )
         result = call.dial_result()
         self._calls.add(call)

@@ -77,11 +77,13 @@ def sipp(
     calls: int = 0,
     files: dict[str, bytes] | None = None,
     params: dict[str, str] | None = None,
+    remote: str | None = None,
 ) -> Iterator[SippPeer]:
     """Run sipp as a UAS with `scenario` (a file under fixtures/sipp, or None for the built-in uas).
 
     `files` are written into sipp's working directory first (e.g. `audio.pcap` for play_pcap_audio);
-    `params` fill `@name@` placeholders in the scenario (sipp checks status codes before `-key` applies).
+    `params` fill `@name@` placeholders in the scenario (sipp checks status codes before `-key` applies);
+    `remote` (host:port) makes sipp the caller.
     """
     port = free_udp_port()
     media_port = free_udp_port(pairs=3)
@@ -102,6 +104,8 @@ def sipp(
     if calls:
         args += ["-m", str(calls)]
     args.append("-nostdin")
+    if remote is not None:  # sipp as the caller (UAC) towards `remote` (host:port)
+        args.append(remote)
     args += ["-trace_err", "-error_file", str(log_dir / "errors.log"), *extra]
     proc = subprocess.Popen(
         args, cwd=log_dir, stdout=open(log_dir / "stdout.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115

@@ -83,3 +83,5 @@ def test_blind_transfer_failure_keeps_the_call(endpoint: Any) -> None:
     assert ended.reason == "local_hangup"
     with pytest.raises(ValueError):
         run_until(call.transfer("agents"))
+    with pytest.raises(ValueError, match="no agent_uri configured for this direct call"):
+        run_until(call.transfer())

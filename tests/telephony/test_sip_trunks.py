@@ -35,7 +35,8 @@ def trunked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SipEndpo
                           username="4000", password="secret", caller_id="4000", register_expires_s=60),
             TrunkSettings(name="reg-bad", proxy=f"sip:127.0.0.1:{bad.port}", registrar=f"sip:127.0.0.1:{bad.port}",
                           username="4000", password="wrong", caller_id="4000", register_expires_s=60),
-            TrunkSettings(name="ip", proxy=f"sip:127.0.0.1:{far.port}", caller_id="02150001234"),
+            TrunkSettings(name="ip", proxy=f"sip:127.0.0.1:{far.port}", caller_id="02150001234",
+                          agent_uri=f"sip:agents@127.0.0.1:{far.port}"),
         )
         ep = SipEndpoint(make_config(Path(tmp_path_factory.mktemp("trunks")), trunks=trunks), reactor)
         states: list[RegistrationState] = []
@@ -76,6 +77,7 @@ def test_ip_trunk_routes_number_with_caller_id(trunked: tuple[SipEndpoint, list[
     ep, _ = trunked
     assert run_until(ep.registered("ip")).registered
     call: Any = run_until(ep.dial("138 0013 8000", trunk="ip"), 8)
+    assert (call.trunk, call.agent_uri) == ("ip", f"sip:agents@127.0.0.1:{far_port(ep)}")  # transfer() target
     ended: CallEnded = run_until(call.hangup(), 5)
     assert ended.hangup_by == "bot"
 
@@ -85,3 +87,7 @@ def test_unknown_trunk_is_a_clear_error(trunked: tuple[SipEndpoint, list[Registr
     ep, _ = trunked
     with pytest.raises(ValueError, match="reg-ok"):
         run_until(ep.dial("13800138000", trunk="nope"))
+
+
+def far_port(ep: SipEndpoint) -> int:
+    return int(ep.config.trunk("ip").proxy.rsplit(":", 1)[1])
