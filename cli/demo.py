@@ -277,38 +277,49 @@ def _pad(text: str, width: int) -> str:
 
 
 class ProgressDisplay:
-    """One live line on a TTY; plain lines (only when something changed, at most every 2 s) otherwise."""
+    """One live line on a TTY; plain lines otherwise (on change, at most every 2 s; else every 10 s)."""
 
     def __init__(self, out: TextIO, total: int, started: float) -> None:
         self.out = out
         self.total = total
         self.started = started
         self.tty = out.isatty()
-        self._last_text = ""
-        self._last_at = 0.0
+        self._state = ""
+        self._printed_state = ""
+        self._last_at = float("-inf")
 
     def update(self, now: float, counts: dict[str, Any], in_flight: int, reached: int) -> None:
         attempts = int(counts.get("attempts", 0)) - int(counts.get("attempts_pending", 0))
         dispositions = counts.get("dispositions", {})
         answered = int(dispositions.get("answered", 0))
-        text = (f"[{now - self.started:5.1f}s] borrowers called {reached}/{self.total}, calls finished {attempts}, "
-                f"in progress {in_flight}, answered {answered}, promises {counts.get('promises', 0)}")
+        state = (f"borrowers called {reached}/{self.total}, calls finished {attempts}, in progress {in_flight}, "
+                 f"answered {answered}, promises {counts.get('promises', 0)}")
         refused = counts.get("refusals_by_rule") or {}
         if refused:
-            text += ", refused " + ", ".join(f"{k} {v}" for k, v in refused.items())
+            state += ", refused " + ", ".join(f"{k} {v}" for k, v in refused.items())
+        self._state = state
+        line = f"[{now - self.started:5.1f}s] {state}"
         if self.tty:
-            self.out.write("\r" + text + "\033[K")
+            self.out.write("\r" + line + "\033[K")
             self.out.flush()
-        elif (text[9:] != self._last_text[9:] and now - self._last_at >= 2.0) or now - self._last_at >= 10:
-            self.out.write(text + "\n")
-            self.out.flush()
-            self._last_at = now
-        self._last_text = text
+            return
+        changed = state != self._printed_state
+        if (changed and now - self._last_at >= 2.0) or now - self._last_at >= 10.0:
+            self._print(line, now)
+        self._last_line = line
+
+    def _print(self, line: str, now: float) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+        self._printed_state = self._state
+        self._last_at = now
 
     def close(self) -> None:
         if self.tty:
             self.out.write("\n")
             self.out.flush()
+        elif self._state and self._state != self._printed_state:
+            self._print(self._last_line, self._last_at)  # the final state, never left unprinted
 
 
 # -- the run ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -165,3 +166,47 @@ def test_night_zone_is_outside_the_window(hour: int) -> None:
     choice = choose_night_zone(now, WINDOW)
     local = now.astimezone(ZoneInfo(choice.zone)).time()
     assert not dt.time(8, 0) <= local <= dt.time(21, 0)
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+COUNTS = {"attempts": 3, "attempts_pending": 1, "dispositions": {"answered": 2}, "promises": 1}
+
+
+def test_progress_rewrites_one_line_on_a_tty() -> None:
+    """On a terminal every update rewrites the same line (carriage return, clear to end of line)."""
+    from cli.demo import ProgressDisplay
+
+    out = _Stream(tty=True)
+    display = ProgressDisplay(out, total=12, started=0.0)
+    for t in (0.5, 1.0, 1.5):
+        display.update(t, COUNTS, in_flight=2, reached=3)
+    display.close()
+    text = out.getvalue()
+    assert text.count("\r") == 3 and text.count("\n") == 1
+    assert "borrowers called 3/12" in text and "promises 1" in text
+
+
+def test_progress_prints_plain_lines_only_on_change_when_not_a_tty() -> None:
+    """In a log every line stands alone, and an unchanged state is not repeated more than every 10 s."""
+    from cli.demo import ProgressDisplay
+
+    out = _Stream(tty=False)
+    display = ProgressDisplay(out, total=12, started=0.0)
+    for step in range(40):  # 20 s of half-second updates, nothing changing
+        display.update(step * 0.5, COUNTS, in_flight=2, reached=3)
+    display.update(20.5, {**COUNTS, "promises": 2}, in_flight=1, reached=4)
+    display.update(21.0, {**COUNTS, "promises": 3}, in_flight=0, reached=4)  # too soon to print...
+    display.close()  # ...so closing prints it: the final state is never lost
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue()
+    assert lines[0].startswith("[  0.0s] borrowers called 3/12")  # the first state at once
+    assert [line[:8] for line in lines] == ["[  0.0s]", "[ 10.0s]", "[ 20.5s]", "[ 21.0s]"]
+    assert "promises 3" in lines[-1]
