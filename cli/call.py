@@ -104,7 +104,11 @@ def _place_call(
     endpoint = SipEndpoint(config, reactor)
 
     def finish(_: object = None) -> None:
-        endpoint.stop().addBoth(lambda _: reactor.stop())
+        def stop_reactor(_: object) -> None:
+            if reactor.running:  # Ctrl-C may already be stopping it
+                reactor.stop()
+
+        endpoint.stop().addBoth(stop_reactor)
 
     def answered(call: Call) -> Any:
         if pcm:
