@@ -7,6 +7,7 @@ endpoint, media bridge and recording as production calls, with one JSON line to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if not outcome:
         return exit_code[0] or 1
     _print_record(outcome, args.json)
+    if outcome.get("end_reason") in ("endpoint_stopped",):
+        return 130  # interrupted (SIGINT/SIGTERM) before the call ended by itself
     return exit_code[0]
 
 
@@ -105,7 +108,9 @@ def _place_call(
 
     def finish(_: object = None) -> None:
         def stop_reactor(_: object) -> None:
-            if reactor.running:  # Ctrl-C may already be stopping it
+            from twisted.internet.error import ReactorNotRunning
+
+            with contextlib.suppress(ReactorNotRunning):  # a signal may already be stopping it
                 reactor.stop()
 
         endpoint.stop().addBoth(stop_reactor)
