@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if not outcome:
         return exit_code[0] or 1
     _print_record(outcome, args.json)
-    if outcome.get("end_reason") in ("endpoint_stopped",):
+    if outcome.get("end_reason") in ("endpoint_stopped", "endpoint stopped"):
         return 130  # interrupted (SIGINT/SIGTERM) before the call ended by itself
     return exit_code[0]
 
