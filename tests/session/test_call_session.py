@@ -254,7 +254,7 @@ def test_record_is_written_even_if_sip_never_confirms_the_hangup() -> None:
 
     conv = ScriptedConversation(say("hello", 3), [Understanding(EndCall("no_response"))])
     h = Harness(conv)
-    h.control.hangup = lambda: Deferred()  # type: ignore[method-assign]
+    h.control.hangup = lambda: Deferred()
     h.start()
     h.tick(4)
     h.session.dtmf("5")
