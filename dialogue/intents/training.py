@@ -24,7 +24,7 @@ class TrainingSettings:
 
     min_n: int = 1
     max_n: int = 3
-    min_df: int = 1
+    min_df: int = 2
     c: float = 20.0
     noisy_per_example: int = 3
     class_weight_balanced: bool = True
