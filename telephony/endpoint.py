@@ -3,10 +3,12 @@
 Thread design: pjsua2 runs with no SIP worker thread (`uaConfig.threadCnt = 0`); a reactor
 `LoopingCall` every 5 ms polls it (`libHandleEvents(0)`, never blocking) and in the same tick drains
 the media `FrameRelay`. So every pjsua2 API call and every SIP callback happens on the reactor
-thread, which is registered with pjlib because it created the library, and no lock is shared between
-our code and a pjsua2 thread except through pjsua2 itself. The only other threads are pjsua2's own:
-the media clock (null audio device; it runs the conference bridge and our `CallMediaPort`) and the
-media I/O worker. Their callbacks copy bytes or use `callFromThread`.
+thread, which is registered with pjlib because it created the library. The other threads are
+pjsua2's own: the media clock (null audio device; it runs the conference bridge and our
+`CallMediaPort`) and pjmedia's RTP worker, which keeps RTP off the reactor and raises the RFC 2833
+DTMF callback. Callbacks copy bytes or hand plain values over with `callFromThread`, whichever
+thread they run on, so no application state is touched outside the reactor. `stop()` blocks the
+reactor for up to a second while BYE/CANCEL go out.
 
 There is one pjsua2 library per process. `start()` creates it and `stop()` destroys it after
 releasing every Call/port/Account object in the order pjsua2 needs (calls hung up and deleted,
