@@ -91,3 +91,14 @@ class DialFailure(Exception):
         self.early_media = early_media
         self.call_id = call_id
         self.timings = timings
+
+
+class EndpointBusy(DialFailure):
+    """Refused locally before any SIP was sent (no free call slot, or a dial burst too fast).
+
+    A `trunk_error` for code that only knows `DialFailure`; a dialer that checks for this subclass
+    can requeue the attempt instead of counting it against the borrower (no call was placed).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(TRUNK_ERROR, None, reason)

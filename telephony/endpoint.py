@@ -35,7 +35,7 @@ from config.errors import ConfigError
 from config.server_config import ServerConfig, TrunkSettings
 from telemetry.logging import log_event
 from telephony.call import Call
-from telephony.dispositions import TRUNK_ERROR, DialFailure
+from telephony.dispositions import TRUNK_ERROR, DialFailure, EndpointBusy
 from telephony.events import RegistrationState
 from telephony.media import CallMediaPort, FrameRelay, destroy_now
 from telephony.pjlib import calls_in_use, compiled_call_limit
@@ -374,20 +374,20 @@ class SipEndpoint:
         now = self.reactor.seconds()
         while self._recent_dials and self._recent_dials[0] < now - IOQUEUE_KEY_REUSE_S:
             self._recent_dials.popleft()
-        if 2 * (len(self._calls) + len(self._recent_dials)) + 2 > IOQUEUE_HANDLES:
+        in_use = calls_in_use(len(self._calls))
+        if 2 * (in_use + len(self._recent_dials)) + 2 > IOQUEUE_HANDLES:
             # Each call registers two sockets; pjlib's select ioqueue has 64 slots and hands a slot
             # back only ~0.5 s after its socket closes. Running out is an assertion abort, so a burst
             # above ~25 dials in 0.6 s is refused instead (trunks are configured far below that).
             reason = "dial burst too fast for the media socket table; retry in a second"
             log_event(log, "call.refused_burst", logging.WARNING, recent=len(self._recent_dials))
-            return defer.fail(DialFailure(TRUNK_ERROR, None, reason))
-        in_use = calls_in_use(len(self._calls))
+            return defer.fail(EndpointBusy(reason))
         if in_use >= self.max_calls:
             # pjsua aborts the process (not an error return) on some paths past its slot table, and
             # calls that timed out unanswered keep their slot until pjsip's Timer B: refuse here.
             reason = f"endpoint is at its limit of {self.max_calls} simultaneous calls ({in_use} in progress)"
             log_event(log, "call.refused_capacity", logging.WARNING, in_use=in_use, limit=self.max_calls)
-            return defer.fail(DialFailure(TRUNK_ERROR, None, reason))
+            return defer.fail(EndpointBusy(reason))
         self._port_seq += 1
         call = Call(
             self,

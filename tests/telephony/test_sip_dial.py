@@ -12,7 +12,7 @@ from sip_peers import sipp
 from sip_signals import best_correlation, matched_fraction, noise, write_rtp_pcap
 
 from pcm.wav import read_wav
-from telephony.dispositions import DialFailure
+from telephony.dispositions import DialFailure, EndpointBusy
 from telephony.events import CallEnded
 
 pytestmark = pytest.mark.integration
@@ -202,7 +202,7 @@ def test_dial_bursts_and_capacity_are_refused_not_fatal(endpoint: Any) -> None:
     kinds = {(f.disposition, f.sip_code) for f in outcomes}
     assert ("busy", 486) in kinds, {f.reason for f in outcomes}
     assert kinds <= {("busy", 486), ("trunk_error", None)}
-    assert all("burst" in f.reason for f in outcomes if f.disposition == "trunk_error")
+    assert all("burst" in f.reason and isinstance(f, EndpointBusy) for f in outcomes if f.disposition == "trunk_error")
     from reactor_wait import spin
 
     spin(0.7)  # let pjlib hand back the socket slots of the burst
@@ -220,6 +220,7 @@ def test_dial_bursts_and_capacity_are_refused_not_fatal(endpoint: Any) -> None:
             spin(0.05)
         assert endpoint.free_call_slots == free
     assert over.value.disposition == "trunk_error" and "limit" in over.value.reason
+    assert isinstance(over.value, EndpointBusy)  # refused locally: the dialer may requeue it
 
 
 def test_transport_failure_is_a_trunk_error(endpoint: Any) -> None:
