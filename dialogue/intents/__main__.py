@@ -11,7 +11,6 @@ from pathlib import Path
 from dialogue.intents.data import (
     AUGMENT_PATH,
     DEV_PATH,
-    NATURAL_PATH,
     TRAIN_DIR,
     DataError,
     Example,
@@ -78,10 +77,9 @@ def _train(data: Path, augment_path: Path, out: Path) -> int:
         f"wrote {out} ({out.stat().st_size} bytes): {meta['n_examples']} examples, "
         f"{meta['n_training_rows']} rows with noise, {meta['n_features']} features"
     )
-    for path in (DEV_PATH, NATURAL_PATH):
-        if path.is_file():
-            report = _report(read_jsonl(path), IntentClassifier(model))
-            print(f"{path.name}: {report.summary_line()}")
+    for path in sorted(DEV_PATH.parent.glob("*.jsonl")):
+        report = _report(read_jsonl(path), IntentClassifier(model))
+        print(f"{path.name}: {report.summary_line()}")
     return 0
 
 

@@ -146,7 +146,10 @@ class LinearIntentModel:
 
 
 class IntentClassifier:
-    """Classifies one borrower reply in well under a millisecond on one core."""
+    """Classifies one borrower reply in well under a millisecond on one core.
+
+    Read-only after construction, so one instance can be shared by every call and worker thread.
+    """
 
     def __init__(self, model: LinearIntentModel, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
         if not 0.0 <= min_confidence <= 1.0:
@@ -165,9 +168,12 @@ class IntentClassifier:
         return cls(LinearIntentModel.read(path or DEFAULT_MODEL_PATH), min_confidence)
 
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:
-        """Softmax scores over ``INTENTS`` for one reply, before the confidence threshold."""
+        """Softmax scores over ``INTENTS`` for one reply, before the confidence floor."""
+        return self._probabilities(normalize(text))
+
+    def _probabilities(self, normalized: str) -> npt.NDArray[np.float64]:
         model = self.model
-        counts = char_ngrams(normalize(text), model.min_n, model.max_n)
+        counts = char_ngrams(normalized, model.min_n, model.max_n)
         columns, values = tfidf_row(counts, self._columns, self._idf)
         logits = model.bias.astype(np.float64)
         if columns:
@@ -178,11 +184,13 @@ class IntentClassifier:
         return probs
 
     def classify(self, text: str) -> IntentResult:
-        probs = self.probabilities(text)
+        normalized = normalize(text)
+        probs = self._probabilities(normalized)
         order = np.argsort(-probs, kind="stable")[:3]
         top3 = tuple((self.model.labels[i], round(float(probs[i]), 4)) for i in order)
         best = int(order[0])
         confidence = float(probs[best])
-        if not normalize(text) or confidence < self.min_confidence or math.isnan(confidence):
+        # Nothing left after normalisation (silence, a lone punctuation mark) is never a guess.
+        if not normalized or confidence < self.min_confidence or math.isnan(confidence):
             best = self._fallback
         return IntentResult(self.model.labels[best], round(confidence, 4), top3)

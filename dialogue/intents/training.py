@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from dialogue.intents.data import Example, NoiseSpec, augment, simulate_asr
+from dialogue.intents.data import DataError, Example, NoiseSpec, augment, simulate_asr
 from dialogue.intents.features import char_ngrams, document_frequencies, normalize, smooth_idf, tfidf_row
 from dialogue.intents.model import INTENTS, LinearIntentModel
 
@@ -34,6 +34,11 @@ class TrainingSettings:
 def fit(
     examples: Sequence[Example], spec: NoiseSpec, settings: TrainingSettings = TrainingSettings()
 ) -> LinearIntentModel:
+    """Fit on the label files plus their noisy variants; the same data and settings give the same bytes.
+
+    The vocabulary is sorted and the solver (lbfgs) has no random state, so no seed but the
+    augmentation's matters.
+    """
     from sklearn.linear_model import LogisticRegression
 
     training = augment(examples, spec, settings.noisy_per_example, settings.seed)
@@ -52,7 +57,7 @@ def fit(
     )
     solver.fit(matrix, targets)
     if list(solver.classes_) != list(range(len(INTENTS))):
-        raise ValueError("every intent needs training examples")
+        raise DataError("every intent needs training examples")
     metadata = {
         "settings": asdict(settings),
         "n_examples": len(examples),
