@@ -102,14 +102,17 @@ class _PjCall(pj.Call):
         rdata = event.body.tsxState.src.rdata
         whole = str(rdata.wholeMsg)
         try:
-            content_type = parse_request(whole).content_type
+            request = parse_request(whole)
         except ValueError:
-            content_type = ""
-        if content_type in _PJSUA_ANSWERS_INFO:
+            respond_in_dialog(rdata, 400)
+            self._call_from_thread(self._owner._on_info, whole)  # logs why it was dropped
+            return
+        if request.content_type in _PJSUA_ANSWERS_INFO:
             return  # pjsua answers these itself and reports DTMF through onDtmfDigit
         # pjsua leaves other INFO bodies to us; unanswered, the dialog layer would send 500.
-        respond_in_dialog(rdata, 200 if content_type else 415)
-        self._call_from_thread(self._owner._on_info, whole)
+        respond_in_dialog(rdata, 200)
+        if request.content_type or request.body.strip():  # an empty INFO is only a keep-alive
+            self._call_from_thread(self._owner._on_info, whole)
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         code, reason, final = int(prm.statusCode), str(prm.reason), bool(prm.finalNotify)
