@@ -362,6 +362,9 @@ class Call:
 
     def _on_answered(self, now: float) -> None:
         if self._finished:
+            # A 200 OK that crossed our CANCEL: the dialer has its answer already. pjsip sends the
+            # BYE itself after a CANCEL; asking again is harmless and covers any path that did not.
+            self._pj_hangup(200)
             return
         self._answered = True
         self._answered_at = now

@@ -243,3 +243,17 @@ def wait_for_free_slot(endpoint: Any, timeout: float = 5.0) -> None:
             return
         spin(0.05)
     raise AssertionError("no pjsua call slot came free")
+
+
+def test_answer_crossing_our_cancel_is_hung_up(endpoint: Any) -> None:
+    """A 200 OK that arrives after the ring timeout's CANCEL: the dial stays no_answer and we send BYE."""
+    from reactor_wait import spin
+
+    with sipp("uas_answer_after_cancel.xml", calls=1) as peer:
+        failure = _dial_failure(endpoint, peer.uri, timeout=10)
+        for _ in range(100):
+            if peer.proc.poll() is not None:
+                break
+            spin(0.05)
+        assert peer.proc.poll() == 0, peer.output()  # sipp saw our ACK and BYE for the crossed answer
+    assert failure.disposition == "no_answer" and failure.reason == "ring timeout"
