@@ -192,7 +192,8 @@ def test_cooperative_persona_speaks_its_lines_turn_by_turn(
     for n, info in enumerate(infos):
         prompt = result["prompts"][n]
         gap = info["t"] - (prompt["start"] + voiced_end_s(order[n]))
-        assert 0.3 <= gap <= 0.55, f"reply gap after prompt {n} was {gap:.3f} s"
+        # 350-450 ms by design; a loaded machine (other test runs) may add reactor latency on top
+        assert 0.3 <= gap <= 0.65, f"reply gap after prompt {n} was {gap:.3f} s"
         ref = voice.render(lines[n].text, RATE)
         offset, _ = best_match(result["rx"], ref[: RATE // 2])  # where the line's first half second is
         # INFO first, audio right after; the caller's adaptive jitter buffer may hold RTP back a few
@@ -273,3 +274,16 @@ def test_sigterm_mid_call_hangs_up_and_exits_cleanly(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert result["answered"] and result["rx_seconds"] < 15
     assert phone.events_named("call.hangup")[0]["reason"] == "sim_shutdown"
+
+
+def test_wrong_number_hangs_up_after_the_bot_answers(
+    phone: SimPhoneProcess, prompts: dict[str, Path], tmp_path: Path
+) -> None:
+    """A hangup_after_last persona sends BYE itself once the bot has answered its last line."""
+    order = [prompts["hello"], prompts["debt"], prompts["close"]]
+    result = run_probe(tmp_path, f"sip:wrong_number@127.0.0.1:{phone.port}", order, hold_s=15.0)
+    assert [i["body"] for i in result["infos"]] == ["喂？", "你打错了，我不认识这个人。"]
+    hangup = phone.wait_for("call.hangup", 5, persona="wrong_number")
+    assert hangup["by"] == "sim" and hangup["reason"] == "persona_done"
+    last_prompt_end = result["prompts"][-1]["start"] + voiced_end_s(order[len(result["prompts"]) - 1])
+    assert result["rx_seconds"] < last_prompt_end + 2.0  # the caller saw the BYE, it did not wait 15 s
