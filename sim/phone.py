@@ -97,6 +97,7 @@ class SimCall(pj.Call):
         self.taker: TurnTaker | None = None
         self.media_up = False
         self.ended = False
+        self._max_timer: Any = None
 
     # -- life cycle ---------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
@@ -185,7 +186,7 @@ class SimCall(pj.Call):
         self.port.startTransmit(media)
         self.emit("call.answered")
         self.taker.answered()
-        self.phone.reactor.callLater(self.phone.book.max_call_s, self.hang_up, "max_call_s")
+        self._max_timer = self.phone.reactor.callLater(self.phone.book.max_call_s, self.hang_up, "max_call_s")
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
@@ -196,6 +197,11 @@ class SimCall(pj.Call):
         if info.state != pj.PJSIP_INV_STATE_DISCONNECTED or self.ended:
             return
         self.ended = True
+        # Nothing may keep this object alive once pjsua reuses the call slot: pjsua2's ~Call() clears
+        # the slot's user data and hangs up whatever call then holds it.
+        if self._max_timer is not None and self._max_timer.active():
+            self._max_timer.cancel()
+        self._max_timer = None
         if self.taker is not None:
             self.taker.stop()
         self.queue.cut()
@@ -318,6 +324,8 @@ class SimPhone:
         except ValueError:
             dialed = ""
         call = SimCall(self, account, prm.callId, self._seq, dialed)
+        # Reported so tests can prove a finished call is freed before pjsua can reuse its slot.
+        weakref.finalize(call, self.emit, {"event": "call.released", "call": call.seq})
         self.calls[call.seq] = call
         call.start(choose_persona(dialed, self.book, self.numbers))
 

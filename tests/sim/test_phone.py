@@ -287,3 +287,11 @@ def test_wrong_number_hangs_up_after_the_bot_answers(
     assert hangup["by"] == "sim" and hangup["reason"] == "persona_done"
     last_prompt_end = result["prompts"][-1]["start"] + voiced_end_s(order[len(result["prompts"]) - 1])
     assert result["rx_seconds"] < last_prompt_end + 2.0  # the caller saw the BYE, it did not wait 15 s
+
+
+def test_finished_calls_are_released_at_once(phone: SimPhoneProcess, conversations: dict[str, dict[str, Any]]) -> None:
+    """Every ended call's Python object is freed right away: a stale pjsua2 Call would hang up its slot's next call."""
+    ended = phone.events_named("call.ended")
+    assert len(ended) >= 4
+    for event in ended:
+        phone.wait_for("call.released", 2, call=event["call"])
