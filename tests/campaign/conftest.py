@@ -14,7 +14,7 @@ def stack_factory(tmp_path: Path) -> Iterator[StackFactory]:
     made: list[Stack] = []
 
     def make(**kwargs: object) -> Stack:
-        s = build_stack(tmp_path / f"c{len(made)}.sqlite3", **kwargs)  # type: ignore[arg-type]
+        s = build_stack(tmp_path / f"c{len(made)}.sqlite3", **kwargs)
         made.append(s)
         return s
 
