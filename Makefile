@@ -21,12 +21,16 @@ demo: sysdeps $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
+	$(PY) -m dialogue.lint config/scripts
 
+# Benchmarks print medians and ratios from one run; see README "Benchmarks" (about 15 minutes in all).
 bench: sysdeps $(STAMP)
 	$(PY) bench/intents.py
+	$(PY) bench/dialogue.py
 	$(PY) bench/prompts.py
+	$(PY) bench/campaigns.py
 	$(PY) bench/asr.py
-	$(PY) bench/calls.py
+	$(PY) bench/calls.py --calls 10 50 100 --seconds 20
 	$(PY) bench/voice_to_voice.py
 
 sysdeps:
@@ -43,7 +47,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,dev,bench]'
+	$(PY) -m pip install -q -e '.[test,dev]'
 	touch $(STAMP)
 
 clean:
