@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         from twisted.internet.task import Clock
 
-        vosk = VoskRecognizer(model, InlineReactor(Clock()), InlinePool(), config.asr.partial_interval_ms)
+        # keep_idle=0: each replayed call gets a fresh recognizer, so results never depend on replay order.
+        vosk = VoskRecognizer(model, InlineReactor(Clock()), InlinePool(), config.asr.partial_interval_ms, keep_idle=0)
     segments = load_segments(config.dialogue.segments_file, script_sets=frozenset(library.script_sets))
     kit = ReplayKit(
         config=config,

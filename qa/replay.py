@@ -24,7 +24,6 @@ from twisted.python.failure import Failure
 from asr.recognizer import Recognizer
 from asr.sim_recognizer import SimRecognizer
 from asr.speech_input import SpeechInput
-from asr.vad import WebRtcFrameClassifier
 from config.server_config import ServerConfig
 from dialogue.borrower import Borrower
 from dialogue.intents.model import IntentClassifier
@@ -39,8 +38,8 @@ from session.call_session import CallSession, SessionSettings
 from session.conversation import DialogueConversation
 from session.ports import ConversationEnded, DelayedCall
 from session.record import CallRecord, TurnRecord
-from session.runner import complete_answer, early_endpointing
-from session.speech import SilenceWatch, SpeechRouter
+from session.runner import complete_answer, early_endpointing, silence_watch
+from session.speech import SpeechRouter
 from session.voice import PlayerVoice, RenderedPrompts
 from telephony.playback import PlaybackQueue
 
@@ -211,7 +210,7 @@ def replay_recording(
         prompts=RenderedPrompts(kit.renderer, rate, reactor, None),
         settings=settings,
     )
-    watch = SilenceWatch(WebRtcFrameClassifier(rate, kit.config.asr.vad, 20))
+    watch = silence_watch(kit.config, rate)
     router = SpeechRouter(
         session, reactor, watch, complete_answer(kit.config, kit.classifier), early_endpointing(kit.config)
     )

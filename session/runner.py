@@ -23,7 +23,7 @@ from twisted.python.threadpool import ThreadPool
 from asr.recognizer import Recognizer
 from asr.sim_recognizer import CONTENT_TYPE as SIM_TRANSCRIPT
 from asr.speech_input import SpeechInput
-from asr.vad import WebRtcFrameClassifier
+from asr.vad import build_frame_classifier
 from config.server_config import ServerConfig
 from dialogue.borrower import Borrower
 from dialogue.intents.model import IntentClassifier
@@ -91,6 +91,11 @@ class CompleteAnswerByIntent:
 def early_endpointing(config: ServerConfig) -> EarlyEndpointing:
     s = config.session
     return EarlyEndpointing(enabled=s.early_endpointing, silence_ms=s.early_silence_ms)
+
+
+def silence_watch(config: ServerConfig, rate: int) -> SilenceWatch:
+    """The VAD `[asr.vad] backend` names, watched for early endpointing (live calls and QA replay alike)."""
+    return SilenceWatch(build_frame_classifier(rate, config.asr.vad, 20))
 
 
 def complete_answer(config: ServerConfig, classifier: IntentClassifier) -> CompleteAnswerByIntent:
@@ -170,7 +175,7 @@ class SessionRunner:
             settings=self.settings(),
             on_latency=self._latency,
         )
-        watch = SilenceWatch(WebRtcFrameClassifier(call.clock_rate, self.config.asr.vad, 20))
+        watch = silence_watch(self.config, call.clock_rate)
         router = SpeechRouter(session, self.reactor, watch, complete_answer(self.config, self.classifier),
                               early_endpointing(self.config))
         speech = SpeechInput(

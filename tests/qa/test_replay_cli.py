@@ -60,3 +60,26 @@ def test_mono_recording_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture
     wav.with_suffix(".json").write_text(json.dumps(record.to_dict()), "utf-8")
     assert server.main(["replay", str(wav)]) == 1
     assert "stereo (bot left, borrower right)" in capsys.readouterr().err
+
+
+class _Built(Exception):
+    """Stops the replay once the recognizer has been built."""
+
+
+def test_replay_builds_vosk_with_no_idle_recognizers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replays give every call a fresh Kaldi recognizer (keep_idle=0), so a batch's order cannot change results."""
+    import asr.vosk_recognizer as vosk_module
+
+    built: dict[str, object] = {}
+
+    def capture(*args: object, **kwargs: object) -> None:
+        built.update(kwargs)
+        raise _Built
+
+    monkeypatch.setattr(vosk_module, "shared_vosk_model", lambda path: object())
+    monkeypatch.setattr(vosk_module, "VoskRecognizer", capture)
+    wav = tmp_path / "call.wav"
+    write_wav(wav, np.zeros((8000, 2), dtype=np.int16), 8000)
+    with pytest.raises(_Built):
+        server.main(["replay", str(wav), "--model", str(tmp_path / "model")])
+    assert built.get("keep_idle") == 0

@@ -294,3 +294,17 @@ def test_session_section_is_parsed_and_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_server_config(bad)
     assert "session.early_silence_ms" in str(err.value)
+
+
+def test_vad_backend_from_config_reaches_early_endpointing(tmp_path: Path) -> None:
+    """`[asr.vad] backend = "silero"` is the VAD the session (and QA replay) watch, not a fixed webrtcvad."""
+    from asr.vad import SileroFrameClassifier, WebRtcFrameClassifier
+    from config.server_config import DEFAULT_SERVER_TOML, load_server_config
+    from session.runner import silence_watch
+
+    base = DEFAULT_SERVER_TOML.read_text(encoding="utf-8")
+    assert "\n[asr.vad]" not in base  # the default file leaves the section commented out
+    path = tmp_path / "server.toml"
+    path.write_text(base + '\n[asr.vad]\nbackend = "silero"\n', encoding="utf-8")
+    assert isinstance(silence_watch(load_server_config(path), 8000).inner, SileroFrameClassifier)
+    assert isinstance(silence_watch(load_server_config(DEFAULT_SERVER_TOML), 8000).inner, WebRtcFrameClassifier)
