@@ -8,12 +8,16 @@ Dates resolve against an explicit ``today`` so callers (and tests) fix the clock
 Monday. Unparseable text yields ``None``, never an exception.
 
 Readings beyond the issue's list, chosen so a promise date is never in the past unless said so:
-31号 in a shorter month is its last day; 这个月N号 is this month even if past (it may report a
-payment already made); 周末 is the coming Saturday; 月中 the 15th; 月初/下个月初 the 1st of next
+31号 in a shorter month is its last day; 这个月N号 already past gives no date (on the 28th,
+"这个月25号" is most likely a slip for another day; guessing next month or a past day would record a
+wrong promise); 12/5 and 12-5 are month/day (the Chinese order), the next such day; 周末 is the coming Saturday; 月中 the 15th; 月初/下个月初 the 1st of next
 month; 年底 31 December; 半个月 15 days; 两三天 3 days; N个月后 the same day N months on. Vague
 words (马上, 过几天, 下周 without a weekday) give no date. With several dates, the first one not
 followed by a refusal or a reason ("今天还不了 明天还", "15号发工资") wins. Ranges of amounts
 (两三千, 五六百) give no amount; with several amounts the one right after a paying verb wins.
+Phone, hotline and account numbers are not amounts: a bare run of five or more Arabic digits (no
+块/元) counts only right after a repaying verb (还/付/交/转/存/补, not 打, which also means "dial"),
+and after 打/拨/电话/热线/号码 a bare digit run is a number to call (打12378, 拨110), never money.
 
 Run ``python -m dialogue.slots --today 2026-11-28 "下周五还三千五"`` to see one reading.
 """
@@ -149,6 +153,11 @@ _NOT_AMOUNT_AFTER = (
 _NOT_AMOUNT_BEFORE = ("第", "之", "周", "星期", "礼拜", "初", "分", "尾号", "号码", "工号")
 _PAY_VERBS = ("还", "付", "转", "打", "给", "交", "存", "补")
 _MAX_BARE_DIGITS = 6  # longer bare digit runs are phone, card or ID numbers
+_MIN_NUMBER_DIGITS = 5  # from here a bare digit run is a hotline/phone number unless repaid
+_RANGE_BEFORE = re.compile(r"\d[-~]$")
+_REPAY_VERBS = ("还", "付", "交", "转", "存", "补")
+# A bare digit run right after these is something to dial (打12378, 拨打110, 热线95588).
+_DIAL_BEFORE = ("打", "拨", "拨打", "致电", "电话", "热线", "号码", "号", "打电话", "电话号")
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,8 @@ def _amount_candidates(text: str) -> list[_Candidate]:
             continue
         if any(before.endswith(word) for word in _NOT_AMOUNT_BEFORE):
             continue
+        if _RANGE_BEFORE.search(before):
+            continue  # the upper end of a range such as 1-2千 or 3~5千
         value = parse_numeral(numeral)
         if value is None or value <= 0:
             continue
@@ -204,8 +215,17 @@ def _amount_candidates(text: str) -> list[_Candidate]:
                 continue  # a bare 一 or 3 is almost never an amount ("先还一点", "还3期")
             if numeral.isdigit() and len(numeral) > _MAX_BARE_DIGITS:
                 continue
+            if numeral.isdigit() and _is_number_to_dial(numeral, before):
+                continue
         candidates.append(_Candidate(start, end, value, has_currency))
     return candidates
+
+
+def _is_number_to_dial(digits: str, before: str) -> bool:
+    """A bare Arabic digit run that names a phone line rather than money (打12378 投诉, 拨110)."""
+    if before.endswith(_DIAL_BEFORE):
+        return True
+    return len(digits) >= _MIN_NUMBER_DIGITS and not before.endswith(_REPAY_VERBS)
 
 
 _FRACTION_RE = re.compile(rf"^(?:块钱|块|元|圆)([{_CN_DIGITS}\d])(毛|角)?(?![{_CN_DIGITS}{_CN_UNITS}\d])")
@@ -308,7 +328,13 @@ def _day_of_month_number(day: int, today: datetime.date) -> datetime.date | None
 def _day_of_relative_month(months: int) -> Resolver:
     def resolve(match: re.Match[str], today: datetime.date) -> datetime.date | None:
         day = _number(match.group("day"))
-        return None if day is None else _day_in_month(*_shift_month(today, months), day)
+        if day is None:
+            return None
+        resolved = _day_in_month(*_shift_month(today, months), day)
+        # 这个月25号 said on the 28th is a slip, not a promise for a past day: no date rather than a guess.
+        if resolved is not None and resolved < today:
+            return None
+        return resolved
 
     return resolve
 
@@ -387,6 +413,7 @@ _DATE_RULES: tuple[tuple[re.Pattern[str], Resolver], ...] = tuple(
     for pattern, resolver in (
         (r"(?P<year>\d{4})[-/.年](?P<month>\d{1,2})[-/.月](?P<day>\d{1,2})(?:号|日)?", _full_date),
         (rf"(?P<month>{_MONTH_NUMBER})月(?:份)?(?P<day>{_DAY_NUMBER}){_DAY_SUFFIX}", _month_and_day),
+        (r"(?<![\d.])(?P<month>\d{1,2})[/-](?P<day>\d{1,2})(?:号|日)?(?![\d.%千万百十块元kw])", _month_and_day),
         (rf"(?:下个?月|下一个月)(?:的)?(?P<day>{_DAY_NUMBER}){_DAY_SUFFIX}", _day_of_relative_month(1)),
         (rf"(?:这个?月|本月|这一个月)(?:的)?(?P<day>{_DAY_NUMBER}){_DAY_SUFFIX}", _day_of_relative_month(0)),
         (r"(?:下个?月|下一个月)(?:的)?(?:月底|底|末|月末)", _month_end_of(1)),

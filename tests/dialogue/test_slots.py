@@ -186,6 +186,33 @@ CASES += [
 ]
 
 
+# Second wave, on the same Saturday: hotline numbers, slash dates, a day of this month already past.
+CASES += [
+    (text, SAT, date, amount)
+    for text, date, amount in [
+        ("我要打12378投诉你们", None, None),
+        ("你再打我就拨110了", None, None),
+        ("打 12315 告你们", None, None),
+        ("我明天打两千过去", "2026-11-29", 2000),
+        ("打500块给你们", None, 500),
+        ("我先还12000", None, 12000),
+        ("转 15000 行吗", None, 15000),
+        ("你们热线95588是吧", None, None),
+        ("12/5还", "2026-12-05", None),
+        ("12-5号还三千", "2026-12-05", 3000),
+        ("我先还五千 剩下的12/20还", "2026-12-20", 5000),
+        ("1/3 还清", "2027-01-03", None),
+        ("11/25还", "2027-11-25", None),
+        ("13/5还", None, None),
+        ("还1-2千吧", None, None),
+        ("这个月25号还", None, None),
+        ("这个月30号还两千", "2026-11-30", 2000),
+        ("本月28号还", "2026-11-28", None),
+        ("这个月25号还不了 下个月5号还", "2026-12-05", None),
+    ]
+]
+
+
 @pytest.mark.parametrize(("text", "today", "date", "amount"), CASES)
 def test_reply_slots(text: str, today: datetime.date, date: str | None, amount: float | None) -> None:
     """Each hand-checked reply yields exactly the expected date and amount."""
