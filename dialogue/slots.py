@@ -7,16 +7,17 @@ explainable to operations staff. The vocabularies below are lexical parsing tabl
 Dates resolve against an explicit ``today`` so callers (and tests) fix the clock. Weeks start on
 Monday. Unparseable text yields ``None``, never an exception.
 
-Readings beyond the issue's list, chosen so a promise date is never in the past unless said so:
-31号 in a shorter month is its last day; 这个月N号 already past gives no date (on the 28th,
-"这个月25号" is most likely a slip for another day; guessing next month or a past day would record a
-wrong promise); 12/5 and 12-5 are month/day (the Chinese order), the next such day; 周末 is the coming Saturday; 月中 the 15th; 月初/下个月初 the 1st of next
-month; 年底 31 December; 半个月 15 days; 两三天 3 days; N个月后 the same day N months on. Vague
-words (马上, 过几天, 下周 without a weekday) give no date. With several dates, the first one not
-followed by a refusal or a reason ("今天还不了 明天还", "15号发工资") wins. Ranges of amounts
-(两三千, 五六百) give no amount; with several amounts the one right after a paying verb wins.
-Phone, hotline and account numbers are not amounts: a bare run of five or more Arabic digits (no
-块/元) counts only right after a repaying verb (还/付/交/转/存/补, not 打, which also means "dial"),
+Readings beyond the issue's list, chosen so a promise date is never in the past unless
+said so: 31号 in a shorter month is its last day; 这个月N号 already past gives no date (on
+the 28th, "这个月25号" is most likely a slip for another day; guessing next month or a past
+day would record a wrong promise); 12/5 and 12-5 are month/day (the Chinese order), the
+next such day; 周末 is the coming Saturday; 月中 the 15th; 月初/下个月初 the 1st of next month; 年底
+31 December; 半个月 15 days; 两三天 3 days; N个月后 the same day N months on. Vague words (马上,
+过几天, 下周 without a weekday) give no date. With several dates, the first one not followed
+by a refusal or a reason ("今天还不了 明天还", "15号发工资") wins. Ranges of amounts (两三千, 五六百) give
+no amount; with several amounts the one right after a paying verb wins. Phone, hotline
+and account numbers are not amounts: a bare run of five or more Arabic digits (no 块/元)
+counts only right after a repaying verb (还/付/交/转/存/补, not 打, which also means "dial"),
 and after 打/拨/电话/热线/号码 a bare digit run is a number to call (打12378, 拨110), never money.
 
 Run ``python -m dialogue.slots --today 2026-11-28 "下周五还三千五"`` to see one reading.
