@@ -31,6 +31,8 @@ from telemetry.logging import log_event
 log = logging.getLogger("dialogue.manager")
 
 NO_MATCH_INTENT = "other"
+# A yes that repeats the terms just read back ("yes, Friday next week, 3000") confirms them.
+CONFIRMING_INTENTS = frozenset({"affirm", "promise_to_pay"})
 _MAX_CHAIN = 16  # nodes walked for one action; only a cyclic then/route chain (a script bug) gets near it
 
 
@@ -187,9 +189,11 @@ class DialogueManager:
             intent = NO_MATCH_INTENT
         node = self._waiting
         self._apply_compliance_flags(intent)
+        read_back = {name: self.slots.get(name) for name in node.capture}
         filled = self._capture(node, text) if node.capture else False
         target, via_global = self.library.handler_for(intent, node, self._set)
-        if filled and node.filled is not None and intent not in PROTECTED_INTENTS:
+        if (filled and node.filled is not None and intent not in PROTECTED_INTENTS
+                and not self._confirms_read_back(node, intent, read_back)):
             target, via_global = node.filled, False
         if target is None:
             action = self._retry_or(node, node.no_match or "@no_match", "reprompt", intent, score)
@@ -344,6 +348,18 @@ class DialogueManager:
             filled = True
         return filled
 
+    def _confirms_read_back(self, node: Node, intent: str, read_back: dict[str, object]) -> bool:
+        """A yes whose dates/amounts equal what this node just read back is the confirmation itself.
+
+        Only for a node whose `filled` target is itself (a read-back): new values there are stored
+        and read back once more, but repeating the same terms must not make the bot ask again.
+        """
+        if intent not in CONFIRMING_INTENTS or node.filled is None:
+            return False
+        if self.library.resolve(node.filled, node, self._set) != node.key:
+            return False
+        return all(_same_value(self.slots.get(name), value) for name, value in read_back.items())
+
     def _cap_turns(self, action: Action) -> Action:
         if isinstance(action, PlayPrompt) and self.turns >= self.config.max_turns:
             log_event(log, "dialogue.turn_cap", turns=self.turns)
@@ -412,6 +428,12 @@ class DialogueManager:
         """C12: the answer to 'are you a robot?' contains an AI disclosure phrase from the compliance list."""
         prompt = action.prompt if isinstance(action, PlayPrompt | Hangup | Transfer) else None
         return prompt is not None and any(p in prompt.text for p in self.library.compliance.ai_disclosure)
+
+
+def _same_value(now: object, before: object) -> bool:
+    if isinstance(now, int | float) and isinstance(before, int | float):
+        return float(now) == float(before)
+    return now == before
 
 
 def _as_date(value: object) -> dt.date | None:

@@ -290,3 +290,34 @@ def test_segment_transcript_in_chinese(library: ScriptLibrary, segments: tuple, 
     assert isinstance(manager.on_utterance("对"), Hangup)
     assert manager.outcome is not None and manager.outcome.disposition == "promise_to_pay"
     assert (manager.outcome.ptp_date, manager.outcome.ptp_amount) == (dt.date(2026, 12, 4), 2000.0)
+
+
+def test_yes_repeating_the_read_back_terms_confirms_at_once(library: ScriptLibrary) -> None:
+    """'对，下周五还三千' at the read-back (yes + the same date and amount) records the promise, no second read-back."""
+    run = converse(library, FON, ["affirm", "promise_to_pay", "other date=2026-12-04", "other amount=3000",
+                                  "affirm date=2026-12-04 amount=3000"])
+    assert sum(1 for text in run.texts if text.startswith("跟您确认一下")) == 1, run.nodes
+    assert run.outcome.disposition == "promise_to_pay"
+    assert (run.outcome.ptp_date, run.outcome.ptp_amount) == (dt.date(2026, 12, 4), 3000.0)
+
+
+def test_yes_with_new_terms_at_the_read_back_is_read_back_once_more(library: ScriptLibrary) -> None:
+    """A yes that carries a different amount updates the slot and reads the new terms back once, then records."""
+    run = converse(library, FON, ["affirm", "affirm", "affirm amount=3000", "affirm"])
+    read_backs = [text for text in run.texts if text.startswith("跟您确认一下")]
+    assert len(read_backs) == 2 and "3000" in read_backs[-1], run.texts
+    assert run.outcome.disposition == "promise_to_pay" and run.outcome.ptp_amount == 3000.0
+
+
+def test_real_reply_affirm_date_and_amount_confirms_once(library: ScriptLibrary) -> None:
+    """With the real classifier and slot reader, '对，下周五还三千' answers the read-back of those terms once."""
+    from dialogue.intents.model import IntentClassifier
+    from dialogue.manager import DialogueManager
+
+    manager = DialogueManager(library, IntentClassifier.load(), TODAY, script_set=FON)
+    manager.start(make_borrower())
+    said = [manager.on_utterance(text) for text in ["是我", "我下周五还三千", "对，下周五还三千"]]
+    prompts = [a.prompt.text for a in said if isinstance(a, PlayPrompt | Hangup) and a.prompt is not None]
+    assert sum(1 for text in prompts if text.startswith("跟您确认一下")) == 1, prompts
+    assert manager.outcome is not None and manager.outcome.disposition == "promise_to_pay"
+    assert manager.outcome.ptp_date == dt.date(2026, 12, 4) and manager.outcome.ptp_amount == 3000.0
