@@ -6,7 +6,13 @@ words beside the audio: before speaking, the simulated phone sends a SIP INFO wi
 `SpeechInput.hint(text)` (which calls `SimStream.hint`). Hints queue in order; each utterance's final
 result takes the oldest one (an utterance with no hint waiting gives ""). VAD, endpointing, barge-in
 and timing stay real: only the words are handed in, and partials reveal the hint at a speaking pace
-so "min characters" barge-in rules behave as with a real engine.
+(counting voiced audio only) so "min characters" barge-in rules behave as with a real engine.
+
+One line may reach the recognizer as two utterances when the speaker pauses at a comma longer than
+the endpointing allows. An utterance that ends well before its hint is spoken then gets the clauses
+actually said (cut at the clause mark nearest to the characters voiced so far) and the rest stays
+queued for the next utterance, as a real engine would hear it; a rest nobody speaks is dropped when
+the next line's hint arrives.
 
 Never chosen silently: only `[asr] recognizer = "sim"` selects it, and it logs a warning when built.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
+import numpy as np
 from twisted.internet.defer import Deferred, fail, succeed
 
 from asr.normalize import normalize_transcript
@@ -25,7 +32,26 @@ from telemetry.logging import log_event
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/x-sim-transcript"
-MS_PER_CHAR = 200  # Mandarin is spoken at roughly 4-5 characters a second
+# Voiced audio per character: espeak-ng cmn at the personas' 190 wpm voices ~250 ms a character,
+# a little less here so a line is fully revealed by the time it has been spoken.
+MS_PER_CHAR = 220
+VOICED_RMS = 300  # int16 RMS of a 20 ms chunk that counts as voiced (about -40 dBFS)
+CLAUSE_MARKS = "，、；,;"
+PUNCTUATION = CLAUSE_MARKS + "。？！.?!：:"
+
+
+def _spoken(text: str) -> int:
+    return sum(1 for ch in text if ch not in PUNCTUATION)
+
+
+def split_at_spoken(text: str, spoken_chars: float) -> tuple[str, str]:
+    """(said, rest): cut after the clause mark whose spoken-character count is nearest `spoken_chars`."""
+    cuts = [i + 1 for i, ch in enumerate(text) if ch in CLAUSE_MARKS and _spoken(text[i + 1 :]) > 0]
+    best = len(text)
+    for cut in cuts:
+        if abs(_spoken(text[:cut]) - spoken_chars) < abs(_spoken(text[:best]) - spoken_chars):
+            best = cut
+    return text[:best].rstrip(CLAUSE_MARKS), text[best:]
 
 
 class SimStream:
@@ -33,22 +59,29 @@ class SimStream:
         self._bytes_per_ms = rate * 2 // 1000
         self._on_partial = on_partial
         self._hints: deque[str] = deque()
-        self._fed_ms = 0.0
+        self._rest_queued = False  # the head hint is the unspoken rest of an earlier utterance's line
+        self._voiced_ms = 0.0
         self._revealed = 0
         self._closed = False
 
     def hint(self, text: str) -> None:
-        if not self._closed:
-            self._hints.append(normalize_transcript(text))
+        if self._closed:
+            return
+        if self._rest_queued and self._voiced_ms == 0:
+            self._hints.popleft()  # the previous line's rest was never spoken: a new line begins
+        self._rest_queued = False
+        self._hints.append(normalize_transcript(text))
 
     def feed(self, pcm: bytes) -> None:
         if self._closed:
             return
-        self._fed_ms += len(pcm) / self._bytes_per_ms
+        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(np.float64)
+        if samples.size and float(np.sqrt(np.mean(samples * samples))) >= VOICED_RMS:
+            self._voiced_ms += len(pcm) / self._bytes_per_ms
         if not self._hints:
             return
         text = self._hints[0]
-        reveal = min(len(text), int(self._fed_ms // MS_PER_CHAR))
+        reveal = min(len(text), int(self._voiced_ms // MS_PER_CHAR))
         if reveal > self._revealed:
             self._revealed = reveal
             self._on_partial(text[:reveal])
@@ -62,11 +95,18 @@ class SimStream:
     def finish(self) -> Deferred[RecognitionResult]:
         if self._closed:
             return fail(RecognitionClosed("sim stream closed"))
-        self._fed_ms = 0.0
+        spoken = self._voiced_ms / MS_PER_CHAR
+        self._voiced_ms = 0.0
         self._revealed = 0
         if not self._hints:
             return succeed(RecognitionResult("", None))
-        return succeed(RecognitionResult(self._hints.popleft(), 1.0))
+        text = self._hints.popleft()
+        # Without voiced audio to go by (a very quiet line) the utterance takes the whole line.
+        said, rest = split_at_spoken(text, spoken) if spoken > 0 else (text, "")
+        self._rest_queued = bool(rest)
+        if rest:
+            self._hints.appendleft(rest)
+        return succeed(RecognitionResult(said, 1.0))
 
     def drained(self) -> Deferred[None]:
         return succeed(None)

@@ -26,7 +26,7 @@ from asr.speech_input import SpeechInput
 from config.asr_config import AsrConfig, BargeInSettings
 
 RATE = 8000
-SPEECH = b"\x01" + b"\x00" * 319
+SPEECH = b"\x01\x20" * 160  # loud (int16 8193): the sim recognizer counts voiced audio
 QUIET = b"\x00" * 320
 
 
@@ -63,7 +63,7 @@ def test_sim_utterance_gives_started_partials_ended_final_in_order() -> None:
     """A hinted utterance yields SpeechStarted, growing partials, SpeechEnded, then the hinted final."""
     h = Harness()
     h.input.hint("我 下周一 还款")
-    h.play("." * 10 + "#" * 60 + "." * 20)
+    h.play("." * 10 + "#" * 70 + "." * 20)
     kinds = [type(e).__name__ for e in h.events]
     assert kinds[0] == "SpeechStarted" and kinds[-2:] == ["SpeechEnded", "FinalTranscript"]
     partials = h.of(PartialTranscript)
@@ -71,7 +71,7 @@ def test_sim_utterance_gives_started_partials_ended_final_in_order() -> None:
     assert all(len(a.text) < len(b.text) for a, b in itertools.pairwise(partials))
     final = h.of(FinalTranscript)[0]
     assert final.text == "我下周一还款" and final.utterance == 1
-    assert final.start_s == pytest.approx(0.2) and final.end_s == pytest.approx(1.4)
+    assert final.start_s == pytest.approx(0.2) and final.end_s == pytest.approx(1.6)
     assert final.partials == len(partials) and final.latency_s == 0.0
 
 
@@ -258,3 +258,22 @@ def test_prefinalize_once_per_long_enough_pause_inside_an_utterance(prefinalize_
     for i, ch in enumerate(pattern):
         si.push(SPEECH if ch == "#" else QUIET, i * 0.02)
     assert recognizer.stream.calls == expected
+
+
+def test_sim_line_split_by_a_long_comma_pause_gives_each_utterance_its_clauses() -> None:
+    """A hinted line heard as two utterances: the first gets the clause said, the second the rest (not "")."""
+    h = Harness()
+    h.input.hint("我已经还了啊，昨天就还了，你们查一下。")
+    h.play("." * 5 + "#" * 70 + "." * 20)  # 1.4 s voiced (~6 characters), then the pause ends the utterance
+    h.play("#" * 140 + "." * 20)
+    assert [f.text for f in h.of(FinalTranscript)] == ["我已经还了啊", "昨天就还了，你们查一下。"]
+
+
+def test_sim_rest_nobody_spoke_is_dropped_when_the_next_line_is_hinted() -> None:
+    """The unspoken rest of a cut-short line never becomes the words of the next line."""
+    h = Harness()
+    h.input.hint("对，下周五还三千。")
+    h.play("." * 5 + "#" * 15 + "." * 20)  # only "对" is said
+    h.input.hint("好的，再见。")
+    h.play("#" * 50 + "." * 20)
+    assert [f.text for f in h.of(FinalTranscript)] == ["对", "好的，再见。"]
