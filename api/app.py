@@ -15,7 +15,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.web import server
 
 from api.web import build_site
-from campaign.dialer import AnsweredCallRunner, CallPlacer, Dialer
+from campaign.dialer import AnsweredCallRunner, CallCapacity, CallPlacer, Dialer
 from campaign.scheduler import Scheduler
 from campaign.service import CampaignService
 from campaign.store import SqliteStore
@@ -88,12 +88,13 @@ class VoicebotApp:
 def build_app(
     config: ServerConfig, reactor: Any, *, runner: AnsweredCallRunner | None = None,
     placer: CallPlacer | None = None, metrics: Registry = REGISTRY, store: SqliteStore | None = None,
-    http_reactor: Any = None,
+    http_reactor: Any = None, capacity: CallCapacity | None = None,
 ) -> VoicebotApp:
     """Wire the process; without `placer` a real `telephony.endpoint.SipEndpoint` is created (not started).
 
     `http_reactor` serves HTTP (default: `reactor`); tests pass the real reactor there and a
     `task.Clock` as `reactor`, so the scheduler's time is theirs while HTTP stays real.
+    `capacity` is the endpoint's slot table the pacer respects (default: the endpoint created here).
     """
     strategies = load_strategies(config.campaign.strategies_file)
     segments = load_segments(config.dialogue.segments_file, strategies=frozenset(strategies.strategies))
@@ -103,6 +104,8 @@ def build_app(
 
         endpoint = SipEndpoint(config, reactor)
         placer = endpoint
+        if capacity is None:
+            capacity = endpoint
     db = store or SqliteStore(config.store.path, retention_days=config.store.retention_days)
     dialer = Dialer(
         db, placer, runner, reactor, recording_dir=config.calls.recording_dir,
@@ -113,7 +116,8 @@ def build_app(
         settings = replace(settings, default_trunk=config.trunks[0].name)
     if settings.default_trunk is not None:
         config.trunk(settings.default_trunk)  # unknown name: ConfigError at start-up
-    scheduler = Scheduler(db, strategies, dialer, reactor, settings, trunks=config.trunks, metrics=metrics)
+    scheduler = Scheduler(db, strategies, dialer, reactor, settings, trunks=config.trunks, metrics=metrics,
+                          capacity=capacity)
     service = CampaignService(db, scheduler, strategies, settings, reactor, segments=segments)
     register_standard_metrics(metrics)
     web_reactor = http_reactor if http_reactor is not None else reactor

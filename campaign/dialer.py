@@ -5,6 +5,8 @@ and the session's runner in production, and against fakes driven by `task.Clock`
 - `CallPlacer.dial(...)` is `SipEndpoint.dial`; failures are `telephony.dispositions.DialFailure`.
 - `AnsweredCallRunner.run(call, borrower, segment, attempt_id)` is implemented by the session and
   returns the finished `CallRecord`.
+- `CallCapacity` (`max_calls`, `free_call_slots`) is the endpoint's slot table; the pacer treats it as
+  one more limit, and an `EndpointBusy` refusal (no SIP sent) withdraws the attempt instead of counting it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dialogue.segments import Segment
 from session.record import CallRecord
 from telemetry.logging import log_event
 from telemetry.metrics import REGISTRY, Registry
-from telephony.dispositions import DialFailure
+from telephony.dispositions import DialFailure, EndpointBusy
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,18 @@ class CallPlacer(Protocol):
 
     def dial(
         self, target: str, trunk: str | None = None, *, record_path: str | None = None,
-        max_seconds: float | None = None,
+        max_seconds: float | None = None, caller_id: str | None = None,
     ) -> Deferred[Any]: ...
+
+
+class CallCapacity(Protocol):
+    """How many calls the endpoint can carry (`SipEndpoint`: pjsua's compiled slot table, 4 in the wheel)."""
+
+    @property
+    def max_calls(self) -> int: ...
+
+    @property
+    def free_call_slots(self) -> int: ...
 
 
 class AnsweredCallRunner(Protocol):
@@ -49,10 +61,10 @@ class AnsweredCallRunner(Protocol):
 
 @dataclass(frozen=True)
 class DialResult:
-    """What the scheduler needs back from one attempt."""
+    """What the scheduler needs back from one attempt; `record` is None when it was withdrawn (endpoint busy)."""
 
     attempt: AttemptStart
-    record: CallRecord
+    record: CallRecord | None
 
 
 class _Bucket:
@@ -70,11 +82,19 @@ class _Bucket:
 
 
 class Pacer:
-    """Limits per trunk and per campaign: concurrent calls and calls per second."""
+    """Limits per trunk and per campaign (concurrent calls, calls per second) and the endpoint's free slots.
 
-    def __init__(self) -> None:
+    The endpoint counts slots pjsua still holds for calls that ended on our side (timed-out INVITEs),
+    so its own figure is asked for rather than derived from our in-flight counts.
+    """
+
+    def __init__(self, capacity: CallCapacity | None = None) -> None:
         self._buckets: dict[str, _Bucket] = {}
         self.in_flight: dict[str, int] = {}
+        self.capacity = capacity
+
+    def endpoint_has_room(self) -> bool:
+        return self.capacity is None or self.capacity.free_call_slots >= 1
 
     def _bucket(self, key: str, rate: float, now: float) -> _Bucket:
         bucket = self._buckets.get(key)
@@ -85,6 +105,8 @@ class Pacer:
 
     def may_dial(self, limits: list[tuple[str, int, float]], now: float) -> bool:
         """`limits`: (key, max concurrent, calls per second) for every scope the call belongs to."""
+        if not self.endpoint_has_room():
+            return False
         for key, max_concurrent, rate in limits:
             if self.in_flight.get(key, 0) >= max_concurrent or self._bucket(key, rate, now).tokens < 1.0:
                 return False
@@ -123,6 +145,8 @@ class Dialer:
         self._dispositions = metrics.counter(
             "voicebot_call_dispositions_total", "Finished attempts by SIP disposition and outcome",
             ["disposition", "outcome"])
+        self._withdrawn = metrics.counter(
+            "voicebot_dials_withdrawn_total", "Attempts withdrawn before any SIP was sent (endpoint busy)", [])
         self._durations = metrics.histogram(
             "voicebot_call_duration_seconds", "Answered call length", [],
             buckets=(5, 10, 20, 30, 60, 90, 120, 180, 300, 600))
@@ -145,12 +169,19 @@ class Dialer:
         self._in_flight.inc(campaign=campaign.id)
         log_event(log, "campaign.dial", campaign=campaign.id, borrower=borrower.borrower_id, phone=phone,
                   attempt=attempt.attempt_id, reason=reason)
-        return attempt, ensureDeferred(self._run(attempt, borrower))
+        return attempt, ensureDeferred(self._run(attempt, borrower, campaign.caller_id))
 
-    async def _run(self, attempt: AttemptStart, borrower: BorrowerState) -> DialResult:
+    async def _run(self, attempt: AttemptStart, borrower: BorrowerState, caller_id: str) -> DialResult:
         invite_wall = self.reactor.seconds()
         try:
-            record = await self._call(attempt, borrower, invite_wall)
+            record = await self._call(attempt, borrower, invite_wall, caller_id)
+        except EndpointBusy as busy:
+            # No INVITE left: this was never a call, so it must not count for C2/C3 nor use up an attempt.
+            self.store.withdraw_attempt(attempt.attempt_id, borrower.next_due_at or invite_wall, borrower.next_reason)
+            self._withdrawn.inc()
+            log_event(log, "campaign.dial_withdrawn", logging.WARNING, campaign=attempt.campaign_id,
+                      borrower=attempt.borrower_id, attempt=attempt.attempt_id, reason=busy.reason)
+            return DialResult(attempt, None)
         finally:
             self.live.pop(attempt.attempt_id, None)
             self._in_flight.dec(campaign=attempt.campaign_id)
@@ -165,15 +196,20 @@ class Dialer:
                   outcome=outcome)
         return DialResult(attempt, record)
 
-    async def _call(self, attempt: AttemptStart, borrower: BorrowerState, invite_wall: float) -> CallRecord:
+    async def _call(
+        self, attempt: AttemptStart, borrower: BorrowerState, invite_wall: float, caller_id: str
+    ) -> CallRecord:
         record_path = None
         if self.recording_dir is not None:
             self.recording_dir.mkdir(parents=True, exist_ok=True)
             record_path = str(self.recording_dir / f"{attempt.attempt_id}.wav")
         try:
             call = await self.placer.dial(
-                attempt.phone, attempt.trunk, record_path=record_path, max_seconds=self.max_call_seconds
+                attempt.phone, attempt.trunk, record_path=record_path, max_seconds=self.max_call_seconds,
+                caller_id=caller_id or None,
             )
+        except EndpointBusy:
+            raise
         except DialFailure as failure:
             return self._failed_record(attempt, borrower, failure.disposition, failure.sip_code, failure.reason,
                                        invite_wall, failure.call_id or None, failure.timings)

@@ -19,7 +19,7 @@ from twisted.python.failure import Failure
 
 from campaign.clock import ReactorClock
 from campaign.compliance import ComplianceGate, effective_window
-from campaign.dialer import Dialer, DialResult, Pacer
+from campaign.dialer import CallCapacity, Dialer, DialResult, Pacer
 from campaign.followups import FollowUp, plan_follow_up
 from campaign.model import BORROWER_ACTIVE, BORROWER_STOPPED, AttemptStart, BorrowerState, Campaign, Refusal
 from campaign.store import CampaignStore
@@ -43,6 +43,7 @@ class Scheduler:
     def __init__(
         self, store: CampaignStore, strategies: StrategyBook, dialer: Dialer, reactor: ReactorClock,
         settings: CampaignSettings, trunks: tuple[TrunkSettings, ...] = (), metrics: Registry = REGISTRY,
+        capacity: CallCapacity | None = None,
     ) -> None:
         self.store = store
         self.strategies = strategies
@@ -51,7 +52,7 @@ class Scheduler:
         self.settings = settings
         self.trunks = {t.name: t for t in trunks}
         self.gate = ComplianceGate(store, settings.timezone)
-        self.pacer = Pacer()
+        self.pacer = Pacer(capacity)
         dialer.plan_follow_up = self._plan
         self._loop: LoopingCall | None = None
         self._pending: set[Deferred[Any]] = set()
@@ -60,6 +61,7 @@ class Scheduler:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        self.warn_about_capacity()
         self.recover()
         loop = LoopingCall(self.tick)
         loop.clock = self.reactor  # type: ignore[assignment]
@@ -70,6 +72,24 @@ class Scheduler:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
+
+    def warn_about_capacity(self) -> list[str]:
+        """Trunks configured for more concurrent calls than the endpoint can carry (read after it started).
+
+        Not an error: the pacer holds every trunk to the endpoint's free slots; the operator should
+        still know that `max_concurrent_calls` will not be reached.
+        """
+        capacity = self.pacer.capacity
+        if capacity is None:
+            return []
+        limit = capacity.max_calls
+        over = [t for t in self.trunks.values() if t.max_concurrent_calls > limit]
+        for trunk in over:
+            log_event(log, "campaign.trunk_over_capacity", logging.WARNING, trunk=trunk.name,
+                      configured=trunk.max_concurrent_calls, effective=limit,
+                      reason=f"trunk {trunk.name!r} allows {trunk.max_concurrent_calls} concurrent calls but the SIP "
+                             f"endpoint carries {limit}: at most {limit} calls at once")
+        return [t.name for t in over]
 
     def _loop_failed(self, failure: Failure) -> None:
         log_event(log, "campaign.scheduler_failed", logging.CRITICAL, error=failure.getTraceback())
@@ -237,5 +257,7 @@ class Scheduler:
             return Refusal("IN_CALL", "the borrower is already on a call")
         if borrower.status != BORROWER_ACTIVE:
             return Refusal("NOT_ACTIVE", f"the borrower is {borrower.status} ({borrower.stop_reason})")
+        if not self.pacer.endpoint_has_room():
+            return Refusal("ENDPOINT_BUSY", "every call slot of the SIP endpoint is in use; try again shortly")
         trunk = self._trunk(campaign)
         return self._try_dial(campaign, borrower, "manual", now, trunk, self._limits(campaign, trunk))

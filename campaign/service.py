@@ -22,6 +22,7 @@ from campaign.scheduler import DialStarted, Scheduler
 from campaign.store import CampaignStore, new_id
 from config.campaign_config import CampaignSettings, StrategyBook
 from dialogue.segments import Segment
+from telephony.sip_text import check_caller_id
 
 # Allowed transitions: action -> (states it may start from, state it leads to)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -80,6 +81,11 @@ class CampaignService:
         if trunk is not None and trunk not in self.scheduler.trunks:
             known = ", ".join(sorted(self.scheduler.trunks)) or "none configured"
             raise ValueError(f"trunk: unknown trunk {trunk!r} (known: {known})")
+        if caller_id.strip():
+            try:
+                caller_id = check_caller_id(caller_id)
+            except ValueError as exc:
+                raise ValueError(f"caller_id: {exc}") from None
         concurrent = max_concurrent_calls or self.settings.max_concurrent_calls
         rate = calls_per_second or self.settings.calls_per_second
         if not 1 <= concurrent <= 1000:

@@ -73,6 +73,7 @@ class CampaignStore(Protocol):
         self, attempt_id: str, record: CallRecord, completed_at: float, follow_up: FollowUp | None = None
     ) -> None: ...
     def mark_lost(self, attempt_id: str, now: float, next_due_at: float) -> None: ...
+    def withdraw_attempt(self, attempt_id: str, next_due_at: float, next_reason: str) -> bool: ...
     def pending_attempts(self) -> list[AttemptStart]: ...
     def active_attempt_counts(
         self, campaign_id: str, timezone: str | None, since: float, until: float
@@ -420,6 +421,29 @@ class SqliteStore:
                 " AND status = ? AND next_due_at IS NULL",
                 (next_due_at, row["campaign_id"], row["borrower_id"], BORROWER_ACTIVE),
             )
+
+    def withdraw_attempt(self, attempt_id: str, next_due_at: float, next_reason: str) -> bool:
+        """Undo `begin_attempt` for a dial refused before any SIP left (endpoint busy): not a call, not counted.
+
+        Only a pending attempt is withdrawn (False otherwise); the borrower gets back the due time and
+        reason it had, so it keeps its place in the queue.
+        """
+        with self._tx() as db:
+            row = db.execute("SELECT campaign_id, borrower_id FROM attempts WHERE id = ? AND state = 'pending'",
+                             (attempt_id,)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM attempts WHERE id = ?", (attempt_id,))
+            key = (row["campaign_id"], row["borrower_id"])
+            db.execute("UPDATE borrowers SET attempts_total = MAX(0, attempts_total - 1)"
+                       " WHERE campaign_id = ? AND borrower_id = ?", key)
+            db.execute(
+                "UPDATE borrowers SET next_due_at = ?, next_reason = ?"
+                " WHERE campaign_id = ? AND borrower_id = ? AND status = ? AND next_due_at IS NULL",
+                (next_due_at, next_reason, *key, BORROWER_ACTIVE),
+            )
+            return True
+
     def pending_attempts(self) -> list[AttemptStart]:
         rows = self._db.execute("SELECT * FROM attempts WHERE state = 'pending' ORDER BY started_at")
         return [

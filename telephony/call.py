@@ -313,11 +313,14 @@ class Call:
 
     # ------------------------------------------------------------------ internals (reactor thread)
 
-    def make_call(self, uri: str) -> None:
-        """Send the INVITE; pjsua2 errors surface as a failed dial with `trunk_error`."""
+    def make_call(self, uri: str, local_uri: str | None = None) -> None:
+        """Send the INVITE (From: `local_uri` when given, else the account's); pjsua2 errors are `trunk_error`."""
         assert self._pj is not None
         self._invite_sent_at = self.reactor.seconds()
-        self._pj.makeCall(uri, pj.CallOpParam(True))
+        prm = pj.CallOpParam(True)
+        if local_uri:
+            prm.txOption.localUri = local_uri
+        self._pj.makeCall(uri, prm)
         try:
             live = self._live
             self.call_id = live.getInfo().callIdString if live is not None else ""

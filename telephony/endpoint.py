@@ -39,6 +39,7 @@ from telephony.dispositions import TRUNK_ERROR, DialFailure, EndpointBusy
 from telephony.events import RegistrationState
 from telephony.media import CallMediaPort, FrameRelay, destroy_now
 from telephony.pjlib import calls_in_use, compiled_call_limit
+from telephony.sip_text import check_caller_id
 
 log = logging.getLogger("telephony.endpoint")
 pjlog = logging.getLogger("telephony.pjsip")
@@ -353,16 +354,19 @@ class SipEndpoint:
         *,
         record_path: Path | str | None = None,
         max_seconds: float | None = None,
+        caller_id: str | None = None,
     ) -> defer.Deferred[Call]:
         """Call `target` (a SIP URI, or a number when a trunk is given); fires with the answered Call.
 
-        Fails with `DialFailure` (disposition, SIP code, reason, early media) for every unanswered
-        outcome, and with `ValueError` for a target or trunk we cannot use.
+        `caller_id` replaces the trunk's caller ID in the From user part for this call (a campaign's
+        own number). Fails with `DialFailure` (disposition, SIP code, reason, early media) for every
+        unanswered outcome, and with `ValueError` for a target, trunk or caller ID we cannot use.
         """
         if self._ep is None:
             return defer.fail(RuntimeError("endpoint is not started"))
         try:
             uri, account = self._route(target, trunk)
+            local_uri = self._from_uri(caller_id, trunk) if caller_id else None
         except TrunkUnavailable as exc:
             st = exc.state
             reason = f"trunk {st.trunk!r} is not registered: {st.code} {st.reason}"
@@ -406,13 +410,21 @@ class SipEndpoint:
         self._calls.add(call)
         self._recent_dials.append(now)
         try:
-            call.make_call(uri)
+            call.make_call(uri, local_uri)
         except pj.Error as exc:
             reason = exc.info().strip() or "INVITE could not be sent"
             call._fail(TRUNK_ERROR, None, reason)
             self._release(call)
-        log_event(log, "call.invite_sent", call_id=call.call_id, callee=uri, trunk=trunk)
+        log_event(log, "call.invite_sent", call_id=call.call_id, callee=uri, trunk=trunk, caller=local_uri)
         return result
+
+    def _from_uri(self, caller_id: str, trunk: str | None) -> str:
+        """The From URI of the account the call goes out on, with `caller_id` as its user part."""
+        user = check_caller_id(caller_id)
+        if trunk is None:
+            return f"sip:{user}@{self.config.sip.bind_address}:{self.local_port}"
+        host = self.config.trunk(trunk).proxy.split(":", 1)[1].split(";", 1)[0]
+        return f"sip:{user}@{host}"
 
     def _route(self, target: str, trunk: str | None) -> tuple[str, _TrunkAccount]:
         target = target.strip()

@@ -113,3 +113,21 @@ def parse_dtmf_relay(body: str) -> DtmfRelay:
         if duration < 0:
             raise ValueError(f"dtmf-relay Duration is negative: {duration}")
     return DtmfRelay(digit, duration)
+
+
+_CALLER_ID = re.compile(r"\+?[0-9A-Za-z._-]{1,40}")
+
+
+def check_caller_id(value: str) -> str:
+    """A caller ID as the From user part: digits (optionally +) or a plain SIP user name, 1-40 characters.
+
+    Refused rather than escaped: a caller ID with spaces or URI syntax is a typo that a carrier
+    would reject or, worse, show garbled to the borrower.
+    """
+    cleaned = value.strip()
+    if not _CALLER_ID.fullmatch(cleaned):
+        raise ValueError(
+            f"caller ID {value!r} is not usable as a SIP From user: expected 1-40 digits (optionally after +)"
+            " or letters, digits, '.', '_', '-'"
+        )
+    return cleaned

@@ -15,7 +15,7 @@ from twisted.internet.task import Clock
 from dialogue.borrower import Borrower
 from dialogue.segments import Segment
 from session.record import CallRecord, TurnRecord
-from telephony.dispositions import DialFailure
+from telephony.dispositions import DialFailure, EndpointBusy
 
 SIP_CODES = {"busy": 486, "no_answer": 480, "rejected": 603, "invalid_number": 404, "trunk_error": 503}
 
@@ -25,8 +25,11 @@ class FakeCall:
     call_id: str
     target: str
     hung_up: bool = False
+    on_end: Callable[[FakeCall], None] | None = None
 
     def hangup(self) -> Deferred[None]:
+        if not self.hung_up and self.on_end is not None:
+            self.on_end(self)
         self.hung_up = True
         d: Deferred[None] = Deferred()
         d.callback(None)
@@ -35,25 +38,52 @@ class FakeCall:
 
 @dataclass
 class FakePlacer:
-    """Rings for `ring_s` of clock time, then answers or fails as `script(target, n)` says."""
+    """Rings for `ring_s` of clock time, then answers or fails as `script(target, n)` says.
+
+    With `slots` set it behaves like `SipEndpoint`'s slot table: a call holds a slot from the dial
+    until it is hung up (or fails), and a dial with no free slot fails at once with `EndpointBusy`.
+    """
 
     clock: Clock
     script: Callable[[str, int], str] = lambda target, n: "answered"
     ring_s: float = 5.0
     dials: list[tuple[float, str, str | None]] = field(default_factory=list)
+    caller_ids: list[str | None] = field(default_factory=list)
+    slots: int | None = None
+    refused: int = 0
+    held: int = 0
+
+    @property
+    def max_calls(self) -> int:
+        return self.slots if self.slots is not None else 1_000_000
+
+    @property
+    def free_call_slots(self) -> int:
+        return max(0, self.max_calls - self.held)
+
+    def _release(self, _call: FakeCall | None = None) -> None:
+        self.held -= 1
 
     def dial(self, target: str, trunk: str | None = None, *, record_path: str | None = None,
-             max_seconds: float | None = None) -> Deferred[Any]:
+             max_seconds: float | None = None, caller_id: str | None = None) -> Deferred[Any]:
+        if self.free_call_slots < 1:
+            self.refused += 1
+            d_busy: Deferred[Any] = Deferred()
+            d_busy.errback(EndpointBusy(f"endpoint is at its limit of {self.max_calls} simultaneous calls"))
+            return d_busy
+        self.held += 1
         n = sum(1 for _t, number, _tr in self.dials if number == target)
         self.dials.append((self.clock.seconds(), target, trunk))
+        self.caller_ids.append(caller_id)
         result = self.script(target, n)
         d: Deferred[Any] = Deferred()
         call_id = f"call-{len(self.dials)}"
 
         def finish() -> None:
             if result == "answered":
-                d.callback(FakeCall(call_id, target))
+                d.callback(FakeCall(call_id, target, on_end=self._release))
             else:
+                self._release()
                 d.errback(DialFailure(result, SIP_CODES.get(result), result))
 
         self.clock.callLater(self.ring_s, finish)
@@ -90,6 +120,7 @@ class FakeRunner:
                     w.setsampwidth(2)
                     w.setframerate(8000)
                     w.writeframes(b"\x00\x01" * 2 * 800)
+            call.hangup()  # the session hangs up when the conversation ends, freeing the slot
             d.callback(CallRecord(
                 call_id=call.call_id, borrower_id=borrower.id, attempt_id=attempt_id, trunk=None,
                 script_set=segment.script_set if segment else None, disposition="answered", sip_code=200,

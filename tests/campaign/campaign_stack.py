@@ -33,7 +33,7 @@ class Stack:
 
 def build_stack(
     db: Path, *, start: float | None = None, strategies: StrategyBook | None = None,
-    trunks: tuple[TrunkSettings, ...] = (), settings: CampaignSettings | None = None,
+    trunks: tuple[TrunkSettings, ...] = (), settings: CampaignSettings | None = None, slots: int | None = None,
 ) -> Stack:
     clock = Clock()
     clock.advance(start if start is not None else at_local(2026, 11, 30, 10, 0))
@@ -41,11 +41,12 @@ def build_stack(
     book = strategies or load_strategies()
     segments = None if strategies is not None else load_segments(strategies=frozenset(book.strategies))
     metrics = Registry()
-    placer = FakePlacer(clock)
+    placer = FakePlacer(clock, slots=slots)
     runner = FakeRunner(clock)
     dialer = Dialer(store, placer, runner, clock, segments=segments, metrics=metrics)
     cfg = settings or CampaignSettings(tick_seconds=1.0, max_concurrent_calls=5, calls_per_second=5.0)
-    scheduler = Scheduler(store, book, dialer, clock, cfg, trunks=trunks, metrics=metrics)
+    scheduler = Scheduler(store, book, dialer, clock, cfg, trunks=trunks, metrics=metrics,
+                          capacity=placer if slots is not None else None)
     service = CampaignService(store, scheduler, book, cfg, clock, segments=segments)
     return Stack(clock, store, placer, runner, dialer, scheduler, service, metrics)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,6 +31,10 @@ def trunked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SipEndpo
         far: SippPeer = stack.enter_context(
             sipp("uas_trunk.xml", params={"number": "13800138000", "caller": "02150001234"})
         )
+        campaign_far: SippPeer = stack.enter_context(
+            sipp("uas_trunk.xml", "-trace_msg", params={"number": "13800138001", "caller": "95533001"})
+        )
+        _CAMPAIGN_PEER[:] = [campaign_far]
         trunks = (
             TrunkSettings(name="reg-ok", proxy=f"sip:127.0.0.1:{good.port}", registrar=f"sip:127.0.0.1:{good.port}",
                           username="4000", password="secret", caller_id="4000", register_expires_s=60),
@@ -37,6 +42,7 @@ def trunked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SipEndpo
                           username="4000", password="wrong", caller_id="4000", register_expires_s=60),
             TrunkSettings(name="ip", proxy=f"sip:127.0.0.1:{far.port}", caller_id="02150001234",
                           agent_uri=f"sip:agents@127.0.0.1:{far.port}"),
+            TrunkSettings(name="ip-campaign", proxy=f"sip:127.0.0.1:{campaign_far.port}", caller_id="02150001234"),
         )
         ep = SipEndpoint(make_config(Path(tmp_path_factory.mktemp("trunks")), trunks=trunks), reactor)
         states: list[RegistrationState] = []
@@ -82,6 +88,28 @@ def test_ip_trunk_routes_number_with_caller_id(trunked: tuple[SipEndpoint, list[
     assert ended.hangup_by == "bot"
 
 
+def test_campaign_caller_id_replaces_the_trunks_in_from(
+    trunked: tuple[SipEndpoint, list[RegistrationState]],
+) -> None:
+    """dial(caller_id=...) puts the campaign's number in the From user part; the far end answers only that one."""
+    ep, _ = trunked
+    call: Any = run_until(ep.dial("13800138001", trunk="ip-campaign", caller_id="95533001"), 8)
+    ended: CallEnded = run_until(call.hangup(), 5)
+    assert ended.hangup_by == "bot"
+    [invite] = _received_invites(call.call_id)
+    from_line = next(line for line in invite.splitlines() if line.lower().startswith("from:"))
+    assert "<sip:95533001@127.0.0.1>" in from_line or "sip:95533001@127.0.0.1;" in from_line, from_line
+
+
+def test_unusable_caller_id_is_refused_before_any_sip(trunked: tuple[SipEndpoint, list[RegistrationState]]) -> None:
+    """A caller ID with URI syntax in it fails with ValueError and no call slot is taken."""
+    ep, _ = trunked
+    free = ep.free_call_slots
+    with pytest.raises(ValueError, match="caller ID"):
+        run_until(ep.dial("13800138001", trunk="ip-campaign", caller_id="9553@evil.example"))
+    assert ep.free_call_slots == free
+
+
 def test_unknown_trunk_is_a_clear_error(trunked: tuple[SipEndpoint, list[RegistrationState]]) -> None:
     """Dialing through a trunk that is not configured fails with the list of known trunks."""
     ep, _ = trunked
@@ -91,3 +119,13 @@ def test_unknown_trunk_is_a_clear_error(trunked: tuple[SipEndpoint, list[Registr
 
 def far_port(ep: SipEndpoint) -> int:
     return int(ep.config.trunk("ip").proxy.rsplit(":", 1)[1])
+
+
+_CAMPAIGN_PEER: list[SippPeer] = []
+
+
+def _received_invites(call_id: str) -> list[str]:
+    """INVITEs of one call as the caller-ID peer received them (its -trace_msg log)."""
+    text = "".join(log.read_text(errors="replace") for log in _CAMPAIGN_PEER[0].log_dir.glob("*_messages.log"))
+    messages = re.split(r"^-{20,}.*$", text, flags=re.MULTILINE)
+    return [m for m in messages if "message received" in m and "\nINVITE sip:" in m and f"Call-ID: {call_id}" in m]
