@@ -42,7 +42,7 @@ class NeverAnswers:
     """A placer whose calls never complete: the bench measures scheduling, not calls."""
 
     def dial(self, target: str, trunk: str | None = None, *, record_path: str | None = None,
-             max_seconds: float | None = None) -> Deferred[Any]:
+             max_seconds: float | None = None, caller_id: str | None = None) -> Deferred[Any]:
         return Deferred()
 
 
