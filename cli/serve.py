@@ -22,13 +22,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _session_runner(config: Any, reactor: Any) -> Any:
+def script_problems(config: Any) -> tuple[Any, list[str]]:
+    """(library, problems): the scripts must load and pass the linter, and the prompt manifest must cover them.
+
+    Checked before anything listens or dials, in every mode: a campaign must never start on a
+    script the linter rejects (C4-C8 are checked there), and a fragment without a recording would
+    only be found mid-call. The manifest is read without its audio here (tens of ms); session mode
+    loads and checks the recordings themselves when it builds the renderer.
+    """
+    from config.errors import ConfigError
+    from dialogue.lint import lint_library, require_clean
+    from dialogue.scripts import load_script_library
+    from prompts.assets import AssetError, coverage_problems, read_manifest
+
+    try:
+        library = load_script_library(config.dialogue.scripts_dir)
+    except ConfigError as exc:
+        return None, [f"scripts {config.dialogue.scripts_dir} cannot be loaded: {exc}"]
+    problems: list[str] = []
+    manifest = config.prompts.manifest
+    try:
+        require_clean(library, manifest if manifest.exists() else None)
+    except ConfigError:
+        errors = lint_library(library, manifest if manifest.exists() else None)
+        problems.append(f"{library.root}: the scripts fail the linter ({len(errors)} error(s)):")
+        problems += [f"  {e}" for e in errors]
+    try:
+        entries = read_manifest(manifest)
+    except AssetError as exc:
+        problems.append(str(exc))
+    else:
+        found = coverage_problems(entries, library.fragments, manifest)
+        if found:
+            problems.append(str(AssetError(manifest, found)))
+    return library, problems
+
+
+def _session_runner(config: Any, reactor: Any, library: Any) -> Any:
     """The session's runner with its shared heavy parts (model, classifier, scripts, prompt cache)."""
     from twisted.python.threadpool import ThreadPool
 
     from asr.recognizer import build_recognizer
     from dialogue.intents.model import IntentClassifier
-    from dialogue.scripts import load_script_library
     from dialogue.segments import load_segments
     from prompts.renderer import build_renderer
     from session.runner import SessionRunner
@@ -36,7 +71,6 @@ def _session_runner(config: Any, reactor: Any) -> Any:
     pool = ThreadPool(minthreads=1, maxthreads=2, name="session-workers")
     pool.start()
     try:
-        library = load_script_library()
         segments = load_segments(config.dialogue.segments_file, script_sets=frozenset(library.script_sets))
         runner = SessionRunner(
             config=config, reactor=reactor, recognizer=build_recognizer(config.asr, reactor, pool),
@@ -73,8 +107,14 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(config.logging.level, config.logging.format)
     if not config.http.tokens:
         print("warning: [http] tokens is empty, so every API request will be refused (401)", file=sys.stderr)
+    library, problems = script_problems(config)
+    if problems:
+        print("error: serve refuses to start with these scripts or prompt recordings:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     try:
-        runner = None if args.no_session else _session_runner(config, reactor)
+        runner = None if args.no_session else _session_runner(config, reactor, library)
     except ConfigError:
         raise
     except Exception as exc:  # model missing, scripts invalid...: say what, do not dump a traceback
