@@ -41,6 +41,10 @@ from telemetry.logging import log_event
 log = logging.getLogger(__name__)
 
 HANGUP_WAIT_S = 10.0
+# After a borrower resumed speaking in the pause that followed an early final: if no utterance
+# starts within this long (hangover + start window), the resumption was noise and the first part
+# is answered alone.
+CARRY_WAIT_S = 0.6
 LATE_FRAME_S = 0.04  # same threshold as bench/calls.py: two frame periods behind the media clock
 
 
@@ -117,6 +121,28 @@ class _Heard:
         self.partials = 0
 
 
+@dataclass(frozen=True)
+class _Final:
+    text: str
+    confidence: float | None
+    t: float
+    heard: _Heard
+
+
+class _PauseCheck:
+    """An utterance ended early: is the pause after it the end of the turn or only a comma?
+
+    The answer waits until the router reports the pause long enough (`pause_confirmed`) or the
+    borrower speaking again (`speech_resumed`); in the second case the early final is carried into
+    the next utterance's final, so one sentence stays one turn.
+    """
+
+    def __init__(self, start_s: float | None) -> None:
+        self.start_s = start_s
+        self.verdict: str | None = None  # None (judging) | "confirmed" | "resumed"
+        self.final: _Final | None = None
+
+
 class CallSession:
     """Runs one conversation to its end; `ended` fires with a `ConversationEnded`, never errbacks."""
 
@@ -149,6 +175,10 @@ class CallSession:
         self._playing: list[tuple[_TurnDraft, bool]] = []  # (turn, interruptible) per queued prompt
         self._rendering = 0  # prompts being rendered (bot is "thinking")
         self._held: list[tuple[str, float | None, float, _Heard]] = []  # finals heard during a locked prompt
+        self._pause: _PauseCheck | None = None  # the early-ended utterance whose pause is being judged
+        self._carry: _Final | None = None  # first part of a sentence the borrower went on with
+        self._carry_timer: DelayedCall | None = None
+        self.merged_turns = 0  # early finals joined with the speech that resumed after them
         self._after_playback: Callable[[], None] | None = None
         self._no_input: DelayedCall | None = None
         self._max_duration: DelayedCall | None = None
@@ -200,15 +230,42 @@ class CallSession:
         if self._finished:
             return
         self._cancel_no_input()
+        if self._carry_timer is not None and self._carry_timer.active():
+            self._carry_timer.cancel()  # the rest of the sentence is coming: its final carries the first part
+        self._carry_timer = None
         self._heard = _Heard()
         self._heard.start_s = t
 
-    def speech_ended(self, t: float) -> None:
+    def speech_ended(self, t: float, *, early: bool = False) -> None:
+        """`early`: ended by early endpointing, so the pause after it is judged before answering."""
         if self._finished:
             return
         if self._heard is None:
             self._heard = _Heard()
         self._heard.end_s = t
+        if early:
+            self._pause = _PauseCheck(self._heard.start_s)
+
+    def pause_confirmed(self, t: float) -> None:
+        """The silence after an early end reached the confirmation length: answer the early final."""
+        pause = self._pause
+        if self._finished or pause is None:
+            return
+        pause.verdict = "confirmed"
+        if pause.final is not None:
+            self._pause = None
+            self._deliver(pause.final)
+
+    def speech_resumed(self, t: float) -> None:
+        """Speech came back inside the pause after an early end: the sentence goes on."""
+        pause = self._pause
+        if self._finished or pause is None:
+            return
+        pause.verdict = "resumed"
+        log_event(log, "session.early_end_resumed", call_id=self.call_id, t=round(t, 3))
+        if pause.final is not None:
+            self._pause = None
+            self._hold_carry(pause.final)
 
     def partial(self, text: str, t: float) -> None:
         if self._heard is not None and text:
@@ -245,6 +302,26 @@ class CallSession:
             if partials is not None:
                 heard.partials = partials
         text = text.strip()
+        carry = self._carry
+        if carry is not None and heard.start_s != carry.heard.start_s:
+            self._carry = None
+            self._cancel_carry_timer()
+            text, confidence, heard = _merge(carry, text, confidence, heard)
+            self.merged_turns += 1
+            log_event(log, "session.early_final_merged", call_id=self.call_id, t=round(t, 3))
+        pause = self._pause
+        if pause is not None and start_s is not None and start_s == pause.start_s:
+            if pause.verdict is None:
+                pause.final = _Final(text, confidence, t, heard)  # answered once the pause is judged
+                return
+            self._pause = None
+            if pause.verdict == "resumed" and text:
+                self._hold_carry(_Final(text, confidence, t, heard))
+                return
+        self._deliver(_Final(text, confidence, t, heard))
+
+    def _deliver(self, final: _Final) -> None:
+        text, confidence, t, heard = final.text, final.confidence, final.t, final.heard
         if not text:
             self._arm_no_input()
             return
@@ -266,6 +343,26 @@ class CallSession:
             self._guarded("machine", lambda: self._run(self._conversation.on_machine(), self._new_turn("machine")))
 
     # -- answering --------------------------------------------------------------------------
+
+    def _hold_carry(self, final: _Final) -> None:
+        if not final.text:
+            return
+        self._carry = final
+        self._cancel_carry_timer()
+        if self._heard is None:  # no utterance started yet: it may have been a click, not speech
+            self._carry_timer = self._reactor.callLater(CARRY_WAIT_S, self._carry_expired)
+
+    def _carry_expired(self) -> None:
+        self._carry_timer = None
+        carry, self._carry = self._carry, None
+        if self._finished or carry is None:
+            return
+        self._deliver(carry)
+
+    def _cancel_carry_timer(self) -> None:
+        if self._carry_timer is not None and self._carry_timer.active():
+            self._carry_timer.cancel()
+        self._carry_timer = None
 
     def _answer(self, text: str, confidence: float | None, t: float, heard: _Heard) -> None:
         turn = self._new_turn("utterance")
@@ -473,6 +570,7 @@ class CallSession:
             return
         self._finished = True
         self._cancel_no_input()
+        self._cancel_carry_timer()
         if self._max_duration is not None and self._max_duration.active():
             self._max_duration.cancel()
         if self._playing:
@@ -518,6 +616,17 @@ class CallSession:
         # SIP should confirm the hang-up at once; the record must not wait forever if it never does.
         guard = self._reactor.callLater(HANGUP_WAIT_S, report)
         hung.addBoth(report)
+
+
+def _merge(first: _Final, text: str, confidence: float | None, heard: _Heard) -> tuple[str, float | None, _Heard]:
+    """One turn from an early final and the speech that went on after it."""
+    merged = _Heard()
+    merged.start_s = first.heard.start_s
+    merged.end_s = heard.end_s if text and heard.end_s is not None else first.heard.end_s
+    merged.partials = first.heard.partials + heard.partials
+    known = [c for c in (first.confidence, confidence if text else None) if c is not None]
+    joined = f"{first.text}，{text}" if text else first.text
+    return joined, (min(known) if known else None), merged
 
 
 def wall_clock() -> float:

@@ -77,20 +77,29 @@ class AnsweredCall(Protocol):
 
 @dataclass(frozen=True)
 class CompleteAnswerByIntent:
-    """A partial is a complete answer when the classifier is already sure what it means."""
+    """A partial is a complete answer when the classifier is already sure what it means.
+
+    Except a bare short yes/no/hello (up to `short_chars` characters): those are the replies most
+    often continued after a breath ("yes, ... next Friday"), so they wait for the full hangover.
+    """
 
     classifier: IntentClassifier
     min_confidence: float = 0.85
     never: frozenset[str] = frozenset({"other"})
+    often_continued: frozenset[str] = frozenset({"affirm", "deny", "greeting"})
+    short_chars: int = 3
 
     def __call__(self, text: str) -> bool:
         result = self.classifier.classify(text)
-        return result.intent not in self.never and result.confidence >= self.min_confidence
+        if result.intent in self.never or result.confidence < self.min_confidence:
+            return False
+        spoken = sum(1 for ch in text if ch.isalnum())
+        return not (result.intent in self.often_continued and spoken <= self.short_chars)
 
 
 def early_endpointing(config: ServerConfig) -> EarlyEndpointing:
     s = config.session
-    return EarlyEndpointing(enabled=s.early_endpointing, silence_ms=s.early_silence_ms)
+    return EarlyEndpointing(enabled=s.early_endpointing, silence_ms=s.early_silence_ms, confirm_ms=s.early_confirm_ms)
 
 
 def silence_watch(config: ServerConfig, rate: int) -> SilenceWatch:
