@@ -19,6 +19,7 @@ after another one did. Two endpoints running at the same time in one process are
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import sys
@@ -154,7 +155,7 @@ class SipEndpoint:
     def _create_library(self) -> None:
         ep = pj.Endpoint()
         self._ep = ep
-        with _stdout_silenced():  # pjlib announces itself on stdout before logging can be configured
+        with _stdout_to_stderr():  # pjlib announces itself on stdout before logging can be configured
             ep.libCreate()
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
@@ -287,7 +288,8 @@ class SipEndpoint:
             self._direct = None
             self._accounts.clear()
             try:
-                ep.libDestroy()
+                with _stdout_to_stderr():  # pjsua's shutdown lines outlive our LogWriter
+                    ep.libDestroy()
             except pj.Error as exc:
                 log_event(log, "sip.destroy_error", logging.WARNING, error=exc.info())
         self._ep = None
@@ -466,14 +468,25 @@ class SipEndpoint:
 
 
 @contextlib.contextmanager
-def _stdout_silenced() -> Iterator[None]:
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send fd 1 to fd 2 while pjlib may print with its own writer (before libInit, after libDestroy).
+
+    pjlib announces itself and its shutdown with printf before our LogWriter is installed and after
+    it is gone; on stdout that breaks `server.py call --json` and the demo's output. C stdio is
+    flushed before fd 1 comes back, so nothing buffered there leaks onto stdout later.
+    """
     sys.stdout.flush()
+    sys.stderr.flush()
     saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 1)
+        os.dup2(2, 1)
         yield
     finally:
+        _flush_c_stdio()
         os.dup2(saved, 1)
         os.close(saved)
-        os.close(devnull)
+
+
+def _flush_c_stdio() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).fflush(None)
