@@ -31,7 +31,7 @@ def api_stack(tmp_path: Path) -> Iterator[ApiStack]:
     placer = FakePlacer(clock)
     runner = FakeRunner(clock)
     app = build_app(config, clock, runner=runner, placer=placer, metrics=Registry(),
-                    store=SqliteStore(tmp_path / "api.sqlite3"), http_reactor=reactor)
+                    store=SqliteStore(tmp_path / "api.sqlite3"), http_reactor=reactor, capacity=placer)
     app.scheduler.start()
     http = HttpClient(app.site)
     yield ApiStack(app, clock, placer, runner, http)

@@ -116,6 +116,19 @@ def test_call_now_refusal_names_the_rule(api_stack: ApiStack) -> None:
     assert h.call("POST", f"/api/campaigns/{cid}/borrowers/NOPE/call", token=TOKEN).status == 404
 
 
+def test_call_now_with_the_endpoint_full_is_409_endpoint_busy(api_stack: ApiStack) -> None:
+    """'Call now' while every SIP call slot is taken: 409 ENDPOINT_BUSY, no attempt stored, no INVITE."""
+    h = api_stack.http
+    cid = h.call("POST", "/api/campaigns", token=TOKEN, json_body={"name": "full"}).json()["id"]
+    h.call("POST", f"/api/campaigns/{cid}/borrowers", token=TOKEN, json_body={"rows": [borrower_row(1)]})
+    api_stack.placer.slots = 0
+    busy = h.call("POST", f"/api/campaigns/{cid}/borrowers/B001/call", token=TOKEN)
+    assert busy.status == 409 and conforms(busy, "Error")["rule"] == "ENDPOINT_BUSY"
+    assert api_stack.app.store.attempts(cid) == [] and api_stack.placer.dials == []
+    api_stack.placer.slots = None
+    assert h.call("POST", f"/api/campaigns/{cid}/borrowers/B001/call", token=TOKEN).status == 202
+
+
 def test_metrics_and_openapi_are_served(api_stack: ApiStack) -> None:
     """/metrics is Prometheus text with the required families; /openapi.json is a valid 3.1 document."""
     h = api_stack.http
