@@ -305,3 +305,45 @@ def test_prefinalized_segment_and_resumed_speech_join_in_one_final(
     assert len(finals) == 1 and segment_texts
     joined = [t for t in segment_texts if t]
     assert joined and finals[0].text.startswith(joined[0]) and len(finals[0].text) > len(joined[0])
+
+
+def test_recognizer_is_created_on_the_pool_and_call_setup_never_stalls_the_reactor(
+    ko_model: Any, pool: ThreadPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kaldi recognizer creation (~100 ms) runs on a pool thread; a new call costs the reactor only a few ms."""
+    import asr.vosk_recognizer as vosk_module
+
+    created: list[tuple[int, float]] = []
+    original = vosk_module.new_kaldi_recognizer
+
+    def spy(model: Any) -> Any:
+        started = time.perf_counter()
+        rec = original(model)
+        created.append((threading.get_ident(), time.perf_counter() - started))
+        return rec
+
+    monkeypatch.setattr(vosk_module, "new_kaldi_recognizer", spy)
+    reactor = PumpedReactor()
+    recognizer = VoskRecognizer(ko_model, reactor, pool, keep_idle=0)
+    events: list[SpeechEvent] = []
+    audio = frames(call_audio(8000), 8000)
+    stalls: list[float] = []  # longest single stretch of reactor work per call: setup or one frame
+    for _ in range(2):  # the second call too: nothing per call is deferred to "later on the reactor"
+        started = time.perf_counter()
+        si = SpeechInput(recognizer, AsrConfig(), 8000, events.append, reactor)
+        longest = time.perf_counter() - started
+        for i, frame in enumerate(audio[:100]):  # 2 s: speech starts, audio goes to the recognizer
+            started = time.perf_counter()
+            si.push(frame, i * 0.02)
+            longest = max(longest, time.perf_counter() - started)
+        stalls.append(longest)
+        reactor.pump(lambda: len(created) >= 1 and reactor.calls.empty(), timeout=30)
+        si.close()
+        closed: list[object] = []
+        si.wait_closed().addCallback(closed.append)
+        reactor.pump(lambda closed=closed: bool(closed))
+        created_on = {ident for ident, _ in created}
+        assert reactor.thread not in created_on, "a Kaldi recognizer was created on the reactor thread"
+    assert len(created) == 2 and min(s for _, s in created) > 0.005  # real creation work happened, elsewhere
+    assert max(stalls) < 0.1, f"a call held the reactor {max(stalls) * 1000:.0f} ms at once"
+    assert stalls[1] < 0.02, f"the second call held the reactor {stalls[1] * 1000:.0f} ms at once"
