@@ -44,6 +44,18 @@ def _spoken(text: str) -> int:
     return sum(1 for ch in text if ch not in PUNCTUATION)
 
 
+def _index_after(text: str, spoken: int) -> int:
+    """Length of the shortest prefix holding `spoken` spoken characters (punctuation is not said)."""
+    count, end = 0, 0
+    for i, ch in enumerate(text):
+        if ch not in PUNCTUATION:
+            if count == spoken:
+                return end
+            count += 1
+            end = i + 1
+    return len(text)
+
+
 def split_at_spoken(text: str, spoken_chars: float) -> tuple[str, str]:
     """(said, rest): cut after the clause mark whose spoken-character count is nearest `spoken_chars`."""
     cuts = [i + 1 for i, ch in enumerate(text) if ch in CLAUSE_MARKS and _spoken(text[i + 1 :]) > 0]
@@ -81,7 +93,7 @@ class SimStream:
         if not self._hints:
             return
         text = self._hints[0]
-        reveal = min(len(text), int(self._voiced_ms // MS_PER_CHAR))
+        reveal = _index_after(text, int(self._voiced_ms // MS_PER_CHAR))
         if reveal > self._revealed:
             self._revealed = reveal
             self._on_partial(text[:reveal])
