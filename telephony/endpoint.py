@@ -23,6 +23,7 @@ import ctypes
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -155,7 +156,7 @@ class SipEndpoint:
     def _create_library(self) -> None:
         ep = pj.Endpoint()
         self._ep = ep
-        with _stdout_to_stderr():  # pjlib announces itself on stdout before logging can be configured
+        with _pjlib_stdout_to_log():  # pjlib announces itself on stdout before our writer is installed
             ep.libCreate()
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
@@ -288,7 +289,7 @@ class SipEndpoint:
             self._direct = None
             self._accounts.clear()
             try:
-                with _stdout_to_stderr():  # pjsua's shutdown lines outlive our LogWriter
+                with _pjlib_stdout_to_log():  # pjsua's last shutdown lines come after our writer is gone
                     ep.libDestroy()
             except pj.Error as exc:
                 log_event(log, "sip.destroy_error", logging.WARNING, error=exc.info())
@@ -468,23 +469,28 @@ class SipEndpoint:
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Send fd 1 to fd 2 while pjlib may print with its own writer (before libInit, after libDestroy).
+def _pjlib_stdout_to_log() -> Iterator[None]:
+    """Catch what pjlib prints on fd 1 while our LogWriter is not installed, and log it instead.
 
-    pjlib announces itself and its shutdown with printf before our LogWriter is installed and after
-    it is gone; on stdout that breaks `server.py call --json` and the demo's output. C stdio is
-    flushed before fd 1 comes back, so nothing buffered there leaks onto stdout later.
+    pjlib announces itself (libCreate) and its shutdown (the end of libDestroy) with printf, before
+    `libInit` installs our writer and after the library drops it; on stdout that breaks
+    `server.py call --json` and the demo's table. The lines go to `telephony.pjsip` at INFO, masked
+    like every log line. C stdio is flushed before fd 1 comes back so nothing buffered leaks later.
     """
     sys.stdout.flush()
-    sys.stderr.flush()
     saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        _flush_c_stdio()
-        os.dup2(saved, 1)
-        os.close(saved)
+    with tempfile.TemporaryFile() as caught:
+        try:
+            os.dup2(caught.fileno(), 1)
+            yield
+        finally:
+            _flush_c_stdio()
+            os.dup2(saved, 1)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode(errors="replace").splitlines():
+                if line.strip():
+                    pjlog.info("%s", line.strip())
 
 
 def _flush_c_stdio() -> None:
