@@ -1,4 +1,4 @@
-"""``python -m dialogue.intents train | eval FILE.jsonl | predict TEXT | compare``."""
+"""``python -m dialogue.intents train | eval FILE.jsonl | predict TEXT | compare | cv``."""
 
 from __future__ import annotations
 
@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare.add_argument("--data", type=Path, default=TRAIN_DIR)
     compare.add_argument("--dev", type=Path, default=DEV_PATH)
 
+    cv = commands.add_parser("cv", help="k-fold cross-validation of model settings on the training lines")
+    cv.add_argument("--data", type=Path, default=TRAIN_DIR)
+    cv.add_argument("--folds", type=int, default=5)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -60,8 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args.file, args.model, args.min_confidence, args.errors)
         if args.command == "predict":
             return _predict(args.text, args.model, args.min_confidence)
+        if args.command == "cv":
+            return _cross_validate(args.data, args.folds)
         return _compare(args.data, args.dev)
-    except (DataError, ModelFileError) as exc:
+    except (DataError, ModelFileError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -111,6 +117,19 @@ def _compare(data: Path, dev_path: Path) -> int:
     results = compare(read_label_files(data), read_jsonl(dev_path), NoiseSpec.read())
     width = max(len(row[0]) for row in results)
     print(f"{'settings':<{width}}  dev: accuracy macro_f1 | dev with simulated ASR errors: accuracy macro_f1")
+    for name, accuracy, macro_f1, noisy_accuracy, noisy_macro_f1 in results:
+        print(f"{name:<{width}}  {accuracy:.4f} {macro_f1:.4f} | {noisy_accuracy:.4f} {noisy_macro_f1:.4f}", flush=True)
+    return 0
+
+
+def _cross_validate(data: Path, folds: int) -> int:
+    from dialogue.intents.training import cross_validate
+
+    examples = read_label_files(data)
+    results = cross_validate(examples, NoiseSpec.read(), folds)
+    width = max(len(row[0]) for row in results)
+    print(f"{len(examples)} lines, {folds} folds")
+    print(f"{'settings':<{width}}  held-out folds: accuracy macro_f1 | with simulated ASR errors: accuracy macro_f1")
     for name, accuracy, macro_f1, noisy_accuracy, noisy_macro_f1 in results:
         print(f"{name:<{width}}  {accuracy:.4f} {macro_f1:.4f} | {noisy_accuracy:.4f} {noisy_macro_f1:.4f}", flush=True)
     return 0

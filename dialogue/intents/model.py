@@ -106,8 +106,7 @@ class LinearIntentModel:
                 version = int(archive["format_version"])
                 if version != FORMAT_VERSION:
                     raise ModelFileError(
-                        f"intent model file {path} has format {version}, this code reads {FORMAT_VERSION}; "
-                        f"{TRAIN_HINT}"
+                        f"intent model file {path} has format {version}, this code reads {FORMAT_VERSION}; {TRAIN_HINT}"
                     )
                 min_n, max_n = (int(v) for v in archive["ngram_range"])
                 model = cls(
@@ -162,9 +161,7 @@ class IntentClassifier:
         self._fallback = model.labels.index(FALLBACK_INTENT)
 
     @classmethod
-    def load(
-        cls, path: Path | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE
-    ) -> IntentClassifier:
+    def load(cls, path: Path | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> IntentClassifier:
         return cls(LinearIntentModel.read(path or DEFAULT_MODEL_PATH), min_confidence)
 
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:

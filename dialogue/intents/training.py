@@ -181,3 +181,94 @@ def compare(
         on_noisy = evaluate(gold * 3, predict(corrupted), INTENTS)
         results.append((alternative.name, on_clean.accuracy, on_clean.macro_f1, on_noisy.accuracy, on_noisy.macro_f1))
     return results
+
+
+# Cross-validation alternatives: what the second wave compared (figures in LABELS.md). "logreg+svm"
+# averages the logreg probabilities with a softmax of the SVM margins.
+_CHOSEN = TrainingSettings()
+CV_ALTERNATIVES: tuple[Alternative, ...] = (
+    Alternative("logreg 1-3 C=20 min_df=2 (chosen)", _CHOSEN),
+    Alternative("logreg 1-3 C=50", replace(_CHOSEN, c=50.0)),
+    Alternative("logreg 1-4 C=20", replace(_CHOSEN, max_n=4)),
+    Alternative("logreg 1-3 C=20 noise=5", replace(_CHOSEN, noisy_per_example=5)),
+    Alternative("linear svm C=1", replace(_CHOSEN, c=1.0), "linear_svm"),
+    Alternative("logreg+svm mean", _CHOSEN, "logreg+svm"),
+)
+# Scale applied to SVM margins before the softmax, so they are comparable to logreg probabilities.
+_SVM_MARGIN_SCALE = 3.0
+
+
+def cross_validate(
+    examples: Sequence[Example],
+    spec: NoiseSpec,
+    folds: int = 5,
+    alternatives: Sequence[Alternative] = CV_ALTERNATIVES,
+    seed: int = 1,
+) -> list[tuple[str, float, float, float, float]]:
+    """(name, accuracy, macro-F1, and both on an ASR-corrupted copy) over ``folds`` folds of the
+    training lines. The dev split is small enough that most settings tie on it; every training line is
+    a distinct phrasing, so k-fold scores separate settings on thousands of replies instead of 340.
+    Each fold is trained with its own noise on the other folds only."""
+    import random
+
+    from dialogue.intents.metrics import evaluate
+
+    if folds < 2 or folds > len(examples):
+        raise ValueError(f"folds must be within [2, {len(examples)}], got {folds}")
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    parts = [order[k::folds] for k in range(folds)]
+    results = []
+    for alternative in alternatives:
+        gold: list[str] = []
+        clean_predictions: list[str] = []
+        noisy_predictions: list[str] = []
+        for k, held in enumerate(parts):
+            train = [examples[i] for j, part in enumerate(parts) if j != k for i in part]
+            test = [examples[i] for i in held]
+            rng = random.Random(seed + k)
+            texts = [e.text for e in test]
+            noisy = [simulate_asr(t, spec, rng, ASR_CHARACTER_ERROR_RATE) for t in texts]
+            scores = _fold_scores(alternative, train, spec, texts + noisy)
+            predicted = [INTENTS[int(i)] for i in scores.argmax(axis=1)]
+            clean_predictions += predicted[: len(texts)]
+            noisy_predictions += predicted[len(texts) :]
+            gold += [e.intent for e in test]
+        on_clean = evaluate(gold, clean_predictions, INTENTS)
+        on_noisy = evaluate(gold, noisy_predictions, INTENTS)
+        results.append((alternative.name, on_clean.accuracy, on_clean.macro_f1, on_noisy.accuracy, on_noisy.macro_f1))
+    return results
+
+
+def _fold_scores(
+    alternative: Alternative, train: Sequence[Example], spec: NoiseSpec, texts: Sequence[str]
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Per-label scores (rows sum to 1) for ``texts`` from a model fitted on ``train``."""
+    from sklearn.svm import LinearSVC
+
+    from dialogue.intents.model import IntentClassifier
+
+    settings = alternative.settings
+    parts = []
+    if alternative.estimator in ("logreg", "logreg+svm"):
+        classifier = IntentClassifier(fit(train, spec, settings), min_confidence=0.0)
+        parts.append(np.array([classifier.probabilities(t) for t in texts]))
+    if alternative.estimator in ("linear_svm", "logreg+svm"):
+        svm_settings = replace(settings, c=1.0) if alternative.estimator == "logreg+svm" else settings
+        training = augment(train, spec, svm_settings.noisy_per_example, svm_settings.seed)
+        normalized = [normalize(e.text) for e in training]
+        frequencies = document_frequencies(normalized, svm_settings.min_n, svm_settings.max_n)
+        vocabulary = sorted(g for g, df in frequencies.items() if df >= svm_settings.min_df)
+        columns = {g: i for i, g in enumerate(vocabulary)}
+        idf = [smooth_idf(frequencies[g], len(normalized)) for g in vocabulary]
+        svm = LinearSVC(C=svm_settings.c, class_weight="balanced", max_iter=20000, random_state=svm_settings.seed)
+        svm.fit(_matrix(normalized, columns, idf, svm_settings), [INTENTS.index(e.intent) for e in training])
+        if list(svm.classes_) != list(range(len(INTENTS))):
+            raise DataError("every intent needs training examples in every fold")
+        margins = svm.decision_function(_matrix([normalize(t) for t in texts], columns, idf, svm_settings))
+        exp = np.exp(_SVM_MARGIN_SCALE * (margins - margins.max(axis=1, keepdims=True)))
+        parts.append(exp / exp.sum(axis=1, keepdims=True))
+    if not parts:
+        raise ValueError(f"unknown estimator {alternative.estimator!r}")
+    mean: np.ndarray[Any, np.dtype[np.float64]] = np.mean(parts, axis=0)
+    return mean

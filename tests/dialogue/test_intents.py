@@ -287,3 +287,46 @@ def test_cli_reports_missing_model_without_traceback(tmp_path: Path) -> None:
     assert completed.returncode == 2
     assert "none.npz" in completed.stderr and "dialogue.intents train" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_cross_validation_scores_every_alternative_on_held_out_folds(training_examples: list[Example]) -> None:
+    """k-fold CV returns one row per alternative with scores in [0, 1], well above chance on real lines."""
+    from dataclasses import replace
+
+    from dialogue.intents.training import CV_ALTERNATIVES, cross_validate
+
+    subset = _small_training_set(training_examples)
+    alternatives = [replace(a, settings=replace(a.settings, noisy_per_example=1)) for a in CV_ALTERNATIVES[::4]]
+    rows = cross_validate(subset, NoiseSpec.read(), folds=2, alternatives=alternatives)
+    assert [row[0] for row in rows] == [a.name for a in alternatives]
+    for _, *scores in rows:
+        assert all(0.0 <= score <= 1.0 for score in scores)
+        assert scores[0] > 0.3  # 20 labels: chance is 0.05
+
+
+@pytest.mark.parametrize("folds", [1, 0, 10_000])
+def test_cross_validation_refuses_impossible_fold_counts(training_examples: list[Example], folds: int) -> None:
+    """A fold count below 2 or above the number of lines is refused with the allowed range."""
+    from dialogue.intents.training import cross_validate
+
+    with pytest.raises(ValueError, match="folds must be within"):
+        cross_validate(training_examples[:50], NoiseSpec.read(), folds=folds)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("我在外地呢", "other"),
+        ("随便吧", "other"),
+        ("你们能不能再借我点钱", "other"),
+        ("是 什么事情啊", "affirm"),
+        ("他去世了 你们别打了", "third_party"),
+        ("你怎么说话的", "complaint"),
+        ("我拒绝还款", "refuse_to_pay"),
+    ],
+)
+def test_first_blind_scoring_weak_spots_get_their_boundary_label(
+    classifier: IntentClassifier, text: str, intent: str
+) -> None:
+    """The replies the first blind scoring got wrong (none is a training line) now get the LABELS.md label."""
+    assert classifier.classify(text).intent == intent
