@@ -327,15 +327,17 @@ def test_recognizer_is_created_on_the_pool_and_call_setup_never_stalls_the_react
     recognizer = VoskRecognizer(ko_model, reactor, pool, keep_idle=0)
     events: list[SpeechEvent] = []
     audio = frames(call_audio(8000), 8000)
-    stalls: list[float] = []  # longest single stretch of reactor work per call: setup or one frame
+    # Longest single stretch of reactor-thread CPU work per call (setup or one frame); CPU time of this
+    # thread, so other processes on the shared cores cannot make it look longer than the work is.
+    stalls: list[float] = []
     for _ in range(2):  # the second call too: nothing per call is deferred to "later on the reactor"
-        started = time.perf_counter()
+        started = time.thread_time()
         si = SpeechInput(recognizer, AsrConfig(), 8000, events.append, reactor)
-        longest = time.perf_counter() - started
+        longest = time.thread_time() - started
         for i, frame in enumerate(audio[:100]):  # 2 s: speech starts, audio goes to the recognizer
-            started = time.perf_counter()
+            started = time.thread_time()
             si.push(frame, i * 0.02)
-            longest = max(longest, time.perf_counter() - started)
+            longest = max(longest, time.thread_time() - started)
         stalls.append(longest)
         reactor.pump(lambda: len(created) >= 1 and reactor.calls.empty(), timeout=30)
         si.close()
