@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from reactor_wait import reactor, run_until
-from sip_config import make_config
 from sip_peers import free_udp_port
-
-from telephony.endpoint import SipEndpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 PJSIP_LINE = re.compile(r"\.c\s|pjlib|pjsua|PJSUA|sip_endpoint|Module \"")
@@ -24,20 +18,33 @@ RECORD_LINE = re.compile(
 )
 
 
-def test_start_and_stop_write_nothing_to_stdout(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-) -> None:
-    """Starting and stopping pjsua2 leaves fd 1 untouched; pjlib's start-up lines arrive as log records."""
-    caplog.set_level(logging.INFO, logger="telephony.pjsip")
-    capfd.readouterr()
-    ep = SipEndpoint(make_config(tmp_path), reactor)
-    run_until(ep.start())
-    assert ep.max_calls >= 1
-    run_until(ep.stop())
-    out, _err = capfd.readouterr()
-    assert out == ""
-    pjsip = [r.getMessage() for r in caplog.records if r.name == "telephony.pjsip"]
-    assert any("pjlib" in m and "initialized" in m for m in pjsip), pjsip  # printed before libInit
+START_STOP = """
+import sys
+from pathlib import Path
+from twisted.internet import reactor
+sys.path.insert(0, sys.argv[2])
+from reactor_wait import run_until
+from sip_config import make_config
+from telemetry.logging import configure_logging
+from telephony.endpoint import SipEndpoint
+configure_logging("INFO", "json")
+ep = SipEndpoint(make_config(Path(sys.argv[1])), reactor)
+run_until(ep.start())
+run_until(ep.stop())
+"""
+
+
+def test_start_and_stop_write_nothing_to_stdout(tmp_path: Path) -> None:
+    """In a fresh process pjlib prints its banner before libInit: it arrives as a JSON log line, fd 1 stays empty."""
+    result = subprocess.run(
+        [sys.executable, "-c", START_STOP, str(tmp_path), str(Path(__file__).parent)],
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    pjsip = [e["event"] for e in events if e["logger"] == "telephony.pjsip"]
+    assert any("pjlib" in m and "initialized" in m for m in pjsip), result.stderr[-2000:]
 
 
 def test_call_json_stdout_holds_only_the_record(tmp_path: Path) -> None:
