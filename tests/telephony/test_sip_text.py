@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from telephony.dispositions import DISPOSITIONS, disposition_for
-from telephony.sip_text import parse_dtmf_relay, parse_request
+from telephony.sip_text import check_caller_id, parse_dtmf_relay, parse_request
 
 SIP_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sip"
 
@@ -70,3 +70,16 @@ def test_sip_codes_map_to_the_issue_dispositions(code: int | None, disposition: 
     """Each SIP outcome named in the issue lands on its disposition; unknown outcomes are trunk errors."""
     assert disposition_for(code) == disposition
     assert disposition in DISPOSITIONS
+
+
+@pytest.mark.parametrize("value", ["95533001", "+862150001234", "  4000 ", "bot.cid-2_x", "9" * 40])
+def test_usable_caller_ids_are_accepted_trimmed(value: str) -> None:
+    """Numbers (optionally +) and plain SIP user names are usable as the From user, surrounding spaces trimmed."""
+    assert check_caller_id(value) == value.strip()
+
+
+@pytest.mark.parametrize("value", ["", "   ", "955 330 01", "9553@evil.example", "<sip:9553>", "95;x=1", "9" * 41])
+def test_unusable_caller_ids_are_refused(value: str) -> None:
+    """Spaces inside, URI syntax, parameters, empty or over 40 characters: ValueError naming the caller ID."""
+    with pytest.raises(ValueError, match="caller ID"):
+        check_caller_id(value)
