@@ -46,7 +46,8 @@ def test_validation_errors_are_400_with_the_field(api_stack: ApiStack) -> None:
     h = api_stack.http
     cases = [({"name": ""}, "name"), ({"name": "x", "strategy": "nope"}, "strategy"),
              ({"name": "x", "colour": 1}, "colour"), ({"name": "x", "timezone": "Mars/Base"}, "timezone"),
-             ({"name": "x", "max_concurrent_calls": "many"}, "max_concurrent_calls")]
+             ({"name": "x", "max_concurrent_calls": "many"}, "max_concurrent_calls"),
+             ({"name": "x", "caller_id": "9553@evil.example"}, "caller_id")]
     for body, field in cases:
         r = h.call("POST", "/api/campaigns", token=TOKEN, json_body=body)
         assert r.status == 400 and conforms(r, "Error")["error"].startswith(field), (body, r.body)
