@@ -296,7 +296,8 @@ def test_cross_validation_scores_every_alternative_on_held_out_folds(training_ex
     from dialogue.intents.training import CV_ALTERNATIVES, cross_validate
 
     subset = _small_training_set(training_examples)
-    alternatives = [replace(a, settings=replace(a.settings, noisy_per_example=1)) for a in CV_ALTERNATIVES[::4]]
+    logreg, ensemble = CV_ALTERNATIVES[0], CV_ALTERNATIVES[-1]
+    alternatives = [replace(a, settings=replace(a.settings, noisy_per_example=1)) for a in (logreg, ensemble)]
     rows = cross_validate(subset, NoiseSpec.read(), folds=2, alternatives=alternatives)
     assert [row[0] for row in rows] == [a.name for a in alternatives]
     for _, *scores in rows:
