@@ -33,7 +33,7 @@ def _date(text: str) -> dt.date:
 
 def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     from config.dialogue_config import DialogueConfig
-    from dialogue.borrower import Borrower, BorrowerError
+    from dialogue.borrower import BorrowerFileError, load_borrower_file
     from dialogue.intents import IntentClassifier
     from dialogue.manager import DialogueManager
     from dialogue.scripts import load_script_library
@@ -45,10 +45,9 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
     configure_logging("WARNING", "text")
     defaults = DialogueConfig()
     try:
-        with args.borrower.open(encoding="utf-8") as fh:
-            borrower = Borrower.from_dict(json.load(fh))
-    except (OSError, json.JSONDecodeError, BorrowerError) as exc:
-        print(f"borrower file {args.borrower}: {exc}", file=sys.stderr)
+        borrower = load_borrower_file(args.borrower)
+    except BorrowerFileError as exc:
+        print(exc, file=sys.stderr)
         return 2
     library = load_script_library(args.scripts or defaults.scripts_dir)
     segments = load_segments(args.segments or defaults.segments_file, script_sets=frozenset(library.script_sets))

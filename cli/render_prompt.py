@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 
@@ -42,7 +41,7 @@ def _date(text: str) -> dt.date:
 
 def run(args: argparse.Namespace) -> int:
     from config.server_config import DEFAULT_SERVER_TOML, load_server_config
-    from dialogue.borrower import Borrower, BorrowerError
+    from dialogue.borrower import BorrowerFileError, load_borrower_file
     from dialogue.render import ComplianceRefused, PromptValueMissing
     from dialogue.scripts import DEFAULT_SCRIPTS_DIR, VARIABLES, load_script_library
     from pcm.wav import write_wav
@@ -54,10 +53,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_server_config(args.config or DEFAULT_SERVER_TOML)
     rate = args.rate or config.media.clock_rate
     try:
-        with args.borrower.open(encoding="utf-8") as fh:
-            borrower = Borrower.from_dict(json.load(fh))
-    except (OSError, json.JSONDecodeError, BorrowerError) as exc:
-        print(f"borrower file {args.borrower}: {exc}", file=sys.stderr)
+        borrower = load_borrower_file(args.borrower)
+    except BorrowerFileError as exc:
+        print(exc, file=sys.stderr)
         return 2
     library = load_script_library(args.scripts or DEFAULT_SCRIPTS_DIR)
     try:

@@ -7,10 +7,12 @@ field and the reason, so an operator can fix row 17 of a CSV without reading a t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -115,6 +117,19 @@ class Borrower:
         data = asdict(self)
         data["due_date"] = self.due_date.isoformat()
         return data
+
+
+class BorrowerFileError(ValueError):
+    """A borrower JSON file that cannot be read, parsed or validated; the message names the file."""
+
+
+def load_borrower_file(path: Path) -> Borrower:
+    """One borrower record from a JSON file (the `--borrower` option of several commands)."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return Borrower.from_dict(json.load(fh))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, BorrowerError) as exc:
+        raise BorrowerFileError(f"borrower file {path}: {exc}") from None
 
 
 def _text(values: Mapping[str, Any], name: str) -> str:

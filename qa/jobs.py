@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from campaign.store import NotFoundError
-from dialogue.borrower import Borrower, BorrowerError
+from dialogue.borrower import Borrower, BorrowerError, BorrowerFileError, load_borrower_file
 from qa.audit import AuditReport, AuditRules, audit_call
 from qa.diff import CallDiff, diff_calls
 from qa.replay import ReplayError, ReplayKit, ReplayResult, replay_recording
@@ -125,9 +125,9 @@ def job_from_file(recording: Path, borrower_file: Path) -> ReplayJob:
     if recording.suffix.lower() != ".wav":
         raise ReplayError(f"{recording}: expected a stereo .wav recording, a folder of them, or a call id")
     try:
-        borrower = Borrower.from_dict(json.loads(borrower_file.read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError, BorrowerError) as exc:
-        raise ReplayError(f"{borrower_file}: cannot use it as the borrower record ({exc})") from None
+        borrower = load_borrower_file(borrower_file)
+    except BorrowerFileError as exc:
+        raise ReplayError(f"cannot use it as the borrower record: {exc}") from None
     live = None
     sidecar = recording.with_suffix(".json")
     if sidecar.is_file():
