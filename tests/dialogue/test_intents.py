@@ -191,7 +191,7 @@ def test_dev_split_accuracy(classifier: IntentClassifier) -> None:
     assert report.accuracy >= 0.97 and report.macro_f1 >= 0.96, report.render()
 
 
-@pytest.mark.parametrize("name", ["natural.jsonl", "natural2.jsonl", "natural3.jsonl", "natural4.jsonl"])
+@pytest.mark.parametrize("name", [f"natural{suffix}.jsonl" for suffix in ("", "2", "3", "4", "5", "6")])
 def test_natural_replies_accuracy(classifier: IntentClassifier, name: str) -> None:
     """Hand-written natural replies, written apart from the training files, are classified at target level."""
     examples = read_jsonl(DATA_DIR / name)
