@@ -72,16 +72,45 @@ def _session_runner(config: Any, reactor: Any, library: Any) -> Any:
     pool.start()
     try:
         segments = load_segments(config.dialogue.segments_file, script_sets=frozenset(library.script_sets))
+        renderer = build_renderer(config.prompts, library.fragments)
         runner = SessionRunner(
             config=config, reactor=reactor, recognizer=build_recognizer(config.asr, reactor, pool),
             classifier=IntentClassifier.load(), library=library,
-            renderer=build_renderer(config.prompts, library.fragments), render_pool=pool, segments=segments,
+            renderer=renderer, render_pool=pool, segments=segments,
         )
     except BaseException:
         pool.stop()  # its threads would keep a failed start-up process alive
         raise
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+    _prerender_prompts(reactor, pool, renderer, library, config.media.clock_rate)
     return runner
+
+
+def _prerender_prompts(reactor: Any, pool: Any, renderer: Any, library: Any, rate: int) -> None:
+    """Render every script set's fixed prompts (and the coming weeks' dates) once, off the reactor.
+
+    Any campaign may use any set, so the server warms them all at start instead of per campaign; calls
+    placed meanwhile still work, rendering what is not warm yet on the same pool.
+    """
+    import datetime as dt
+    import logging
+
+    from twisted.internet.threads import deferToThreadPool
+
+    from prompts.warmup import prerender_script_sets
+    from telemetry.logging import log_event
+
+    log = logging.getLogger("serve")
+    sets = sorted(library.script_sets)
+    warmed = deferToThreadPool(
+        reactor, pool, prerender_script_sets, renderer, library, sets, rate, today=dt.date.today()
+    )
+    warmed.addCallbacks(
+        lambda made: log_event(log, "prompts.prerendered", script_sets=len(sets), pieces=made),
+        lambda failure: log_event(
+            log, "prompts.prerender_failed", logging.ERROR, error=failure.getErrorMessage()
+        ),
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,7 +29,22 @@ def masked_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {key: mask_field(key, value) for key, value in fields.items()}
 
 
+def _mask_values(value: Any) -> Any:
+    """Mask every string inside a JSON-bound value; numbers stay numbers unless they look like a phone."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {key: _mask_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_values(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**10:
+        return mask_text(str(value))
+    return value
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line; masking is applied to the values, so the line always stays valid JSON."""
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -41,7 +56,7 @@ class JsonFormatter(logging.Formatter):
         payload.update(masked_fields(record))
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return mask_text(json.dumps(payload, ensure_ascii=False, default=str))
+        return json.dumps(_mask_values(payload), ensure_ascii=False, default=lambda o: mask_text(str(o)))
 
 
 class TextFormatter(logging.Formatter):

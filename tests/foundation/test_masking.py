@@ -41,3 +41,14 @@ def test_log_lines_are_masked(fmt: str) -> None:
         assert secret not in line
     if fmt == "json":
         assert json.loads(line)["borrower_name"] == "张*"
+
+
+def test_json_lines_stay_valid_with_long_numbers() -> None:
+    """Durations and counts with many digits keep the line valid JSON; a phone-sized integer is masked."""
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    log_event(logging.getLogger("test.mask"), "e", ms=12.3456789, count=12345678, callee_id=13800131234,
+              nested={"note": "call 13800131234"})
+    record = json.loads(stream.getvalue())
+    assert record["ms"] == 12.3456789 and record["count"] == 12345678
+    assert "13800131234" not in stream.getvalue()
