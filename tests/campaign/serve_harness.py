@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -182,3 +183,13 @@ def borrower_lines(n: int, zone: str) -> bytes:
                         "overdue_days": 10, "due_date": "2026-11-16", "product": "信用贷", "creditor": "示例消费金融",
                         "risk_score": 650, "timezone": zone}, ensure_ascii=False) for i in range(n)]
     return "\n".join(rows).encode()
+
+
+def stored_attempts(db: Path) -> list[sqlite3.Row]:
+    """Every attempt row in the store, oldest first, read straight from SQLite as an operator would."""
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    try:
+        return list(con.execute("SELECT * FROM attempts ORDER BY started_at"))
+    finally:
+        con.close()

@@ -5,13 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import sqlite3
 from collections import Counter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from serve_harness import borrower_lines, daytime_zone, serve, sipp_uas, wait_for, write_config
+from serve_harness import (
+    borrower_lines,
+    daytime_zone,
+    serve,
+    sipp_uas,
+    stored_attempts,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -28,15 +35,6 @@ def _start_campaign(served: object, zone: str, borrowers: int) -> str:
     return str(campaign["id"])
 
 
-def _attempts(db: Path) -> list[sqlite3.Row]:
-    con = sqlite3.connect(db)
-    con.row_factory = sqlite3.Row
-    try:
-        return list(con.execute("SELECT * FROM attempts ORDER BY started_at"))
-    finally:
-        con.close()
-
-
 def test_serve_dials_sipp_and_stores_every_attempt_within_caps(tmp_path: Path) -> None:
     """Real INVITEs reach sipp; each is a stored, completed attempt; no borrower exceeds 3 a day (C3)."""
     zone = daytime_zone()
@@ -50,7 +48,7 @@ def test_serve_dials_sipp_and_stores_every_attempt_within_caps(tmp_path: Path) -
             status, calls = served.api("GET", f"/api/campaigns/{cid}/calls")
             assert status == 200
         invites = sipp.invite_call_ids()
-    attempts = _attempts(tmp_path / "campaigns.sqlite3")
+    attempts = stored_attempts(tmp_path / "campaigns.sqlite3")
     assert progress["dispositions"] == {"answered": 9}
     assert len(attempts) == 9 and {a["state"] for a in attempts} == {"completed"}
     assert Counter(a["borrower_id"] for a in attempts) == {"K000": 3, "K001": 3, "K002": 3}
@@ -68,14 +66,14 @@ def test_kill_9_mid_campaign_loses_no_attempt_and_keeps_caps(tmp_path: Path) -> 
             wait_for(lambda: first.api("GET", f"/api/campaigns/{cid}/progress")[1]["attempts"] >= 5, 40, step=0.05)
             os.kill(first.proc.pid, signal.SIGKILL)
             first.proc.wait(10)
-        before = _attempts(tmp_path / "campaigns.sqlite3")
+        before = stored_attempts(tmp_path / "campaigns.sqlite3")
         pending_at_kill = {a["id"] for a in before if a["state"] == "pending"}
         assert pending_at_kill, "the kill should land while an attempt is between INVITE and result"
         with serve(tmp_path, config) as second:
             wait_for(lambda: second.api("GET", f"/api/campaigns/{cid}/progress")[1]["attempts_left_today"] == 0, 60)
             wait_for(lambda: second.api("GET", f"/api/campaigns/{cid}/progress")[1]["calls_in_flight"] == 0, 20)
         invites = sipp.invite_call_ids()
-    after = _attempts(tmp_path / "campaigns.sqlite3")
+    after = stored_attempts(tmp_path / "campaigns.sqlite3")
     by_id = {a["id"]: a for a in after}
     assert set(a["id"] for a in before) <= set(by_id)  # nothing written before the crash disappeared
     assert all(by_id[i]["state"] == "lost" and by_id[i]["disposition"] == "unknown" for i in pending_at_kill)

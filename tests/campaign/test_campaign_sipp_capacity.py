@@ -8,20 +8,19 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from serve_harness import borrower_lines, daytime_zone, serve, sipp_uas, wait_for, write_config
+from serve_harness import (
+    borrower_lines,
+    daytime_zone,
+    serve,
+    sipp_uas,
+    stored_attempts,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
 BORROWERS = 6
-
-
-def _attempts(db: Path) -> list[sqlite3.Row]:
-    con = sqlite3.connect(db)
-    con.row_factory = sqlite3.Row
-    try:
-        return list(con.execute("SELECT * FROM attempts ORDER BY started_at"))
-    finally:
-        con.close()
 
 
 def _peak_overlap(attempts: list[sqlite3.Row]) -> int:
@@ -50,9 +49,9 @@ def test_serve_paces_to_the_endpoint_slots_with_no_lost_attempts(tmp_path: Path)
                                         raw=borrower_lines(BORROWERS, zone), content_type="application/x-ndjson")
             assert status == 200 and report["inserted"] == BORROWERS, report
             assert served.api("POST", f"/api/campaigns/{cid}/start", {})[0] == 200
-            wait_for(lambda: len({a["borrower_id"] for a in _attempts(served.store) if a["completed_at"]})
+            wait_for(lambda: len({a["borrower_id"] for a in stored_attempts(served.store) if a["completed_at"]})
                      == BORROWERS, 40)
-        attempts = _attempts(tmp_path / "campaigns.sqlite3")
+        attempts = stored_attempts(tmp_path / "campaigns.sqlite3")
     first_calls = {a["borrower_id"]: a for a in reversed(attempts)}
     assert {a["disposition"] for a in first_calls.values()} == {"answered"}
     assert "trunk_error" not in {a["disposition"] for a in attempts}
