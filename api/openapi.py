@@ -45,6 +45,8 @@ SCHEMAS: dict[str, Any] = {
             "total_rows": _INT, "inserted": _INT, "merged": _INT, "unchanged": _INT, "duplicates": _INT,
             "errors": {"type": "array", "items": {
                 "type": "object", "required": ["line", "reason"], "properties": {"line": _INT, "reason": _STR}}},
+            "warnings": {"type": "array", "items": _STR,
+                         "description": "imported anyway, e.g. numbers in other time zones than the campaign's"},
         },
     },
     "Progress": {

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from campaign.model import Refusal
 from campaign.store import CampaignStore
+from campaign.zones import number_zones
 from config.campaign_config import (
     DEFAULT_WINDOW_END,
     DEFAULT_WINDOW_START,
@@ -81,6 +82,31 @@ def next_window_open(now: float, zone: ZoneInfo, window: CallWindow) -> float:
     return dt.datetime.combine(day, window.start, tzinfo=zone).timestamp()
 
 
+def next_common_open(now: float, zones: tuple[ZoneInfo, ...], window: CallWindow) -> float | None:
+    """The earliest moment >= now at which the window is open in every zone; None if it never is.
+
+    An intersection of windows starts where one of them starts, so only `now` and each zone's next
+    openings need checking. None: the zones are too far apart for one window (no safe moment).
+    """
+    candidates = {now}
+    for zone in zones:
+        at = now
+        for _ in range(3):
+            opens = next_window_open(at, zone, window)
+            candidates.add(opens)
+            at = day_bounds(opens, zone)[1]
+    for moment in sorted(candidates):
+        if all(window.contains(dt.datetime.fromtimestamp(moment, zone)) for zone in zones):
+            return moment
+    return None
+
+
+def span_of_days(now: float, zones: tuple[ZoneInfo, ...]) -> tuple[float, float]:
+    """From the earliest start to the latest end of the local days `now` falls in: caps count all of them."""
+    bounds = [day_bounds(now, zone) for zone in zones]
+    return min(b[0] for b in bounds), max(b[1] for b in bounds)
+
+
 class ComplianceGate:
     """Answers "may this number of this borrower be dialled now?" with `None` or a `Refusal`."""
 
@@ -88,48 +114,69 @@ class ComplianceGate:
         self.store = store
         self.default_zone = ZoneInfo(default_timezone)
 
-    def zone_for(self, timezone: str | None, campaign_timezone: str | None = None) -> tuple[ZoneInfo, bool]:
+    def zone_for(
+        self, timezone: str | None, campaign_timezone: str | None = None, phone: str | None = None
+    ) -> tuple[ZoneInfo, bool]:
+        """One zone to plan in (the first of `zones_for`); the gate itself checks all of them."""
+        zones, known = self.zones_for(timezone, campaign_timezone, phone)
+        return zones[0], known
+
+    def zones_for(
+        self, timezone: str | None, campaign_timezone: str | None = None, phone: str | None = None
+    ) -> tuple[tuple[ZoneInfo, ...], bool]:
+        """The borrower's zone if given (known); else every zone of the number's country; else the campaign's.
+
+        Only a zone given with the borrower counts as known: one taken from the number or the
+        campaign still gets the stricter window (COMPLIANCE notes).
+        """
         if timezone:
-            return ZoneInfo(timezone), True
-        return (ZoneInfo(campaign_timezone) if campaign_timezone else self.default_zone), False
+            return (ZoneInfo(timezone),), True
+        from_number = number_zones(phone) if phone else ()
+        if from_number:
+            return tuple(ZoneInfo(name) for name in from_number), False
+        return ((ZoneInfo(campaign_timezone) if campaign_timezone else self.default_zone),), False
 
     def check(
         self, *, borrower_id: str, phone: str, valid_contact: bool, timezone: str | None,
         campaign_timezone: str | None, strategy: Strategy, now: float,
     ) -> Refusal | None:
-        zone, known = self.zone_for(timezone, campaign_timezone)
+        zones, known = self.zones_for(timezone, campaign_timezone, phone)
         if self.store.is_opted_out(phone):
             return Refusal(RULE_OPT_OUT, "the number asked not to be called (opt-out / DNC)")
         if not valid_contact:
             return Refusal(RULE_INVALID_CONTACT, "the number was recorded as a wrong or invalid number")
         window = effective_window(strategy, known)
-        local = dt.datetime.fromtimestamp(now, zone)
-        if not window.contains(local):
-            return Refusal(
-                RULE_WINDOW,
-                f"local time {local:%H:%M} ({zone.key}) is outside {window.start:%H:%M}-{window.end:%H:%M}",
-                retry_at=next_window_open(now, zone, window),
-            )
-        day_start, day_end = day_bounds(now, zone)
+        span = f"{window.start:%H:%M}-{window.end:%H:%M}"
+        for zone in zones:
+            local = dt.datetime.fromtimestamp(now, zone)
+            if window.contains(local):
+                continue
+            retry_at = next_common_open(now, zones, window)
+            where = zone.key if len(zones) == 1 else f"{zone.key}, one of the number's {len(zones)} zones"
+            reason = f"local time {local:%H:%M} ({where}) is outside {span}"
+            if retry_at is None:
+                reason += "; no moment is inside the window in all of the number's zones: set the borrower's timezone"
+            return Refusal(RULE_WINDOW, reason, retry_at=retry_at)
+        day_start, day_end = span_of_days(now, zones)
         number_cap = min(strategy.max_unanswered_per_number_per_day, LEGAL_MAX_UNANSWERED_PER_NUMBER_PER_DAY)
         unanswered = self.store.count_unanswered_to_number(phone, day_start, day_end)
         if unanswered >= number_cap:
             return Refusal(
                 RULE_NUMBER_CAP, f"{unanswered} unanswered attempts to this number today (cap {number_cap})",
-                retry_at=next_window_open(day_end, zone, window),
+                retry_at=next_common_open(day_end, zones, window),
             )
         per_day = self.store.count_attempts_to_borrower(borrower_id, day_start, day_end)
         if per_day >= strategy.max_attempts_per_borrower_per_day:
             return Refusal(
                 RULE_BORROWER_CAP,
                 f"{per_day} attempts to this borrower today (cap {strategy.max_attempts_per_borrower_per_day})",
-                retry_at=next_window_open(day_end, zone, window),
+                retry_at=next_common_open(day_end, zones, window),
             )
         per_week = self.store.count_attempts_to_borrower(borrower_id, week_start(now, zone), day_end)
         if per_week >= strategy.max_attempts_per_borrower_per_week:
             return Refusal(
                 RULE_BORROWER_CAP,
                 f"{per_week} attempts to this borrower in 7 days (cap {strategy.max_attempts_per_borrower_per_week})",
-                retry_at=next_window_open(day_end, zone, window),
+                retry_at=next_common_open(day_end, zones, window),
             )
         return None

@@ -20,6 +20,7 @@ from typing import Any
 
 from campaign.model import ImportedBorrower, ImportReport
 from campaign.store import CampaignStore
+from campaign.zones import same_offset, zones_for_numbers
 from config.campaign_config import StrategyBook
 from dialogue.borrower import Borrower, BorrowerError, normalize_phone
 from dialogue.segments import Segment, segment_for
@@ -159,6 +160,25 @@ def _merge(a: ImportedBorrower, b: ImportedBorrower) -> ImportedBorrower:
     )
 
 
+def zone_warnings(campaign_zone: str, borrowers: Iterable[ImportedBorrower], now: float) -> tuple[str, ...]:
+    """Borrowers whose numbers ring in other zones than the campaign's (COMPLIANCE C1).
+
+    Not an error: the gate uses the number's zones for a borrower without `timezone`, but an operator
+    who picked the campaign's zone for these borrowers has picked the wrong one and should hear it.
+    """
+    elsewhere: dict[str, int] = {}
+    for borrower in borrowers:
+        zones = zones_for_numbers(borrower.phones)
+        if zones and not any(same_offset(zone, campaign_zone, now) for zone in zones):
+            key = ", ".join(zones[:3]) + (f" (+{len(zones) - 3} more)" if len(zones) > 3 else "")
+            elsewhere[key] = elsewhere.get(key, 0) + 1
+    return tuple(
+        f"{count} borrower(s) have numbers in {zones}, not in the campaign's zone {campaign_zone}: calls follow "
+        "the borrower's timezone, else the numbers' zone(s) with the stricter window"
+        for zones, count in sorted(elsewhere.items(), key=lambda item: -item[1])
+    )
+
+
 class BorrowerImporter:
     """Validates rows, merges duplicates, and writes the good rows to the store in one transaction."""
 
@@ -203,11 +223,15 @@ class BorrowerImporter:
 
     def commit(self, campaign_id: str, prepared: PreparedImport) -> ImportReport:
         """Write the good rows in one transaction (on the reactor thread, like every store write)."""
+        campaign = self.store.get_campaign(campaign_id)
         inserted, merged, unchanged = self.store.upsert_borrowers(campaign_id, list(prepared.good), self.clock())
         total, errors = prepared.total_rows, prepared.errors
+        warnings = zone_warnings(campaign.timezone, prepared.good, self.clock())
+        for warning in warnings:
+            log_event(log, "campaign.import_zone_mismatch", logging.WARNING, campaign=campaign_id, reason=warning)
         report = ImportReport(
             total_rows=total, inserted=inserted, merged=merged, unchanged=unchanged,
-            duplicates=total - len(errors) - len(prepared.good), errors=errors,
+            duplicates=total - len(errors) - len(prepared.good), errors=errors, warnings=warnings,
         )
         log_event(log, "campaign.import", campaign=campaign_id, rows=total, inserted=inserted,
                   merged=merged, unchanged=unchanged, bad_rows=len(errors))

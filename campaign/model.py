@@ -108,10 +108,12 @@ class ImportReport:
     unchanged: int
     duplicates: int = 0  # rows repeating a borrower id inside the same file (merged into one)
     errors: tuple[tuple[int, str], ...] = field(default=())  # (line number, reason)
+    warnings: tuple[str, ...] = field(default=())  # imported anyway, but the operator should know
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "total_rows": self.total_rows, "inserted": self.inserted, "merged": self.merged,
             "unchanged": self.unchanged, "duplicates": self.duplicates,
             "errors": [{"line": n, "reason": r} for n, r in self.errors],
+            "warnings": list(self.warnings),
         }

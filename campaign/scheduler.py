@@ -232,7 +232,7 @@ class Scheduler:
         campaign = self.store.get_campaign(attempt.campaign_id)
         borrower = self.store.get_borrower(campaign.id, attempt.borrower_id)
         strategy = self.strategy_for(campaign, borrower)
-        zone, known = self.gate.zone_for(borrower.timezone, campaign.timezone)
+        zone, known = self.gate.zone_for(borrower.timezone, campaign.timezone, attempt.phone)
         contacts = self.store.contacts(campaign.id, borrower.borrower_id)
         others = sum(
             1 for c in contacts if c.valid and c.phone != attempt.phone and not self.store.is_opted_out(c.phone)
