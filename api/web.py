@@ -266,7 +266,7 @@ class CampaignApi(Resource):
         assert request.content is not None
         kind = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
         actor = self._actor(request)
-        override = self.service.store.get_campaign(cid).strategy  # 404 before any work
+        override = self.service.ensure_importable(cid).strategy  # 404 / 409 before any work
         importer = self.service.importer
         if kind == "application/json":
             body = self._json_body(request)

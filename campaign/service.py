@@ -33,6 +33,18 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+# What to do instead when an action does not fit the state: (action, state) -> hint
+STATE_HINTS: dict[tuple[str, str], str] = {
+    ("start", "paused"): "use resume to continue a paused campaign",
+    ("start", "running"): "it is already running",
+    ("start", "scheduled"): "it is already scheduled; stop it to cancel",
+    ("start", "finished"): "a finished campaign cannot run again; create a new one",
+    ("resume", "draft"): "use start",
+    ("resume", "running"): "it is already running",
+    ("pause", "draft"): "it has not started",
+}
+
+
 class CampaignStateError(ValueError):
     """An action that the campaign's current state does not allow (HTTP 409)."""
 
@@ -101,14 +113,25 @@ class CampaignService:
         self.store.audit(actor, "create", campaign.id, {"name": campaign.name, "strategy": strategy}, now)
         return campaign
 
+    def ensure_importable(self, campaign_id: str) -> Campaign:
+        """A finished campaign takes no more borrowers: they would never be dialled (HTTP 409)."""
+        campaign = self.store.get_campaign(campaign_id)
+        if campaign.state == "finished":
+            raise CampaignStateError(
+                f"cannot import into campaign {campaign_id} because it is finished: its borrowers would never be "
+                "called; create a new campaign for them")
+        return campaign
+
     def import_records(
         self, campaign_id: str, records: Iterable[Mapping[str, Any]], actor: str = "api"
     ) -> ImportReport:
+        self.ensure_importable(campaign_id)
         report = self.importer.import_records(campaign_id, records)
         self._audit_import(campaign_id, report, actor, "records")
         return report
 
     def import_bytes(self, campaign_id: str, name: str, data: bytes, actor: str = "api") -> ImportReport:
+        self.ensure_importable(campaign_id)
         report = self.importer.import_bytes(campaign_id, name, data)
         self._audit_import(campaign_id, report, actor, name)
         return report
@@ -117,7 +140,7 @@ class CampaignService:
         self, campaign_id: str, prepared: PreparedImport, actor: str = "api", source: str = "upload"
     ) -> ImportReport:
         """Second half of an import whose rows were validated elsewhere (the API does that on a thread)."""
-        self.store.get_campaign(campaign_id)
+        self.ensure_importable(campaign_id)  # again: the campaign may have been stopped meanwhile
         report = self.importer.commit(campaign_id, prepared)
         self._audit_import(campaign_id, report, actor, source)
         return report
@@ -139,7 +162,14 @@ class CampaignService:
             raise ValueError(f"action: expected one of {', '.join(TRANSITIONS)}")
         allowed, target = TRANSITIONS[action]
         if campaign.state not in allowed:
-            raise CampaignStateError(f"cannot {action} a campaign that is {campaign.state}")
+            hint = STATE_HINTS.get((action, campaign.state))
+            suffix = f": {hint}" if hint else ""
+            raise CampaignStateError(f"cannot {action} a campaign that is {campaign.state}{suffix}")
+        if action == "start" and self.store.progress(campaign_id)["borrowers"] == 0:
+            # Finishing at the first tick would leave an empty campaign finished for good; it stays draft.
+            raise CampaignStateError(
+                f"cannot start campaign {campaign_id}: it has no borrowers yet; import borrowers, then start "
+                "(it stays draft)")
         now = self.reactor.seconds()
         if action == "start" and start_at is not None and start_at > now:
             target = "scheduled"
