@@ -77,3 +77,57 @@ def test_missing_timezone_is_stored_as_unknown(stack_factory: StackFactory) -> N
     del row["timezone"]
     s.service.import_records(c.id, [row])
     assert s.store.get_borrower(c.id, "B001").timezone is None
+
+
+def test_missing_column_is_one_header_error(stack_factory: StackFactory) -> None:
+    """A CSV without the phone column gets one error on line 1 naming the column, not one per row; nothing stored."""
+    s = stack_factory()
+    c = s.service.create_campaign("nophone")
+    header = HEADER.replace(",phone", "")
+    rows = [",".join(p for k, p in enumerate(_csv_line(i).split(",")) if k != 3) for i in range(1, 6)]
+    report = s.service.import_bytes(c.id, "list.csv", "\n".join([header, *rows]).encode())
+    assert report.total_rows == 5 and report.inserted == 0 and report.duplicates == 0
+    assert len(report.errors) == 1
+    line, reason = report.errors[0]
+    assert line == 1 and reason.startswith("header:") and "phone" in reason
+    assert s.store.list_borrowers(c.id) == []
+
+
+def test_every_error_of_a_row_is_listed(stack_factory: StackFactory) -> None:
+    """A row with a bad phone, a bad amount and a bad alt phone reports all three on its line."""
+    s = stack_factory()
+    c = s.service.create_campaign("many")
+    bad = _csv_line(2, phone="12345", amount="-5", alt="999")
+    report = s.service.import_bytes(c.id, "list.csv", "\n".join([HEADER, _csv_line(1), bad]).encode())
+    assert report.inserted == 1 and report.duplicates == 0
+    assert [line for line, _ in report.errors] == [3, 3, 3]
+    fields = [reason.split(":")[0] for _, reason in report.errors]
+    assert fields == ["phone", "amount_due", "alt_phones"]
+
+
+def test_json_row_with_unknown_and_missing_fields_lists_both(stack_factory: StackFactory) -> None:
+    """An unknown key and a missing required key in one JSON line are two errors of that line."""
+    s = stack_factory()
+    c = s.service.create_campaign("json")
+    row = borrower_row(1, colour="red")
+    del row["due_date"]
+    report = s.service.import_bytes(c.id, "x.jsonl", json.dumps(row).encode())
+    assert sorted(reason.split(":")[0] for _, reason in report.errors) == ["colour", "due_date"]
+
+
+def test_undecodable_bytes_name_the_line_and_store_nothing(stack_factory: StackFactory) -> None:
+    """A UTF-8 file with one broken byte on line 3 is refused naming line 3, not read as GBK mojibake."""
+    import pytest
+
+    from campaign.importer import ImportFormatError
+
+    s = stack_factory()
+    c = s.service.create_campaign("bytes")
+    data = "\n".join([HEADER, _csv_line(1), _csv_line(2), _csv_line(3)]).encode("utf-8")
+    lines = data.split(b"\n")
+    lines[2] = lines[2].replace("张".encode(), b"\xff\xfe", 1)
+    with pytest.raises(ImportFormatError, match=r"line 3 \(byte 0xff at column 6\)"):
+        s.service.import_bytes(c.id, "list.csv", b"\n".join(lines))
+    assert s.store.list_borrowers(c.id) == []
+    gbk = s.service.import_bytes(c.id, "list.csv", "\n".join([HEADER, _csv_line(1)]).encode("gbk"))
+    assert gbk.inserted == 1 and s.store.get_borrower(c.id, "B001").data["name"] == "张伟"
