@@ -49,6 +49,22 @@ SCHEMAS: dict[str, Any] = {
                          "description": "imported anyway, e.g. numbers in other time zones than the campaign's"},
         },
     },
+    "BorrowerPage": {
+        "type": "object", "required": ["total", "limit", "offset", "borrowers"],
+        "properties": {"total": _INT, "limit": _INT, "offset": _INT, "borrowers": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["borrower_id", "status", "next_due_at", "attempts_total", "phones"],
+            "properties": {
+                "borrower_id": _STR, "status": {"enum": ["active", "review", "stopped", "exhausted"]},
+                "stop_reason": _NSTR, "next_due_at": _NNUM, "next_reason": _STR, "attempts_total": _INT,
+                "segment": _NSTR, "strategy": _NSTR,
+                "timezone": {"type": ["string", "null"], "description": "null: taken from the number (C1)"},
+                "phones": {"type": "array", "items": {
+                    "type": "object", "required": ["phone", "valid"],
+                    "properties": {"phone": {"type": "string", "description": "masked (COMPLIANCE C11)"},
+                                   "valid": {"type": "boolean"}}}},
+            }}}},
+    },
     "Progress": {
         "type": "object",
         "required": ["campaign", "borrowers", "borrowers_by_status", "attempts", "attempts_pending", "dispositions",
@@ -111,7 +127,8 @@ _ERRORS = {
     "401": {"description": "missing or wrong bearer token", **_json("Error")},
     "404": {"description": "unknown campaign, borrower or call", **_json("Error")},
 }
-_CID = {"name": "campaign_id", "in": "path", "required": True, "schema": _STR}
+_CID = {"name": "campaign_id", "in": "path", "required": True, "schema": _STR,
+        "description": "percent-encoded in the URL (any UTF-8 text)"}
 
 
 def _action(verb: str) -> dict[str, Any]:
@@ -157,7 +174,17 @@ OPENAPI: dict[str, Any] = {
                     "application/json": {"schema": {"type": "object", "required": ["rows"],
                                                     "properties": {"rows": {"type": "array"}}}}}},
                 "responses": {"200": _ok("ImportReport"), "413": {"description": "body too large", **_json("Error")},
-                              **_ERRORS},
+                              "409": {"description": "the campaign is finished", **_json("Error")}, **_ERRORS},
+            },
+            "get": {
+                "summary": "Borrowers with status and next call, by id, paged; numbers masked",
+                "parameters": [
+                    _CID, {"name": "status", "in": "query",
+                           "schema": {"enum": ["active", "review", "stopped", "exhausted"]}},
+                    {"name": "q", "in": "query", "schema": _STR, "description": "borrower ids containing this"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": _ok("BorrowerPage"), **_ERRORS},
             },
         },
         "/api/campaigns/{campaign_id}/start": _action("start"),

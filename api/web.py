@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.threads import deferToThreadPool
@@ -27,7 +27,7 @@ from twisted.web.resource import Resource
 
 from api.openapi import OPENAPI
 from campaign.importer import ImportFormatError
-from campaign.model import Refusal
+from campaign.model import BORROWER_ACTIVE, BORROWER_EXHAUSTED, BORROWER_REVIEW, BORROWER_STOPPED, Refusal
 from campaign.scheduler import DialStarted
 from campaign.service import CampaignService, CampaignStateError
 from campaign.store import NotFoundError
@@ -94,14 +94,15 @@ class CampaignApi(Resource):
         self.routes: list[Route] = [
             ("GET", re.compile(r"/api/campaigns"), self.list_campaigns),
             ("POST", re.compile(r"/api/campaigns"), self.create_campaign),
-            ("GET", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)"), self.get_campaign),
-            ("POST", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/borrowers"), self.upload_borrowers),
-            ("POST", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/(?P<action>start|pause|resume|stop)"), self.act),
-            ("GET", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/progress"), self.progress),
-            ("GET", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/calls"), self.list_calls),
-            ("POST", re.compile(r"/api/campaigns/(?P<cid>[\w-]+)/borrowers/(?P<bid>[^/]+)/call"), self.call_now),
-            ("GET", re.compile(r"/api/calls/(?P<call_id>[\w.@:-]+)"), self.get_call),
-            ("GET", re.compile(r"/api/calls/(?P<call_id>[\w.@:-]+)/recording"), self.recording),
+            ("GET", re.compile(r"/api/campaigns/(?P<cid>[^/]+)"), self.get_campaign),
+            ("POST", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/borrowers"), self.upload_borrowers),
+            ("GET", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/borrowers"), self.list_borrowers),
+            ("POST", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/(?P<action>start|pause|resume|stop)"), self.act),
+            ("GET", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/progress"), self.progress),
+            ("GET", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/calls"), self.list_calls),
+            ("POST", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/borrowers/(?P<bid>[^/]+)/call"), self.call_now),
+            ("GET", re.compile(r"/api/calls/(?P<call_id>[^/]+)"), self.get_call),
+            ("GET", re.compile(r"/api/calls/(?P<call_id>[^/]+)/recording"), self.recording),
             ("GET", re.compile(r"/api/live"), self.live),
         ]
 
@@ -193,7 +194,7 @@ class CampaignApi(Resource):
             if route_method != method:
                 allowed.append(route_method)
                 continue
-            return handler(request, **match.groupdict())
+            return handler(request, **_decoded(match.groupdict()))
         if allowed:
             raise ApiError(405, f"use {' or '.join(sorted(set(allowed)))}")
         raise ApiError(404, f"no such API path {path}")
@@ -285,6 +286,29 @@ class CampaignApi(Resource):
         return prepared.addCallback(
             lambda p: Reply(200, self.service.import_prepared(cid, p, actor=actor, source=name).to_dict()))
 
+    def list_borrowers(self, request: server.Request, cid: str) -> Reply:
+        """A page of the campaign's borrowers with their status and next call; numbers masked (C11)."""
+        q = self._query(request)
+        try:
+            limit = int(q.get("limit", "50"))
+            offset = int(q.get("offset", "0"))
+        except ValueError:
+            raise ApiError(400, "limit, offset: expected whole numbers") from None
+        if not 1 <= limit <= 500 or offset < 0:
+            raise ApiError(400, "limit: 1..500, offset: >= 0")
+        status = q.get("status") or None
+        if status is not None and status not in BORROWER_STATUSES:
+            raise ApiError(400, f"status: expected one of {', '.join(BORROWER_STATUSES)}")
+        store = self.service.store
+        store.get_campaign(cid)
+        page, total = store.page_borrowers(cid, status=status, search=q.get("q") or None, limit=limit, offset=offset)
+        return Reply(200, {"total": total, "limit": limit, "offset": offset, "borrowers": [{
+            "borrower_id": b.borrower_id, "status": b.status, "stop_reason": b.stop_reason,
+            "next_due_at": b.next_due_at, "next_reason": b.next_reason, "attempts_total": b.attempts_total,
+            "segment": b.segment, "strategy": b.strategy, "timezone": b.timezone,
+            "phones": [{"phone": mask_phone(c.phone), "valid": c.valid} for c in store.contacts(cid, b.borrower_id)],
+        } for b in page]})
+
     def act(self, request: server.Request, cid: str, action: str) -> Reply:
         start_at = None
         if action == "start":
@@ -345,6 +369,17 @@ class CampaignApi(Resource):
         return Reply(200, {"calls_in_flight": len(live), "calls": [
             {"attempt_id": a.attempt_id, "campaign_id": a.campaign_id, "borrower_id": a.borrower_id,
              "phone": mask_phone(a.phone), "started_at": a.started_at, "reason": a.reason} for a in live]})
+
+
+def _decoded(segments: dict[str, str]) -> dict[str, str]:
+    """Percent-decode path segments after routing (so `%2F` inside an id cannot add a segment)."""
+    try:
+        return {key: unquote(value, errors="strict") for key, value in segments.items()}
+    except UnicodeDecodeError:
+        raise ApiError(400, "path: percent-encoded bytes are not UTF-8") from None
+
+
+BORROWER_STATUSES = (BORROWER_ACTIVE, BORROWER_REVIEW, BORROWER_STOPPED, BORROWER_EXHAUSTED)
 
 
 def _summary(call: dict[str, Any]) -> dict[str, Any]:

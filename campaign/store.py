@@ -57,6 +57,10 @@ class CampaignStore(Protocol):
     ) -> tuple[int, int, int]: ...
     def get_borrower(self, campaign_id: str, borrower_id: str) -> BorrowerState: ...
     def list_borrowers(self, campaign_id: str) -> list[BorrowerState]: ...
+    def page_borrowers(
+        self, campaign_id: str, *, status: str | None = None, search: str | None = None, limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[BorrowerState], int]: ...
     def active_groups(self, campaign_id: str) -> list[tuple[str | None, str | None, int]]: ...
     def due_borrowers(self, campaign_id: str, now: float, limit: int) -> list[BorrowerState]: ...
     def active_borrower_count(self, campaign_id: str) -> int: ...
@@ -242,6 +246,25 @@ class SqliteStore:
             "SELECT * FROM borrowers WHERE campaign_id = ? ORDER BY borrower_id", (campaign_id,)
         )
         return [_borrower(r) for r in rows]
+
+    def page_borrowers(
+        self, campaign_id: str, *, status: str | None = None, search: str | None = None, limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[BorrowerState], int]:
+        """One page of a campaign's borrowers (by id), optionally one status or ids containing `search`; and the
+        total that matches, so a client can page without reading every row."""
+        where, args = ["campaign_id = ?"], [campaign_id]
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if search:
+            where.append("instr(borrower_id, ?) > 0")
+            args.append(search)
+        condition = " AND ".join(where)
+        total = self._db.execute(f"SELECT COUNT(*) FROM borrowers WHERE {condition}", args).fetchone()[0]
+        rows = self._db.execute(
+            f"SELECT * FROM borrowers WHERE {condition} ORDER BY borrower_id LIMIT ? OFFSET ?", [*args, limit, offset])
+        return [_borrower(r) for r in rows], int(total)
 
     def active_groups(self, campaign_id: str) -> list[tuple[str | None, str | None, int]]:
         """(time zone, strategy, how many) over the active borrowers: progress without reading every row."""

@@ -157,3 +157,49 @@ def test_dashboard_assets_are_served(api_stack: ApiStack, path: str) -> None:
     """The dashboard page and script come from the same server without a token."""
     r = api_stack.http.call("GET", path)
     assert r.status == 200 and len(r.body) > 500
+
+
+def test_percent_encoded_borrower_id_reaches_its_borrower(api_stack: ApiStack) -> None:
+    """`客户 001` percent-encoded in the path is decoded: call now dials it; a `%2F` stays inside one segment."""
+    from urllib.parse import quote
+
+    h = api_stack.http
+    cid = h.call("POST", "/api/campaigns", token=TOKEN, json_body={"name": "cn ids"}).json()["id"]
+    h.call("POST", f"/api/campaigns/{cid}/borrowers", token=TOKEN, json_body={"rows": [borrower_row(1, id="客户 001")]})
+    ok = h.call("POST", f"/api/campaigns/{cid}/borrowers/{quote('客户 001')}/call", token=TOKEN)
+    assert ok.status == 202, ok.body
+    missing = h.call("POST", f"/api/campaigns/{cid}/borrowers/{quote('a/b', safe='')}/call", token=TOKEN)
+    assert missing.status == 404 and "'a/b'" in conforms(missing, "Error")["error"]
+    assert h.call("GET", f"/api/campaigns/{cid}/borrowers/%FF/call", token=TOKEN).status in (400, 405)
+    assert h.call("POST", f"/api/campaigns/{cid}/borrowers/%FF/call", token=TOKEN).status == 400
+
+
+def test_borrower_list_is_paged_and_filtered(api_stack: ApiStack) -> None:
+    """GET .../borrowers pages by id with the total, filters by status and id text, masks numbers."""
+    h = api_stack.http
+    cid = h.call("POST", "/api/campaigns", token=TOKEN, json_body={"name": "list"}).json()["id"]
+    h.call("POST", f"/api/campaigns/{cid}/borrowers", token=TOKEN,
+           json_body={"rows": [borrower_row(i) for i in range(1, 8)]})
+    api_stack.app.store.schedule_borrower(cid, "B003", status="stopped", next_due_at=None, next_reason="stopped",
+                                          trunk_error_streak=0, stop_reason="opt_out")
+    page = conforms(h.call("GET", f"/api/campaigns/{cid}/borrowers?limit=3&offset=3", token=TOKEN), "BorrowerPage")
+    assert page["total"] == 7 and [b["borrower_id"] for b in page["borrowers"]] == ["B004", "B005", "B006"]
+    assert all("****" in p["phone"] for b in page["borrowers"] for p in b["phones"])
+    stopped = conforms(h.call("GET", f"/api/campaigns/{cid}/borrowers?status=stopped", token=TOKEN), "BorrowerPage")
+    assert stopped["total"] == 1 and stopped["borrowers"][0]["stop_reason"] == "opt_out"
+    found = conforms(h.call("GET", f"/api/campaigns/{cid}/borrowers?q=007", token=TOKEN), "BorrowerPage")
+    assert [b["borrower_id"] for b in found["borrowers"]] == ["B007"]
+    bad = h.call("GET", f"/api/campaigns/{cid}/borrowers?status=happy", token=TOKEN)
+    assert bad.status == 400 and conforms(bad, "Error")["error"].startswith("status")
+    assert h.call("GET", "/api/campaigns/nope/borrowers", token=TOKEN).status == 404
+
+
+def test_upload_into_finished_campaign_is_409(api_stack: ApiStack) -> None:
+    """Uploading borrowers to a stopped (finished) campaign answers 409 with the reason and stores nothing."""
+    h = api_stack.http
+    cid = h.call("POST", "/api/campaigns", token=TOKEN, json_body={"name": "done"}).json()["id"]
+    h.call("POST", f"/api/campaigns/{cid}/stop", token=TOKEN)
+    r = h.call("POST", f"/api/campaigns/{cid}/borrowers", token=TOKEN, json_body={"rows": [borrower_row(1)]})
+    assert r.status == 409 and "finished" in conforms(r, "Error")["error"]
+    csv_r = h.call("POST", f"/api/campaigns/{cid}/borrowers", token=TOKEN, body=_csv(2), content_type="text/csv")
+    assert csv_r.status == 409 and api_stack.app.store.list_borrowers(cid) == []
