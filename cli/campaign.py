@@ -23,12 +23,28 @@ TOKEN_ENV = "VOICEBOT_TOKEN"
 CHUNK = 64 * 1024
 
 
+EXIT_ROWS_REJECTED = 4  # `import`: the good rows were imported, but some rows were rejected
+
+
+def _connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """--url/--config/--token before the action, or after it (`campaign status ID --token ...`).
+
+    After the action they default to SUPPRESS, so an option given before the action is not
+    overwritten by the sub-parser's default.
+    """
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--url", default=default, help="API base URL (default: from [http] in --config)")
+    parser.add_argument("--config", type=Path, default=argparse.SUPPRESS if suppress else DEFAULT_SERVER_TOML,
+                        help="server.toml for the default URL")
+    parser.add_argument("--token", default=default, help=f"bearer token (default: ${TOKEN_ENV})")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=None, help="API base URL (default: from [http] in --config)")
-    parser.add_argument("--config", type=Path, default=DEFAULT_SERVER_TOML, help="server.toml for the default URL")
-    parser.add_argument("--token", default=None, help=f"bearer token (default: ${TOKEN_ENV})")
+    _connection_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _connection_options(common, suppress=True)
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create = sub.add_parser("create", help="create a campaign; prints its id")
+    create = sub.add_parser("create", parents=[common], help="create a campaign; prints its id")
     create.add_argument("name")
     create.add_argument("--strategy", default=None, help="override every segment's strategy")
     create.add_argument("--timezone", default=None)
@@ -36,13 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--caller-id", default=None)
     create.add_argument("--max-concurrent-calls", type=int, default=None)
     create.add_argument("--calls-per-second", type=float, default=None)
-    imp = sub.add_parser("import", help="upload borrowers from a CSV (UTF-8/GBK) or JSON-lines file")
+    imp = sub.add_parser("import", parents=[common],
+                         help="upload borrowers from a CSV (UTF-8/GBK) or JSON-lines file; "
+                              f"exits {EXIT_ROWS_REJECTED} when rows were rejected")
     imp.add_argument("campaign_id")
     imp.add_argument("file", type=Path)
     for name in ("start", "pause", "resume", "stop", "status"):
-        p = sub.add_parser(name, help=f"{name} a campaign" if name != "status" else "show a campaign's progress")
+        p = sub.add_parser(name, parents=[common],
+                           help=f"{name} a campaign" if name != "status" else "show a campaign's progress as a table")
         p.add_argument("campaign_id")
-    sub.add_parser("list", help="list campaigns")
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="print the API's JSON instead of the table")
+    sub.add_parser("list", parents=[common], help="list campaigns")
 
 
 class ApiClient:
@@ -103,24 +124,40 @@ def _default_url(config_path: Path) -> str:
 
 
 def _print_status(body: dict[str, Any], out: TextIO) -> None:
+    """The progress snapshot as an aligned two-column table, counts sorted largest first."""
     c = body["campaign"]
-    print(f"{c['name']} ({c['id']}): {c['state']}", file=out)
-    print(f"  borrowers {body['borrowers']}  by status {body['borrowers_by_status']}", file=out)
-    print(f"  attempts {body['attempts']}  in flight {body['calls_in_flight']}  "
-          f"left today {body['attempts_left_today']}", file=out)
-    print(f"  dispositions {body['dispositions']}", file=out)
-    print(f"  outcomes {body['outcomes']}", file=out)
-    print(f"  promises {body['promises']}  promised amount {body['promised_amount']:.2f}", file=out)
+    rows: list[tuple[str, str]] = [
+        ("campaign", f"{c['name']} ({c['id']})"), ("state", c["state"]), ("timezone", c["timezone"]),
+        ("strategy", c.get("strategy") or "by segment"), ("", ""),
+        ("borrowers", str(body["borrowers"])),
+    ]
+
+    def counts(title: str, values: dict[str, int]) -> None:
+        rows.append((title, "" if values else "-"))
+        rows.extend((f"  {key}", str(n)) for key, n in sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    rows.extend((f"  {key}", str(n)) for key, n in sorted(body["borrowers_by_status"].items()))
+    rows += [
+        ("attempts", str(body["attempts"])), ("calls in flight", str(body["calls_in_flight"])),
+        ("attempts left today", str(body["attempts_left_today"])), ("", ""),
+    ]
+    counts("dispositions", body["dispositions"])
+    counts("outcomes", body["outcomes"])
+    rows += [("promises", str(body["promises"])), ("promised amount", f"{body['promised_amount']:,.2f}")]
     if body["refusals_by_rule"]:
-        print(f"  refused by rule {body['refusals_by_rule']}", file=out)
+        counts("refused by rule", body["refusals_by_rule"])
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}".rstrip(), file=out)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    token = args.token or os.environ.get(TOKEN_ENV, "")
+    token = getattr(args, "token", None) or os.environ.get(TOKEN_ENV, "")
     if not token:
         print(f"error: give --token or set {TOKEN_ENV}", file=err)
         return 2
-    client = ApiClient(args.url or _default_url(args.config), token)
+    client = ApiClient(getattr(args, "url", None) or _default_url(getattr(args, "config", DEFAULT_SERVER_TOML)),
+                       token)
     action = args.action
     try:
         if action == "create":
@@ -147,6 +184,12 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
                       f"{len(body['errors'])} bad", file=out)
                 for e in body["errors"]:
                     print(f"  line {e['line']}: {e['reason']}", file=out)
+                for warning in body.get("warnings", []):
+                    print(f"  warning: {warning}", file=out)
+                if body["errors"]:
+                    print(f"error: {len({e['line'] for e in body['errors']})} row(s) rejected; fix them and import "
+                          "the file again (rows already imported stay unchanged)", file=err)
+                    return EXIT_ROWS_REJECTED
         elif action in ("start", "pause", "resume", "stop"):
             status, body = client.request("POST", f"/api/campaigns/{quote(args.campaign_id)}/{action}", b"{}",
                                           "application/json")
@@ -155,7 +198,10 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         elif action == "status":
             status, body = client.request("GET", f"/api/campaigns/{quote(args.campaign_id)}/progress")
             if status == 200:
-                _print_status(body, out)
+                if args.json:
+                    print(json.dumps(body, ensure_ascii=False, indent=2), file=out)
+                else:
+                    _print_status(body, out)
         else:
             status, body = client.request("GET", "/api/campaigns")
             if status == 200:
