@@ -15,8 +15,9 @@ test: sysdeps $(STAMP)
 test-unit: $(STAMP)
 	$(PY) -m pytest -m "not integration"
 
+# `make demo KEEP=1` leaves the dashboard up after the summary (Ctrl-C ends it).
 demo: sysdeps $(STAMP)
-	$(PY) server.py demo
+	$(PY) server.py demo $(if $(KEEP),--keep-serving)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -609,8 +609,8 @@ class _Demo:
                 print(f"dashboard:  {dashboard} (token {token}) - serving until Ctrl-C", file=out, flush=True)
                 await self._until_shutdown(reactor)
             else:
-                print(f"dashboard:  {dashboard} was up during the run; `--keep-serving` keeps it up after the summary",
-                      file=out)
+                print(f"dashboard:  {dashboard} was up during the run; to keep it up after the summary run "
+                      "`make demo KEEP=1` (or `server.py demo --keep-serving`)", file=out)
         finally:
             if app is not None:
                 await app.stop()
