@@ -117,7 +117,7 @@ def build_app(
     if settings.default_trunk is not None:
         config.trunk(settings.default_trunk)  # unknown name: ConfigError at start-up
     scheduler = Scheduler(db, strategies, dialer, reactor, settings, trunks=config.trunks, metrics=metrics,
-                          capacity=capacity)
+                          capacity=capacity, promises=config.promises)
     service = CampaignService(db, scheduler, strategies, settings, reactor, segments=segments)
     register_standard_metrics(metrics)
     web_reactor = http_reactor if http_reactor is not None else reactor
