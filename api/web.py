@@ -108,7 +108,7 @@ class CampaignApi(Resource):
             ("GET", re.compile(r"/api/promises"), self.list_promises),
             ("GET", re.compile(r"/api/promises/summary"), self.promise_summary),
             ("GET", re.compile(r"/api/review"), self.review_queue),
-            ("POST", re.compile(r"/api/review/(?P<rid>\d+)/resolve"), self.resolve_review),
+            ("POST", re.compile(r"/api/review/(?P<rid>[^/]+)/resolve"), self.resolve_review),
         ]
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -409,6 +409,8 @@ class CampaignApi(Resource):
         return Reply(200, {"items": self._ledger().review_queue(self._query(request).get("state", "open"))})
 
     def resolve_review(self, request: server.Request, rid: str) -> Reply:
+        if not rid.isdigit():
+            raise ApiError(404, f"no review item {rid}")
         body = self._json_body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "body must be a JSON object")
