@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "chat": "cli.chat",
     "render-prompt": "cli.render_prompt",
     "campaign": "cli.campaign",
+    "payments": "cli.payments",
     "replay": "cli.replay",
     "demo": "cli.demo",
 }

@@ -16,6 +16,7 @@ from twisted.web import server
 
 from api.web import build_site
 from campaign.dialer import AnsweredCallRunner, CallCapacity, CallPlacer, Dialer
+from campaign.ledger import PromiseLedger
 from campaign.scheduler import Scheduler
 from campaign.service import CampaignService
 from campaign.store import SqliteStore
@@ -65,6 +66,8 @@ class VoicebotApp:
             self._started.append("sip")
         self.scheduler.start()
         self._started.append("scheduler")
+        if self.service.ledger is not None:
+            self.service.ledger.start()  # reconciles promises now and then hourly
         if listen_http:
             http = self.config.http
             self.port = self.reactor.listenTCP(http.port, self.site, interface=http.bind_address)
@@ -75,6 +78,8 @@ class VoicebotApp:
     def stop(self) -> Any:
         """Stop dialling, let live calls end (the endpoint hangs them up), then close everything."""
         self.scheduler.stop()
+        if self.service.ledger is not None:
+            self.service.ledger.stop()
         if self.port is not None:
             yield self.port.stopListening()
             self.port = None
@@ -117,8 +122,9 @@ def build_app(
     if settings.default_trunk is not None:
         config.trunk(settings.default_trunk)  # unknown name: ConfigError at start-up
     scheduler = Scheduler(db, strategies, dialer, reactor, settings, trunks=config.trunks, metrics=metrics,
-                          capacity=capacity)
-    service = CampaignService(db, scheduler, strategies, settings, reactor, segments=segments)
+                          capacity=capacity, promises=config.promises)
+    ledger = PromiseLedger(db, strategies, config.promises, reactor, settings.timezone)
+    service = CampaignService(db, scheduler, strategies, settings, reactor, segments=segments, ledger=ledger)
     register_standard_metrics(metrics)
     web_reactor = http_reactor if http_reactor is not None else reactor
     site = build_site(service, config.http, metrics, recording_dir=config.calls.recording_dir,

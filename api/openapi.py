@@ -225,3 +225,104 @@ OPENAPI: dict[str, Any] = {
                              "responses": {"200": {"description": "metrics", "content": {"text/plain": {}}}}}},
     },
 }
+
+
+# -- promises, payments and the review queue (docs/promises.md) -------------------------------------
+_ROW_ERRORS = {"type": "array", "items": {
+    "type": "object", "required": ["line", "reason"], "properties": {"line": _INT, "reason": _STR}}}
+_IDS = {"type": "array", "items": _STR}
+_PROMISE_COUNTS = {
+    "type": "object", "required": ["captured", "pending", "kept", "partly_kept", "broken", "kept_rate"],
+    "properties": {"captured": _INT, "pending": _INT, "kept": _INT, "partly_kept": _INT, "broken": _INT,
+                   "promised_amount": _NUM, "kept_rate": _NNUM, "segment": _NSTR, "script_set": _NSTR},
+}
+SCHEMAS.update({
+    "Promise": {
+        "type": "object",
+        "required": ["id", "borrower_id", "campaign_id", "promised_date", "amount", "confirmed", "state", "history"],
+        "properties": {
+            "id": _STR, "borrower_id": _STR, "campaign_id": _STR, "call_id": _NSTR, "promised_date": _STR,
+            "amount": _NUM, "confirmed": {"type": "boolean"},
+            "state": {"enum": ["pending", "kept", "partly_kept", "broken", "superseded"]},
+            "paid_amount": _NUM, "segment": _NSTR, "script_set": _NSTR, "follow_up": _NSTR,
+            "created_at": _NUM, "updated_at": _NUM,
+            "history": {"type": "array", "items": {"type": "object", "required": ["at", "state"]}},
+        },
+    },
+    "PromiseList": {
+        "type": "object", "required": ["promises"],
+        "properties": {"promises": {"type": "array", "items": {"$ref": "#/components/schemas/Promise"}}},
+    },
+    "PromiseSummary": {
+        "type": "object", "required": ["total", "by_segment_and_script_set"],
+        "properties": {"total": _PROMISE_COUNTS,
+                       "by_segment_and_script_set": {"type": "array", "items": _PROMISE_COUNTS}},
+    },
+    "PaymentReport": {
+        "type": "object", "required": ["total_rows", "inserted", "unchanged", "errors", "reconciled"],
+        "properties": {
+            "total_rows": _INT, "inserted": _INT, "unchanged": _INT, "errors": _ROW_ERRORS,
+            "reconciled": {"type": "object", "properties": {
+                "kept": _IDS, "partly_kept": _IDS, "broken": _IDS, "follow_ups": _IDS, "claims_verified": _IDS,
+                "claims_resumed": _IDS}},
+        },
+    },
+    "ReviewItem": {
+        "type": "object", "required": ["id", "kind", "borrower_id", "state", "created_at"],
+        "properties": {
+            "id": _INT, "kind": {"enum": ["complaint", "dispute"]}, "borrower_id": _STR, "campaign_id": _NSTR,
+            "call_id": _NSTR, "created_at": _NUM, "state": {"enum": ["open", "resolved"]}, "resolution": _NSTR,
+            "resolved_at": _NNUM, "resolved_by": _NSTR, "borrowers_resumed": _INT,
+        },
+    },
+    "ReviewList": {
+        "type": "object", "required": ["items"],
+        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/ReviewItem"}}},
+    },
+    "ResolveReview": {
+        "type": "object", "required": ["resolution"], "additionalProperties": False,
+        "properties": {"resolution": {"type": "string", "minLength": 1, "maxLength": 2000},
+                       "resume": {"type": "boolean", "description": "dial the borrower again once nothing is open"}},
+    },
+})
+OPENAPI["paths"].update({
+    "/api/payments": {
+        "post": {
+            "summary": "Import payments (borrower_id, amount, paid_at, reference) as CSV, JSON lines or "
+                       "{\"rows\": [...]}; idempotent by reference; reconciles promises",
+            "parameters": [{"name": "filename", "in": "query", "schema": _STR}],
+            "requestBody": {"required": True, "content": {
+                "text/csv": {"schema": _STR}, "application/x-ndjson": {"schema": _STR},
+                "application/json": {"schema": {"type": "object", "required": ["rows"],
+                                                "properties": {"rows": {"type": "array"}}}}}},
+            "responses": {"200": _ok("PaymentReport"), **_ERRORS},
+        },
+    },
+    "/api/promises": {
+        "get": {"summary": "Promises with their history; `format=csv` exports them", "parameters": [
+            {"name": "campaign", "in": "query", "schema": _STR},
+            {"name": "state", "in": "query", "schema": {"enum": ["pending", "kept", "partly_kept", "broken",
+                                                               "superseded"]}},
+            {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}}],
+            "responses": {"200": {"description": "OK", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/PromiseList"}},
+                "text/csv": {"schema": _STR}}}, **_ERRORS}},
+    },
+    "/api/promises/summary": {
+        "get": {"summary": "Promises captured, pending, kept, broken and the kept rate by segment and script set",
+                "parameters": [{"name": "campaign", "in": "query", "schema": _STR}],
+                "responses": {"200": _ok("PromiseSummary"), **_ERRORS}},
+    },
+    "/api/review": {
+        "get": {"summary": "Review queue: complaints and disputes (open by default)", "parameters": [
+            {"name": "state", "in": "query", "schema": {"enum": ["open", "resolved"]}}],
+            "responses": {"200": _ok("ReviewList"), **_ERRORS}},
+    },
+    "/api/review/{review_id}/resolve": {
+        "post": {"summary": "Resolve a complaint or dispute (audit-logged)", "parameters": [
+            {"name": "review_id", "in": "path", "required": True, "schema": _INT}],
+            "requestBody": {"required": True, **_json("ResolveReview")},
+            "responses": {"200": _ok("ReviewItem"), "409": {"description": "already resolved", **_json("Error")},
+                          **_ERRORS}},
+    },
+})

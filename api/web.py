@@ -26,7 +26,8 @@ from twisted.web import server, static
 from twisted.web.resource import Resource
 
 from api.openapi import OPENAPI
-from campaign.importer import ImportFormatError
+from campaign.importer import ImportFormatError, RawRow
+from campaign.ledger import PromiseLedger, ReviewStateError
 from campaign.model import BORROWER_ACTIVE, BORROWER_EXHAUSTED, BORROWER_REVIEW, BORROWER_STOPPED, Refusal
 from campaign.scheduler import DialStarted
 from campaign.service import CampaignService, CampaignStateError
@@ -104,6 +105,11 @@ class CampaignApi(Resource):
             ("GET", re.compile(r"/api/calls/(?P<call_id>[^/]+)"), self.get_call),
             ("GET", re.compile(r"/api/calls/(?P<call_id>[^/]+)/recording"), self.recording),
             ("GET", re.compile(r"/api/live"), self.live),
+            ("POST", re.compile(r"/api/payments"), self.import_payments),
+            ("GET", re.compile(r"/api/promises"), self.list_promises),
+            ("GET", re.compile(r"/api/promises/summary"), self.promise_summary),
+            ("GET", re.compile(r"/api/review"), self.review_queue),
+            ("POST", re.compile(r"/api/review/(?P<rid>[^/]+)/resolve"), self.resolve_review),
         ]
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -130,7 +136,7 @@ class CampaignApi(Resource):
             return Reply(exc.status, body)
         if isinstance(exc, NotFoundError):
             return Reply(404, {"error": str(exc)})
-        if isinstance(exc, CampaignStateError):
+        if isinstance(exc, CampaignStateError | ReviewStateError):
             return Reply(409, {"error": str(exc)})
         if isinstance(exc, ValueError | ImportFormatError):
             return Reply(400, {"error": str(exc)})
@@ -371,6 +377,77 @@ class CampaignApi(Resource):
              "phone": mask_phone(a.phone), "started_at": a.started_at, "reason": a.reason} for a in live]})
 
 
+    # -- promises, payments, review queue (campaign.ledger) --------------------------------------
+    def _ledger(self) -> PromiseLedger:
+        if self.service.ledger is None:
+            raise ApiError(404, "promises are not offered by this server (no ledger configured)")
+        return self.service.ledger
+
+    def import_payments(self, request: server.Request) -> Deferred[Reply]:
+        """Validated on the worker thread like a borrower upload; written and reconciled in one transaction."""
+        assert request.content is not None
+        ledger = self._ledger()
+        kind = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
+        actor = self._actor(request)
+        if kind == "application/json":
+            body = self._json_body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
+                raise ApiError(400, 'rows: expected {"rows": [payment, ...]}')
+            rows = [RawRow(i, dict(r)) if isinstance(r, dict) else RawRow(i, {"(row)": r})
+                    for i, r in enumerate(body["rows"], 1)]
+            prepared = self.in_thread(lambda: ledger.prepare(rows))
+        else:
+            name = self._query(request).get("filename") or ("payments.jsonl" if "ndjson" in kind or "jsonl" in kind
+                                                           else "payments.csv")
+            data = request.content.read()
+            if not data:
+                raise ApiError(400, "empty upload")
+            prepared = self.in_thread(lambda: ledger.prepare_bytes(name, data))
+
+        def commit(p: tuple[int, Any, Any]) -> Reply:
+            report = ledger.commit(*p, source=f"api:{actor}")
+            self.service.store.audit(actor, "payments_import", None, {
+                k: v for k, v in report.to_dict().items() if k != "errors"} | {"bad_rows": len(report.errors)},
+                self.service.reactor.seconds())
+            return Reply(200, report.to_dict())
+
+        return prepared.addCallback(commit)
+
+    def list_promises(self, request: server.Request) -> Reply:
+        q = self._query(request)
+        ledger = self._ledger()
+        campaign, state = q.get("campaign") or None, q.get("state") or None
+        if q.get("format", "json") == "csv":
+            return Reply(200, ledger.promises_csv(campaign, state), "text/csv; charset=utf-8")
+        if q.get("format", "json") != "json":
+            raise ApiError(400, "format: expected json or csv")
+        return Reply(200, {"promises": ledger.list_promises(campaign, state)})
+
+    def promise_summary(self, request: server.Request) -> Reply:
+        campaign = self._query(request).get("campaign") or None
+        if campaign is not None:
+            self.service.store.get_campaign(campaign)
+        return Reply(200, self._ledger().summary(campaign))
+
+    def review_queue(self, request: server.Request) -> Reply:
+        return Reply(200, {"items": self._ledger().review_queue(self._query(request).get("state", "open"))})
+
+    def resolve_review(self, request: server.Request, rid: str) -> Reply:
+        if not rid.isdigit():
+            raise ApiError(404, f"no review item {rid}")
+        body = self._json_body(request)
+        if not isinstance(body, dict):
+            raise ApiError(400, "body must be a JSON object")
+        unknown = sorted(set(body) - {"resolution", "resume"})
+        if unknown:
+            raise ApiError(400, f"{unknown[0]}: unknown field (known: resolution, resume)")
+        resolution = body.get("resolution")
+        if not isinstance(resolution, str) or not resolution.strip():
+            raise ApiError(400, "resolution: a non-empty string is required")
+        resume = body.get("resume", False)
+        if not isinstance(resume, bool):
+            raise ApiError(400, "resume: expected true or false")
+        return Reply(200, self._ledger().resolve_review(int(rid), resolution, self._actor(request), resume))
 def _decoded(segments: dict[str, str]) -> dict[str, str]:
     """Percent-decode path segments after routing (so `%2F` inside an id cannot add a segment)."""
     try:

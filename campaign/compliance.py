@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from campaign.borrower_facts import fact_refusal
 from campaign.model import Refusal
 from campaign.store import CampaignStore
 from campaign.zones import number_zones
@@ -21,6 +22,7 @@ from config.campaign_config import (
     LEGAL_MAX_UNANSWERED_PER_NUMBER_PER_DAY,
     LEGAL_WINDOW_END,
     LEGAL_WINDOW_START,
+    PromiseSettings,
     Strategy,
 )
 
@@ -110,9 +112,12 @@ def span_of_days(now: float, zones: tuple[ZoneInfo, ...]) -> tuple[float, float]
 class ComplianceGate:
     """Answers "may this number of this borrower be dialled now?" with `None` or a `Refusal`."""
 
-    def __init__(self, store: CampaignStore, default_timezone: str) -> None:
+    def __init__(
+        self, store: CampaignStore, default_timezone: str, promises: PromiseSettings | None = None
+    ) -> None:
         self.store = store
         self.default_zone = ZoneInfo(default_timezone)
+        self.promises = promises or PromiseSettings()
 
     def zone_for(
         self, timezone: str | None, campaign_timezone: str | None = None, phone: str | None = None
@@ -138,13 +143,22 @@ class ComplianceGate:
 
     def check(
         self, *, borrower_id: str, phone: str, valid_contact: bool, timezone: str | None,
-        campaign_timezone: str | None, strategy: Strategy, now: float,
+        campaign_timezone: str | None, strategy: Strategy, now: float, campaign_id: str | None = None,
+        reason: str = "scheduled",
     ) -> Refusal | None:
         zones, known = self.zones_for(timezone, campaign_timezone, phone)
         if self.store.is_opted_out(phone):
             return Refusal(RULE_OPT_OUT, "the number asked not to be called (opt-out / DNC)")
         if not valid_contact:
             return Refusal(RULE_INVALID_CONTACT, "the number was recorded as a wrong or invalid number")
+        # What the borrower said in any campaign (complaint, promise, paid claim, ...) holds in this one.
+        by_fact = fact_refusal(
+            self.store.open_facts(borrower_id), self.store.active_promises(borrower_id), phone=phone,
+            campaign_id=campaign_id, reason=reason, now=now, grace_days=self.promises.grace_days,
+            verify_days=self.promises.verify_days,
+        )
+        if by_fact is not None:
+            return by_fact
         window = effective_window(strategy, known)
         span = f"{window.start:%H:%M}-{window.end:%H:%M}"
         for zone in zones:

@@ -144,4 +144,60 @@ CREATE INDEX borrowers_active_groups ON borrowers (campaign_id, status, timezone
 CREATE INDEX attempts_by_time ON attempts (started_at)
 """,
     ),
+    (
+        3,
+        """
+CREATE TABLE borrower_facts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    borrower_id TEXT NOT NULL,
+    phone TEXT,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    campaign_id TEXT,
+    call_id TEXT,
+    until REAL,
+    detail TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    resolved_at REAL,
+    resolution TEXT,
+    resolved_by TEXT
+);
+CREATE INDEX borrower_facts_open ON borrower_facts (borrower_id, state, kind);
+CREATE TABLE promises (
+    id TEXT PRIMARY KEY,
+    borrower_id TEXT NOT NULL,
+    campaign_id TEXT NOT NULL,
+    call_id TEXT UNIQUE,
+    promised_date TEXT NOT NULL,
+    amount REAL NOT NULL,
+    confirmed INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    paid_amount REAL NOT NULL DEFAULT 0,
+    segment TEXT,
+    script_set TEXT,
+    timezone TEXT,
+    follow_up TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX promises_by_borrower ON promises (borrower_id, state);
+CREATE INDEX promises_by_campaign ON promises (campaign_id, state);
+CREATE TABLE promise_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    promise_id TEXT NOT NULL REFERENCES promises(id),
+    at REAL NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE payments (
+    reference TEXT PRIMARY KEY,
+    borrower_id TEXT NOT NULL,
+    amount REAL NOT NULL,
+    paid_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    imported_at REAL NOT NULL
+);
+CREATE INDEX payments_by_borrower ON payments (borrower_id, paid_at)
+""",
+    ),
 ]

@@ -17,13 +17,23 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
+from campaign.borrower_facts import RULE_PROMISE_KEPT, RULE_REVIEW_OPEN
 from campaign.clock import ReactorClock
 from campaign.compliance import ComplianceGate, effective_window
 from campaign.dialer import CallCapacity, Dialer, DialResult, Pacer
 from campaign.followups import FollowUp, plan_follow_up
-from campaign.model import BORROWER_ACTIVE, BORROWER_STOPPED, AttemptStart, BorrowerState, Campaign, Refusal
+from campaign.model import (
+    BORROWER_ACTIVE,
+    BORROWER_REVIEW,
+    BORROWER_STOPPED,
+    AttemptStart,
+    BorrowerState,
+    Campaign,
+    Refusal,
+)
+from campaign.promise_followups import plan_promise_follow_up
 from campaign.store import CampaignStore
-from config.campaign_config import CampaignSettings, Strategy, StrategyBook
+from config.campaign_config import CampaignSettings, PromiseSettings, Strategy, StrategyBook
 from config.server_config import TrunkSettings
 from session.record import CallRecord
 from telemetry.logging import log_event
@@ -43,7 +53,7 @@ class Scheduler:
     def __init__(
         self, store: CampaignStore, strategies: StrategyBook, dialer: Dialer, reactor: ReactorClock,
         settings: CampaignSettings, trunks: tuple[TrunkSettings, ...] = (), metrics: Registry = REGISTRY,
-        capacity: CallCapacity | None = None,
+        capacity: CallCapacity | None = None, promises: PromiseSettings | None = None,
     ) -> None:
         self.store = store
         self.strategies = strategies
@@ -51,7 +61,8 @@ class Scheduler:
         self.reactor = reactor
         self.settings = settings
         self.trunks = {t.name: t for t in trunks}
-        self.gate = ComplianceGate(store, settings.timezone)
+        self.promises = promises or PromiseSettings()
+        self.gate = ComplianceGate(store, settings.timezone, self.promises)
         self.pacer = Pacer(capacity)
         dialer.plan_follow_up = self._plan
         self._loop: LoopingCall | None = None
@@ -169,6 +180,7 @@ class Scheduler:
             refusal = self.gate.check(
                 borrower_id=borrower.borrower_id, phone=contact.phone, valid_contact=contact.valid,
                 timezone=borrower.timezone, campaign_timezone=campaign.timezone, strategy=strategy, now=now,
+                campaign_id=campaign.id, reason=reason,
             )
             if refusal is None:
                 self.pacer.take(limits, now)
@@ -197,10 +209,15 @@ class Scheduler:
                 next_reason=borrower.next_reason, trunk_error_streak=borrower.trunk_error_streak,
             )
         else:
+            rules = {r.rule for _p, r in refusals}
+            # An open complaint/dispute from another campaign puts this one's borrower under review too.
+            status = BORROWER_REVIEW if RULE_REVIEW_OPEN in rules else BORROWER_STOPPED
+            stop_reason = (RULE_REVIEW_OPEN if RULE_REVIEW_OPEN in rules else
+                           "promise_kept" if RULE_PROMISE_KEPT in rules else "no_callable_number")
             self.store.schedule_borrower(
-                campaign.id, borrower.borrower_id, status=BORROWER_STOPPED, next_due_at=None,
-                next_reason="stopped", trunk_error_streak=borrower.trunk_error_streak,
-                stop_reason="no_callable_number",
+                campaign.id, borrower.borrower_id, status=status, next_due_at=None,
+                next_reason="human_review" if status == BORROWER_REVIEW else "stopped",
+                trunk_error_streak=borrower.trunk_error_streak, stop_reason=stop_reason,
             )
         if refusals:
             return refusals[0][1]
@@ -241,6 +258,10 @@ class Scheduler:
             strategy, record, now=now, zone=zone, window=effective_window(strategy, known),
             attempts_total=borrower.attempts_total, trunk_error_streak=borrower.trunk_error_streak,
             other_valid_numbers=others,
+        )
+        plan = plan_promise_follow_up(
+            plan, strategy, record, self.store.active_promises(borrower.borrower_id), campaign_id=campaign.id,
+            now=now, zone=zone, window=effective_window(strategy, known),
         )
         if plan.opt_out_phone:
             log_event(log, "campaign.opt_out", campaign=campaign.id, borrower=borrower.borrower_id, phone=attempt.phone)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from campaign.clock import ReactorClock
 from campaign.compliance import day_bounds
 from campaign.importer import BorrowerImporter, PreparedImport
+from campaign.ledger import PromiseLedger
 from campaign.model import Campaign, ImportReport, Refusal
 from campaign.scheduler import DialStarted, Scheduler
 from campaign.store import CampaignStore, new_id
@@ -64,9 +65,10 @@ class ProgressSnapshot:
 class CampaignService:
     def __init__(
         self, store: CampaignStore, scheduler: Scheduler, strategies: StrategyBook, settings: CampaignSettings,
-        reactor: ReactorClock, segments: tuple[Segment, ...] | None = None,
+        reactor: ReactorClock, segments: tuple[Segment, ...] | None = None, ledger: PromiseLedger | None = None,
     ) -> None:
         self.store = store
+        self.ledger = ledger  # promises, payments and the review queue (campaign.ledger); None: not offered
         self.scheduler = scheduler
         self.strategies = strategies
         self.settings = settings

@@ -8,6 +8,7 @@ A server database can replace SQLite by implementing the same Protocol.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from campaign.borrower_facts import BorrowerFact, Promise, active_promises, open_facts, record_call_facts
 from campaign.migrations import MIGRATIONS
 from campaign.model import (
     BORROWER_ACTIVE,
@@ -69,6 +71,8 @@ class CampaignStore(Protocol):
     def count_attempts_to_borrower(self, borrower_id: str, since: float, until: float) -> int: ...
     def count_unanswered_to_number(self, phone: str, since: float, until: float) -> int: ...
     def is_opted_out(self, phone: str) -> bool: ...
+    def open_facts(self, borrower_id: str) -> list[BorrowerFact]: ...
+    def active_promises(self, borrower_id: str) -> list[Promise]: ...
     def add_opt_out(
         self, phone: str, borrower_id: str | None, campaign_id: str | None, reason: str, at: float
     ) -> None: ...
@@ -143,6 +147,21 @@ class SqliteStore:
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For modules that own tables of their own (campaign.ledger); reads only, writes via `transaction`."""
+        return self._db
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._tx()
+
+    # -- borrower facts (across campaigns) --------------------------------------------------------
+    def open_facts(self, borrower_id: str) -> list[BorrowerFact]:
+        return open_facts(self._db, borrower_id)
+
+    def active_promises(self, borrower_id: str) -> list[Promise]:
+        return active_promises(self._db, borrower_id)
 
     # -- campaigns ------------------------------------------------------------------------------
     def create_campaign(self, campaign: Campaign) -> Campaign:
@@ -406,6 +425,7 @@ class SqliteStore:
                 )
             if follow_up is not None:
                 self._apply_follow_up(db, row, record, follow_up, completed_at)
+            record_call_facts(db, row, record, follow_up, completed_at)
 
     @staticmethod
     def _apply_follow_up(
@@ -533,9 +553,9 @@ class SqliteStore:
         by_outcome = {r["disposition"]: r["n"] for r in q(
             "SELECT disposition, COUNT(*) AS n FROM outcomes WHERE campaign_id = ? GROUP BY disposition",
             (campaign_id,))}
-        ptp = q(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(ptp_amount), 0) AS total FROM outcomes"
-            " WHERE campaign_id = ? AND disposition = 'promise_to_pay'", (campaign_id,)).fetchone()
+        ptp = q(  # one row per promise (a restated promise keeps its row; a superseded one is not counted)
+            "SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM promises"
+            " WHERE campaign_id = ? AND state != 'superseded'", (campaign_id,)).fetchone()
         attempts = q("SELECT COUNT(*) AS n FROM attempts WHERE campaign_id = ?", (campaign_id,)).fetchone()["n"]
         pending = q("SELECT COUNT(*) AS n FROM attempts WHERE campaign_id = ? AND state = 'pending'",
                     (campaign_id,)).fetchone()["n"]

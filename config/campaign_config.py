@@ -60,6 +60,11 @@ class Strategy:
     trunk_error_max_seconds: float = 1800.0
     ptp_check_days_after: int = 1
     priority: PriorityWeights = field(default_factory=PriorityWeights)
+    # Promise follow-ups (docs/promises.md): a reminder this many days before the promised date
+    # (0 = none); one call after a broken / partly kept promise when true.
+    ptp_reminder_days_before: int = 0
+    broken_promise_call: bool = True
+    partly_kept_call: bool = True
 
     def retry_after(self, disposition: str, trunk_error_streak: int = 0) -> float:
         base = self.retry_seconds.get(disposition, self.default_retry_seconds)
@@ -93,6 +98,15 @@ class CampaignSettings:
 
 
 @dataclass(frozen=True)
+class PromiseSettings:
+    """`[promises]`: how long after its date a promise may still be kept, and how long a paid claim waits."""
+
+    grace_days: int = 1  # paid >= promised by the end of (date + grace_days) local -> kept
+    verify_days: int = 3  # an already-paid claim with no matching payment after this resumes calls
+    reconcile_seconds: float = 3600.0  # reconciliation runs this often (and after every payment import)
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     bind_address: str = "127.0.0.1"
     port: int = 8080  # 0 = pick a free port
@@ -121,6 +135,16 @@ def parse_campaign(t: Table) -> CampaignSettings:
         max_concurrent_calls=t.integer("max_concurrent_calls", d.max_concurrent_calls, min=1, max=1000),
         calls_per_second=t.number("calls_per_second", d.calls_per_second, min=0.01, max=200),
         default_trunk=t.string("default_trunk", None),
+    )
+
+
+def parse_promises(t: Table) -> PromiseSettings:
+    t.reject_unknown(["grace_days", "verify_days", "reconcile_seconds"])
+    d = PromiseSettings()
+    return PromiseSettings(
+        grace_days=t.integer("grace_days", d.grace_days, min=0, max=30),
+        verify_days=t.integer("verify_days", d.verify_days, min=1, max=60),
+        reconcile_seconds=t.number("reconcile_seconds", d.reconcile_seconds, min=1, max=86400),
     )
 
 
@@ -168,6 +192,7 @@ _STRATEGY_KEYS = [
     "window_start", "window_end", "max_unanswered_per_number_per_day", "max_attempts_per_borrower_per_day",
     "max_attempts_per_borrower_per_week", "max_attempts_total", "retry_minutes", "default_retry_minutes",
     "trunk_error_backoff", "trunk_error_max_minutes", "ptp_check_days_after", "priority",
+    "ptp_reminder_days_before", "broken_promise_call", "partly_kept_call",
 ]
 
 
@@ -222,6 +247,9 @@ def parse_strategy(name: str, t: Table) -> Strategy:
             per_overdue_day=p.number("per_overdue_day", dp.per_overdue_day),
             per_thousand_due=p.number("per_thousand_due", dp.per_thousand_due),
         ),
+        ptp_reminder_days_before=t.integer("ptp_reminder_days_before", d.ptp_reminder_days_before, min=0, max=14),
+        broken_promise_call=t.boolean("broken_promise_call", d.broken_promise_call),
+        partly_kept_call=t.boolean("partly_kept_call", d.partly_kept_call),
     )
 
 

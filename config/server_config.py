@@ -14,9 +14,11 @@ from config.asr_config import AsrConfig, parse_asr
 from config.campaign_config import (
     CampaignSettings,
     HttpSettings,
+    PromiseSettings,
     StoreSettings,
     parse_campaign,
     parse_http,
+    parse_promises,
     parse_store,
 )
 from config.dialogue_config import DialogueConfig, parse_dialogue
@@ -92,6 +94,7 @@ class ServerConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     session: SessionConfig = field(default_factory=SessionConfig)
+    promises: PromiseSettings = field(default_factory=PromiseSettings)
 
     def trunk(self, name: str) -> TrunkSettings:
         for trunk in self.trunks:
@@ -118,6 +121,7 @@ def load_server_config(path: Path | str = DEFAULT_SERVER_TOML) -> ServerConfig:
         http=parse_http(root.table("http")),
         store=parse_store(root.table("store")),
         session=parse_session(root.table("session")),
+        promises=parse_promises(root.table("promises")),
     )
 
 

@@ -10,10 +10,11 @@ from campaign_fakes import FakePlacer, FakeRunner, at_local
 from twisted.internet.task import Clock
 
 from campaign.dialer import Dialer
+from campaign.ledger import PromiseLedger
 from campaign.scheduler import Scheduler
 from campaign.service import CampaignService
 from campaign.store import SqliteStore
-from config.campaign_config import CampaignSettings, StrategyBook, load_strategies
+from config.campaign_config import CampaignSettings, PromiseSettings, StrategyBook, load_strategies
 from config.server_config import TrunkSettings
 from dialogue.segments import load_segments
 from telemetry.metrics import Registry
@@ -29,6 +30,7 @@ class Stack:
     scheduler: Scheduler
     service: CampaignService
     metrics: Registry
+    ledger: PromiseLedger
 
 
 def build_stack(
@@ -47,8 +49,9 @@ def build_stack(
     cfg = settings or CampaignSettings(tick_seconds=1.0, max_concurrent_calls=5, calls_per_second=5.0)
     scheduler = Scheduler(store, book, dialer, clock, cfg, trunks=trunks, metrics=metrics,
                           capacity=placer if slots is not None else None)
-    service = CampaignService(store, scheduler, book, cfg, clock, segments=segments)
-    return Stack(clock, store, placer, runner, dialer, scheduler, service, metrics)
+    ledger = PromiseLedger(store, book, PromiseSettings(), clock, cfg.timezone)
+    service = CampaignService(store, scheduler, book, cfg, clock, segments=segments, ledger=ledger)
+    return Stack(clock, store, placer, runner, dialer, scheduler, service, metrics, ledger)
 
 
 StackFactory = Callable[..., Stack]

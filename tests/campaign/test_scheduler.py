@@ -94,8 +94,8 @@ def test_busy_retry_spacing_and_trunk_error_backoff(stack_factory: StackFactory)
     assert {r["rule"] for r in s.store.refusals(c.id)} <= {"C2", "C3"}
 
 
-def test_promise_to_pay_is_checked_the_day_after_the_promised_date(stack_factory: StackFactory) -> None:
-    """A promise for 12-02 schedules a check call on 12-03 when the window opens."""
+def test_promise_to_pay_gets_a_reminder_the_day_before_the_promised_date(stack_factory: StackFactory) -> None:
+    """A promise for 12-02 under 'standard' (ptp_reminder_days_before = 1) schedules a reminder on 12-01."""
     s = stack_factory()
     s.runner.outcome = lambda b: {"disposition": "promise_to_pay", "ptp_date": "2026-12-02", "ptp_amount": 1000.0}
     c = s.service.create_campaign("ptp")
@@ -104,8 +104,8 @@ def test_promise_to_pay_is_checked_the_day_after_the_promised_date(stack_factory
     s.service.start(c.id)
     run_for(s.clock, 60)
     b = s.store.get_borrower(c.id, "B001")
-    assert b.next_reason == "ptp_check"
-    assert b.next_due_at == at_local(2026, 12, 3, 8, 30)  # 'standard' window opens 08:30
+    assert b.next_reason == "ptp_reminder"
+    assert b.next_due_at == at_local(2026, 12, 1, 8, 30)  # 'standard' window opens 08:30
     assert s.service.progress(c.id).to_dict()["promised_amount"] == 1000.0
 
 
