@@ -483,13 +483,15 @@ class DialogueManager:
             log_event(log, "dialogue.complaint", node=self.node)
 
     def _opening_lacks(self, prompt: Prompt | None) -> str:
-        """C4/C5: what the first prompt fails to say ('' when it names the creditor and the recording)."""
+        """C4/C5: what the first prompt fails to say ('' when it names the creditor, the purpose and the recording)."""
         notice = self.library.compliance.recording_notice
         names = prompt is not None and any(
             isinstance(p, Variable) and p.name in ("creditor", "company") for p in prompt.parts
         )
         if prompt is None or not names:
             return "the creditor's name"
+        if not any(phrase in prompt.text for phrase in self.library.compliance.purpose):
+            return "the purpose of the call (one of compliance.toml purpose)"
         if notice not in prompt.text:
             return f"the recording notice {notice!r}"
         return ""
