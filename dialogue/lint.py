@@ -4,7 +4,7 @@ Loading (`load_script_library`) proves the files are well formed; this walks eac
 the way a call would and rejects what loading cannot see: unreachable scenes and nodes, chains that
 never reach a borrower turn or an end, recordings missing from the audio manifest, forbidden
 phrasing (C8), debt details before identity (C6), an opening without creditor and recording notice
-(C4/C5), and compliance handlers that do not do their job (C7, C9, C12). The last line printed is
+(C4 creditor and purpose, C5), and compliance handlers that do not do their job (C7, C9, C12). The last line printed is
 always `script_sets=N scenes=N segments=N errors=N`.
 """
 
@@ -173,6 +173,10 @@ class _SetGraph:
         errors = []
         if not variables & {"creditor", "company"}:
             errors.append(LintError(self.where(self.start), "C4", "the opening does not name {creditor}"))
+        if not any(phrase in parts_text for phrase in self.library.compliance.purpose):
+            errors.append(LintError(self.where(self.start), "C4", "the opening does not state the purpose of the call "
+                                    "(one of compliance.toml purpose: " + " / ".join(self.library.compliance.purpose)
+                                    + ")"))
         if self.library.compliance.recording_notice not in parts_text:
             notice = self.library.compliance.recording_notice
             errors.append(LintError(self.where(self.start), "C5", f"the opening does not say {notice!r}"))

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from config.dialogue_config import DialogueConfig
 from dialogue.borrower import Borrower
-from dialogue.outcome import Outcome
+from dialogue.outcome import PRECEDENCE, Outcome
 from dialogue.prompt import Fragment, Prompt, Variable
 from dialogue.render import ComplianceRefused, PromptValueMissing, guard_disclosure, render_node
 from dialogue.scripts import PROTECTED_INTENTS, Node, ScriptLibrary, ScriptSet
@@ -33,6 +33,17 @@ log = logging.getLogger("dialogue.manager")
 NO_MATCH_INTENT = "other"
 # A yes that repeats the terms just read back ("yes, Friday next week, 3000") confirms them.
 CONFIRMING_INTENTS = frozenset({"affirm", "promise_to_pay"})
+PROMISE_SLOTS = ("ptp_date", "ptp_amount")
+# A date or amount said with these is a reason or a refusal, not a promise ("can't pay today").
+NOT_A_PROMISE = frozenset({
+    "deny", "refuse_to_pay", "wrong_number", "third_party", "dispute", "complaint", "stop_calling", "busy",
+    "already_paid", "ask_amount", "ask_caller", "ask_payment_method", "repeat", "request_agent",
+})
+# What a reply tells us even if the call ends before the script does (the outcome keeps it).
+INTENT_FACTS = {
+    "already_paid": "already_paid", "hardship": "hardship", "negotiate": "negotiation", "refuse_to_pay": "refused",
+    "busy": "callback", "third_party": "third_party", "wrong_number": "wrong_number",
+}
 _MAX_CHAIN = 16  # nodes walked for one action; only a cyclic then/route chain (a script bug) gets near it
 
 
@@ -133,6 +144,8 @@ class DialogueManager:
         self.flags: set[str] = set()
         self.slots: dict[str, object] = {}
         self.mark: str | None = None
+        self.facts: set[str] = set()  # dispositions the borrower's words support (see dialogue.outcome.PRECEDENCE)
+        self.promise_stated = False  # a date/amount came from the borrower, or a yes to a promise question
         self.turns = 0
         self.no_inputs = 0
         self.outcome: Outcome | None = None
@@ -141,6 +154,8 @@ class DialogueManager:
         self.path: list[str] = []  # every node entered, in order (decision nodes included)
         self._visits: Counter[str] = Counter()
         self._retries: Counter[str] = Counter()
+        self._amount_said = False  # ptp_amount came from the borrower's words (not copied from the amount due)
+        self.transfer_failed = False
 
     @property
     def ended(self) -> bool:
@@ -189,8 +204,14 @@ class DialogueManager:
             intent = NO_MATCH_INTENT
         node = self._waiting
         self._apply_compliance_flags(intent)
+        if intent in INTENT_FACTS:
+            self.facts.add(INTENT_FACTS[intent])
         read_back = {name: self.slots.get(name) for name in node.capture}
-        filled = self._capture(node, text) if node.capture else False
+        # A promise states its own terms wherever it is said ("I'll pay 3000 the day after tomorrow").
+        capture = (*node.capture, *PROMISE_SLOTS) if intent == "promise_to_pay" else node.capture
+        filled = self._capture(capture, text) if capture else False
+        if filled and intent not in NOT_A_PROMISE and any(s in capture for s in PROMISE_SLOTS):
+            self.promise_stated = True
         target, via_global = self.library.handler_for(intent, node, self._set)
         if (filled and node.filled is not None and intent not in PROTECTED_INTENTS
                 and not self._confirms_read_back(node, intent, read_back)):
@@ -234,10 +255,13 @@ class DialogueManager:
         return self._cap_turns(self._go(target, None if via_global else node, None, None))
 
     def on_hangup(self) -> Outcome:
-        """The borrower hung up: the outcome is `hung_up` unless a promise was already confirmed."""
+        """The call ended before the dialogue did (hang-up, max duration, an error).
+
+        The outcome keeps the strongest fact learned (a stated promise, unconfirmed; a payment claim,
+        unverified; ...); `hung_up` only when the borrower said nothing that counts.
+        """
         if self.outcome is None:
-            disposition = "promise_to_pay" if "ptp_confirmed" in self.flags else "hung_up"
-            self._finish(disposition)
+            self._finish("hung_up", completed=False)
         assert self.outcome is not None
         return self.outcome
 
@@ -308,6 +332,10 @@ class DialogueManager:
         self.flags.update(node.flags)
         if node.mark is not None:
             self.mark = node.mark
+            if node.mark != "auto":
+                self.facts.add(node.mark)
+            if node.mark == "promise_to_pay":
+                self.promise_stated = True  # only borrower replies lead into a promise scene
         assert self.borrower is not None
         sources: dict[str, object] = {
             "amount": self.borrower.amount_due, "due_date": self.borrower.due_date, "today": self.today,
@@ -333,30 +361,31 @@ class DialogueManager:
             return self._go(node.key, node, intent, score, prefix)
         return self._go(fallback, node, intent, score)
 
-    def _capture(self, node: Node, text: str) -> bool:
+    def _capture(self, capture: tuple[str, ...], text: str) -> bool:
         """Store dates/amounts the node listens for; True if the reply filled any of them."""
         slots = self._extract(text, self.today)
         filled = False
         if slots.date is not None:
             for name in ("ptp_date", "callback_at"):
-                if name in node.capture:
+                if name in capture:
                     self.slots[name] = slots.date
                     filled = True
                     break
-        if slots.amount is not None and "ptp_amount" in node.capture:
+        if slots.amount is not None and "ptp_amount" in capture:
             self.slots["ptp_amount"] = float(slots.amount)
+            self._amount_said = True
             filled = True
         return filled
 
     def _confirms_read_back(self, node: Node, intent: str, read_back: dict[str, object]) -> bool:
         """A yes whose dates/amounts equal what this node just read back is the confirmation itself.
 
-        Only for a node whose `filled` target is itself (a read-back): new values there are stored
-        and read back once more, but repeating the same terms must not make the bot ask again.
+        Only for a read-back (a node whose prompt says a slot it captures): new values there are
+        stored and read back once more, but repeating the same terms must not make the bot ask again.
         """
         if intent not in CONFIRMING_INTENTS or node.filled is None:
             return False
-        if self.library.resolve(node.filled, node, self._set) != node.key:
+        if not any(f"{{{name}}}" in node.prompt for name in node.capture):
             return False
         return all(_same_value(self.slots.get(name), value) for name, value in read_back.items())
 
@@ -377,29 +406,70 @@ class DialogueManager:
                 return Hangup(outcome, None, intent, score)
         return Hangup(outcome, Prompt(tuple(closing), f"engine/{role}", True), intent, score)
 
-    def _finish(self, disposition: str) -> Outcome:
+    def strongest_fact(self) -> str | None:
+        """The first disposition in `PRECEDENCE` the conversation so far supports (None: nothing learned)."""
+        learned = set(self.facts)
+        if "opt_out" in self.flags:
+            learned.add("opt_out")
+        if "complaint" in self.flags:
+            learned.add("complaint")
+        if "ptp_confirmed" in self.flags or (self.promise_stated and self._promise_terms()[0:2] != (None, None)):
+            learned.add("promise_to_pay")
+        if self.slots.get("callback_at") is not None or "callback_requested" in self.flags:
+            learned.add("callback")
+        return next((d for d in PRECEDENCE if d in learned), None)
+
+    def _promise_terms(self) -> tuple[dt.date | None, float | None, bool]:
+        """(date, amount, full amount): a date without an amount means the amount due."""
+        date = _as_date(self.slots.get("ptp_date"))
+        amount = _as_float(self.slots.get("ptp_amount"))
+        full = not self._amount_said and amount is not None
+        if date is not None and amount is None and self.borrower is not None:
+            amount, full = float(self.borrower.amount_due), True
+        return date, amount, full
+
+    def _finish(self, disposition: str, *, completed: bool = True) -> Outcome:
+        """`auto` (the bot closed without a firm end) and `hung_up` (cut short) take the strongest fact."""
+        strongest = self.strongest_fact()
         if disposition == "auto":
-            if "ptp_confirmed" in self.flags:
+            if "ptp_confirmed" in self.flags and strongest not in ("opt_out", "complaint"):
                 disposition = "promise_to_pay"
-            elif self.mark is not None and self.mark != "auto":
-                disposition = self.mark
             else:
-                disposition = "no_response" if self.turns == 0 else "callback"
-        promised = disposition == "promise_to_pay" or "ptp_confirmed" in self.flags
+                disposition = strongest or ("no_response" if self.turns == 0 else "callback")
+        elif disposition == "hung_up":
+            disposition = strongest or "hung_up"
+        promised = self.promise_stated or "ptp_confirmed" in self.flags or disposition == "promise_to_pay"
+        ptp_date, ptp_amount, full = self._promise_terms() if promised else (None, None, False)
+        facts = self.facts | {disposition}
         outcome = Outcome(
             disposition=disposition,
-            ptp_date=_as_date(self.slots.get("ptp_date")) if promised else None,
-            ptp_amount=_as_float(self.slots.get("ptp_amount")) if promised else None,
+            ptp_date=ptp_date,
+            ptp_amount=ptp_amount,
             callback_at=_as_date(self.slots.get("callback_at")),
-            opt_out="opt_out" in self.flags or disposition == "opt_out",
-            complaint="complaint" in self.flags or disposition == "complaint",
+            opt_out="opt_out" in self.flags or "opt_out" in facts,
+            complaint="complaint" in self.flags or "complaint" in facts,
             identity_confirmed=self.identity_confirmed,
             turns=self.turns,
+            confirmed="ptp_confirmed" in self.flags,
+            ptp_full_amount=full,
+            already_paid="already_paid" in facts,
+            verified=False,
+            hardship="hardship" in facts,
+            negotiation="negotiation" in facts,
+            refused="refused" in facts,
+            dispute="dispute" in facts,
+            third_party="third_party" in facts,
+            wrong_number="wrong_number" in facts,
+            callback_requested=("callback" in facts or "callback_requested" in self.flags
+                                or self.slots.get("callback_at") is not None),
+            transfer_failed=self.transfer_failed,
+            completed=completed,
         )
         self.outcome = outcome
         self._waiting = None
         log_event(log, "dialogue.ended", disposition=outcome.disposition, turns=outcome.turns,
-                  identity_confirmed=outcome.identity_confirmed, opt_out=outcome.opt_out)
+                  identity_confirmed=outcome.identity_confirmed, opt_out=outcome.opt_out,
+                  completed=completed)
         return outcome
 
     # --- compliance checks the engine makes whatever the script says ----------------------------
@@ -413,13 +483,15 @@ class DialogueManager:
             log_event(log, "dialogue.complaint", node=self.node)
 
     def _opening_lacks(self, prompt: Prompt | None) -> str:
-        """C4/C5: what the first prompt fails to say ('' when it names the creditor and the recording)."""
+        """C4/C5: what the first prompt fails to say ('' when it names the creditor, the purpose and the recording)."""
         notice = self.library.compliance.recording_notice
         names = prompt is not None and any(
             isinstance(p, Variable) and p.name in ("creditor", "company") for p in prompt.parts
         )
         if prompt is None or not names:
             return "the creditor's name"
+        if not any(phrase in prompt.text for phrase in self.library.compliance.purpose):
+            return "the purpose of the call (one of compliance.toml purpose)"
         if notice not in prompt.text:
             return f"the recording notice {notice!r}"
         return ""

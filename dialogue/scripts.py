@@ -141,6 +141,7 @@ class ComplianceLists:
     """Word lists kept as data so compliance staff can extend them without a code change."""
 
     recording_notice: str  # C5 phrase the opening must contain
+    purpose: tuple[str, ...]  # C4: the opening states why we call with one of these (no debt word: C6)
     ai_disclosure: tuple[str, ...]  # C12: any of these answers "are you a robot?" truthfully
     debt_words: tuple[str, ...]  # C6: never spoken before identity is confirmed
     forbidden: tuple[str, ...]  # C8: never spoken at all
@@ -366,17 +367,22 @@ def _load_fragments(file: Path) -> tuple[dict[str, str], DisplayFormats]:
 
 def _load_compliance(file: Path) -> ComplianceLists:
     t = load_toml(file)
-    t.reject_unknown(["recording_notice", "ai_disclosure", "debt_words", "forbidden"])
+    t.reject_unknown(["recording_notice", "purpose", "ai_disclosure", "debt_words", "forbidden"])
     lists = ComplianceLists(
         recording_notice=t.string("recording_notice"),
+        purpose=t.strings("purpose"),
         ai_disclosure=t.strings("ai_disclosure"),
         debt_words=t.strings("debt_words"),
         forbidden=t.strings("forbidden"),
         source=file,
     )
-    for key in ("ai_disclosure", "debt_words", "forbidden"):
+    for key in ("purpose", "ai_disclosure", "debt_words", "forbidden"):
         if not getattr(lists, key) or not all(w.strip() for w in getattr(lists, key)):
             raise t.error(key, "a non-empty list of non-empty phrases")
+    for phrase in lists.purpose:
+        word = next((w for w in lists.debt_words if w in phrase), None)
+        if word is not None:
+            raise t.error("purpose", f"purpose phrases said before identity, without debt words (C6: {word!r})", phrase)
     return lists
 
 

@@ -22,7 +22,7 @@ class AuditRules:
     company_phrases: tuple[str, ...]
     company_variables: tuple[str, ...]
     purpose_phrases: tuple[str, ...]
-    require_purpose: bool
+    require_purpose: bool  # always True: C4 cannot be switched off (kept so old rules files still load)
     recording_phrases: tuple[str, ...]
     debt_variables: tuple[str, ...]
     identity_intents: tuple[str, ...]
@@ -51,6 +51,9 @@ def load_rules(path: Path | str = DEFAULT_RULES) -> AuditRules:
     forbidden.reject_unknown(["phrases"])
     opt = root.table("opt_out")
     opt.reject_unknown(["intents", "max_prompts_after"])
+    if not ident.boolean("require_purpose", True):
+        raise ident.error("require_purpose", "true or no key: COMPLIANCE C4 (company and purpose at the start of "
+                          "every call) cannot be switched off", False)
     start = _clock(window, "start", "08:00")
     end = _clock(window, "end", "22:00")
     legal = "a time inside 08:00-22:00 (COMPLIANCE C1 can only be made stricter)"
@@ -61,8 +64,8 @@ def load_rules(path: Path | str = DEFAULT_RULES) -> AuditRules:
     return AuditRules(
         company_phrases=_nonempty(ident, "company_phrases"),
         company_variables=ident.strings("company_variables", ()),
-        purpose_phrases=ident.strings("purpose_phrases", ()),
-        require_purpose=ident.boolean("require_purpose", False),
+        purpose_phrases=_nonempty(ident, "purpose_phrases"),
+        require_purpose=True,
         recording_phrases=_nonempty(rec, "phrases"),
         debt_variables=_nonempty(debt, "variables"),
         identity_intents=debt.strings("identity_intents", ("affirm",)),
@@ -149,7 +152,7 @@ def _window(record: CallRecord, rules: AuditRules, timezone: str) -> Finding:
 
 
 def _identify(spoken: list[TurnRecord], rules: AuditRules) -> Finding:
-    title = "creditor named at the start"
+    title = "creditor and purpose stated at the start"
     if not spoken:
         return Finding("C4", title, False, "the bot said nothing")
     first = spoken[0]
@@ -158,13 +161,9 @@ def _identify(spoken: list[TurnRecord], rules: AuditRules) -> Finding:
     )
     purpose = any(p in first.prompt_text for p in rules.purpose_phrases)
     missing = [name for name, ok in (("creditor", company), ("purpose", purpose)) if not ok]
-    if not rules.require_purpose and "purpose" in missing:
-        missing.remove("purpose")
-        note = "; purpose not stated in the first prompt (not required by the rules file)"
-    else:
-        note = ""
-    detail = ("first prompt names the creditor" if not missing else "first prompt names no " + " or ".join(missing))
-    return Finding("C4", title, not missing, detail + note, None if not missing else first.index)
+    detail = ("first prompt names the creditor and the purpose" if not missing
+              else "first prompt names no " + " or ".join(missing))
+    return Finding("C4", title, not missing, detail, None if not missing else first.index)
 
 
 def _recording(spoken: list[TurnRecord], rules: AuditRules) -> Finding:

@@ -32,9 +32,27 @@ def test_promise_conversation_in_chinese() -> None:
     assert "智能语音助手" in str(records[4]["text"])
     end = records[-1]
     assert end["event"] == "end"
-    assert end["outcome"] == {"disposition": "promise_to_pay", "ptp_date": "2026-12-04", "ptp_amount": 500.0,
-                              "callback_at": None, "opt_out": False, "complaint": False,
-                              "identity_confirmed": True, "turns": 7}
+    expected = {"disposition": "promise_to_pay", "ptp_date": "2026-12-04", "ptp_amount": 500.0,
+                "callback_at": None, "opt_out": False, "complaint": False,
+                "identity_confirmed": True, "turns": 7, "confirmed": True, "completed": True, "hardship": True}
+    assert {k: end["outcome"][k] for k in expected} == expected
+
+
+def test_hang_up_after_a_stated_promise_keeps_it_unconfirmed() -> None:
+    """'我后天还三千' then end of input (the borrower hung up before the read-back): promise kept, confirmed false."""
+    records = _chat(["是我", "我后天还三千"])
+    end = records[-1]
+    assert end["action"] == "hung_up"
+    outcome = end["outcome"]
+    assert (outcome["disposition"], outcome["ptp_date"], outcome["ptp_amount"], outcome["confirmed"],
+            outcome["completed"]) == ("promise_to_pay", "2026-11-30", 3000.0, False, False)
+
+
+def test_hang_up_after_an_already_paid_claim_keeps_it_unverified() -> None:
+    """'我昨天已经还了' then a hang-up is stored as already_paid with verified false, not hung_up."""
+    records = _chat(["是我", "我昨天已经还了"])
+    outcome = records[-1]["outcome"]
+    assert (outcome["disposition"], outcome["already_paid"], outcome["verified"]) == ("already_paid", True, False)
 
 
 def test_end_of_input_is_a_hang_up_and_silence_is_no_input() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from dialogue_fakes import TODAY, converse, library_variant, make_borrower
 
+from config.errors import ConfigError
 from dialogue.manager import Hangup
 from dialogue.prompt import DEBT_VARIABLES, Variable
 from dialogue.render import DisclosureRefused
@@ -70,8 +71,8 @@ def test_render_guard_refuses_every_debt_variable(library: ScriptLibrary) -> Non
 def test_opening_without_recording_notice_says_nothing(tmp_path: Path) -> None:
     """C5: an opening that drops the recording notice is refused: the bot hangs up without speaking."""
     root = library_variant(tmp_path, {"scenes/opening.toml": [
-        ('prompt = ["open_hello", "{creditor}", "open_period", "open_recording_notice"]',
-         'prompt = ["open_hello", "{creditor}", "open_period"]')]})
+        ('prompt = ["open_hello", "{creditor}", "open_period", "open_purpose", "open_recording_notice"]',
+         'prompt = ["open_hello", "{creditor}", "open_period", "open_purpose"]')]})
     library = load_script_library(root)
     run = converse(library, FON, [])
     assert run.prompts == [] and isinstance(run.last, Hangup)
@@ -80,10 +81,34 @@ def test_opening_without_recording_notice_says_nothing(tmp_path: Path) -> None:
 def test_opening_without_creditor_says_nothing(tmp_path: Path) -> None:
     """C4: an opening that does not name the creditor is refused the same way."""
     root = library_variant(tmp_path, {"scenes/opening.toml": [
-        ('prompt = ["open_hello", "{creditor}", "open_period", "open_recording_notice"]',
-         'prompt = ["open_hello", "open_period", "open_recording_notice"]')]})
+        ('prompt = ["open_hello", "{creditor}", "open_period", "open_purpose", "open_recording_notice"]',
+         'prompt = ["open_hello", "open_period", "open_purpose", "open_recording_notice"]')]})
     run = converse(load_script_library(root), FON, [])
     assert run.prompts == []
+
+
+def test_opening_without_purpose_says_nothing(tmp_path: Path) -> None:
+    """C4: an opening that names the creditor but not why we call is refused: the bot hangs up silently."""
+    root = library_variant(tmp_path, {"scenes/opening.toml": [
+        ('prompt = ["open_hello", "{creditor}", "open_period", "open_purpose", "open_recording_notice"]',
+         'prompt = ["open_hello", "{creditor}", "open_period", "open_recording_notice"]')]})
+    run = converse(load_script_library(root), FON, [])
+    assert run.prompts == [] and isinstance(run.last, Hangup)
+
+
+def test_every_shipped_opening_states_the_purpose_without_debt_words(library: ScriptLibrary) -> None:
+    """Each script set's first prompt says a purpose phrase and, before identity, no debt word (C4 with C6)."""
+    for set_id in sorted(library.script_sets):
+        first = converse(library, set_id, []).prompts[0]
+        assert any(p in first.text for p in library.compliance.purpose), (set_id, first.text)
+        assert not any(w in first.text for w in library.compliance.debt_words), (set_id, first.text)
+
+
+def test_purpose_phrase_with_a_debt_word_is_refused_at_load(tmp_path: Path) -> None:
+    """compliance.toml cannot make the purpose reveal the debt: a purpose phrase with a debt word fails loading."""
+    root = library_variant(tmp_path, {"compliance.toml": [('purpose = ["', 'purpose = ["还款事宜", "')]})
+    with pytest.raises(ConfigError, match="purpose"):
+        load_script_library(root)
 
 
 def test_untruthful_robot_answer_is_refused(tmp_path: Path) -> None:

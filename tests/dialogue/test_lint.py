@@ -39,7 +39,11 @@ def test_shipped_library_is_clean_and_last_line_has_the_counts() -> None:
     ("debt word in engine close", {"fragments.toml": [
         ('engine_close_later = "', 'engine_close_later = "请尽快还款。')]}, "C6"),
     ("no recording notice", {"scenes/opening.toml": [
-        ('"open_period", "open_recording_notice"]', '"open_period"]')]}, "C5"),
+        ('"open_period", "open_purpose", "open_recording_notice"]', '"open_period", "open_purpose"]')]}, "C5"),
+    ("no purpose in opening", {"scenes/opening.toml": [
+        ('"open_period", "open_purpose", "open_recording_notice"]', '"open_period", "open_recording_notice"]')]}, "C4"),
+    ("courteous opening without purpose", {"scenes/opening.toml": [
+        ('"open_service_center", "open_purpose_courteous", ', '"open_service_center", ')]}, "C4"),
     ("no creditor in opening", {"scenes/opening.toml": [
         ('prompt = ["open_hello", "{creditor}", ', 'prompt = ["open_hello", ')]}, "C4"),
     ("robot answer hides the AI", {"fragments.toml": [('wc_ai = "的智能语音助手。"', 'wc_ai = "的客服。"')]}, "C12"),

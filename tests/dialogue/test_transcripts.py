@@ -294,7 +294,7 @@ def test_segment_transcript_in_chinese(library: ScriptLibrary, segments: tuple, 
 
 def test_yes_repeating_the_read_back_terms_confirms_at_once(library: ScriptLibrary) -> None:
     """'对，下周五还三千' at the read-back (yes + the same date and amount) records the promise, no second read-back."""
-    run = converse(library, FON, ["affirm", "promise_to_pay", "other date=2026-12-04", "other amount=3000",
+    run = converse(library, FON, ["affirm", "promise_to_pay", "other date=2026-12-04 amount=3000",
                                   "affirm date=2026-12-04 amount=3000"])
     assert sum(1 for text in run.texts if text.startswith("跟您确认一下")) == 1, run.nodes
     assert run.outcome.disposition == "promise_to_pay"

@@ -28,7 +28,7 @@ def turn(index: int, prompt: str, *, parts: tuple[str, ...] = (), intent: str | 
     )
 
 
-OPENING = turn(0, "您好，这里是安心金融公司，关于您的贷款还款事宜，本次通话将被录音。请问是张先生本人吗？")
+OPENING = turn(0, "您好，这里是安心金融公司。来电是想和您沟通一下账户相关事宜。本次通话将被录音。请问是张先生本人吗？")
 
 
 def record(*turns: TurnRecord, hour: int = 10, outcome: dict[str, object] | None = None,
@@ -73,12 +73,33 @@ def test_missing_notice_and_identification_fail_c4_c5() -> None:
     assert failed(audit_call(rec, RULES)) == {"C4": 0, "C5": 0}
 
 
-def test_purpose_is_checked_only_when_required() -> None:
-    """Naming the creditor passes C4; with require_purpose the missing purpose fails it."""
+def test_purpose_is_always_required() -> None:
+    """Naming the creditor without the purpose of the call fails C4, whatever the rules object says."""
     rec = record(turn(0, "您好，这里是示例消费金融客户服务中心，本次通话将被录音。", parts=("$creditor",)))
-    assert audit_call(rec, RULES).passed
-    strict = replace(RULES, require_purpose=True)
-    assert failed(audit_call(rec, strict)) == {"C4": 0}
+    assert failed(audit_call(rec, RULES)) == {"C4": 0}
+    assert failed(audit_call(rec, replace(RULES, require_purpose=False))) == {"C4": 0}
+
+
+def test_rules_file_cannot_switch_the_purpose_off(tmp_path: Path) -> None:
+    """`require_purpose = false` is refused at load with the key and the reason (C4 cannot be loosened)."""
+    from qa.audit import DEFAULT_RULES
+
+    text = DEFAULT_RULES.read_text(encoding="utf-8").replace("[identify]", "[identify]\nrequire_purpose = false", 1)
+    loose = tmp_path / "audit.toml"
+    loose.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="require_purpose.*cannot be switched off"):
+        load_rules(loose)
+
+
+def test_shipped_openings_pass_the_audit_purpose_check() -> None:
+    """Every shipped opening says one of the audit's purpose phrases (the scripts and the audit agree)."""
+    from dialogue.scripts import load_script_library
+
+    library = load_script_library()
+    for scene_id in ("opening_standard", "opening_courteous", "opening_brief"):
+        node = library.scenes[scene_id].nodes["hello"]
+        said = "".join(library.fragments[i] for i in node.prompt if not i.startswith("{"))
+        assert any(p in said for p in RULES.purpose_phrases), scene_id
 
 
 def test_call_at_night_fails_window() -> None:
