@@ -251,6 +251,7 @@ def shared_whisper_engine(config: AsrConfig, model_path: str | None = None) -> W
         if key in _engines:
             return _engines[key]
         _check_folder(folder)
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # it logs every clip's duration at INFO
         if folder.name == PACKAGED_DIR_NAME:
             verify_model_file(folder / "model.bin")
         try:
