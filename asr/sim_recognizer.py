@@ -26,7 +26,7 @@ import numpy as np
 from twisted.internet.defer import Deferred, fail, succeed
 
 from asr.normalize import normalize_transcript
-from asr.recognizer import PartialListener, RecognitionClosed, RecognitionResult
+from asr.recognition import PartialListener, RecognitionClosed, RecognitionResult
 from telemetry.logging import log_event
 
 log = logging.getLogger(__name__)

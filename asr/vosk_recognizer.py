@@ -29,7 +29,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 
 from asr.normalize import normalize_transcript
-from asr.recognizer import PartialListener, RecognitionClosed, RecognitionResult
+from asr.recognition import ModelError, PartialListener, RecognitionClosed, RecognitionResult
 from pcm.resample import StreamResampler
 from telemetry.logging import log_event
 
@@ -40,10 +40,6 @@ INSTALL_HINT = (
     "install the Mandarin model vosk-model-small-cn-0.22 (vosk-model-cn-0.22 for accuracy) from the "
     "Vosk model list, unpack it and set [asr] model_path to the unpacked folder"
 )
-
-
-class ModelError(ValueError):
-    """The Vosk model folder is missing or unusable; the message says where, what and what to install."""
 
 
 @dataclass(frozen=True)

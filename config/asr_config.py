@@ -12,7 +12,9 @@ from pathlib import Path
 
 from config.toml_reader import Table
 
-RECOGNIZERS = ("vosk", "sim")
+RECOGNIZERS = ("vosk", "sim", "whisper")
+WHISPER_COMPUTE_TYPES = ("int8", "int8_float32", "float32")
+DEFAULT_VOSK_MODEL_PATH = "var/models/vosk-model-small-cn-0.22"
 VAD_BACKENDS = ("webrtc", "silero")
 
 # `package:NAME` resolves to the `model/` folder inside an installed Python package (e.g. the PyPI
@@ -49,9 +51,24 @@ class MachineSettings:
 
 
 @dataclass(frozen=True)
+class WhisperSettings:
+    """`[asr.whisper]`: the utterance-level faster-whisper recognizer (optional extra `zh-asr`)."""
+
+    compute_type: str = "int8"  # CTranslate2 quantization on CPU; int8 is ~2x faster than float32
+    beam_size: int = 5
+    cpu_threads: int = 1  # per decode; concurrency comes from worker_threads (one decode per pool thread)
+    cache_dir: str = "var/models"  # where the packaged model's two parts are joined, once
+    # Text that conditions the decoder: simplified characters and the domain's words. It lives in a
+    # data file (no Chinese text in code); "" = config/asr_whisper_prompt.txt.
+    initial_prompt_file: str = ""
+
+
+@dataclass(frozen=True)
 class AsrConfig:
-    recognizer: str = "vosk"  # vosk | sim (simulations only; logged loudly)
-    model_path: str = "var/models/vosk-model-small-cn-0.22"
+    recognizer: str = "vosk"  # vosk | whisper (utterance-level, extra zh-asr) | sim (simulations only; logged loudly)
+    # "" = the recognizer's default: vosk DEFAULT_VOSK_MODEL_PATH, whisper the packaged base model.
+    # For whisper a CTranslate2 Whisper folder (model.bin, config.json, tokenizer.json, vocabulary).
+    model_path: str = ""
     worker_threads: int = 2  # bounded pool shared by every call's recognizer
     partial_interval_ms: int = 200  # how often a partial result is asked for (costly in Vosk)
     prefinalize_ms: int = 200  # silence after which the recognizer closes its segment early; 0 = off
@@ -59,9 +76,11 @@ class AsrConfig:
     vad: VadSettings = field(default_factory=VadSettings)
     barge_in: BargeInSettings = field(default_factory=BargeInSettings)
     machine: MachineSettings = field(default_factory=MachineSettings)
+    whisper: WhisperSettings = field(default_factory=WhisperSettings)
 
     def resolved_model_path(self) -> Path:
-        return resolve_model_path(self.model_path)
+        """The Vosk model folder (`model_path`, or the default small Mandarin model's place)."""
+        return resolve_model_path(self.model_path or DEFAULT_VOSK_MODEL_PATH)
 
 
 def resolve_model_path(value: str) -> Path:
@@ -81,7 +100,7 @@ def parse_asr(t: Table) -> AsrConfig:
     t.reject_unknown(
         [
             "recognizer", "model_path", "worker_threads", "partial_interval_ms", "prefinalize_ms", "idle_recognizers",
-            "vad", "barge_in", "machine",
+            "vad", "barge_in", "machine", "whisper",
         ]
     )
     d = AsrConfig()
@@ -100,6 +119,19 @@ def parse_asr(t: Table) -> AsrConfig:
         vad=vad,
         barge_in=_barge_in(t.table("barge_in")),
         machine=_machine(t.table("machine")),
+        whisper=_whisper(t.table("whisper")),
+    )
+
+
+def _whisper(t: Table) -> WhisperSettings:
+    t.reject_unknown(["compute_type", "beam_size", "cpu_threads", "cache_dir", "initial_prompt_file"])
+    d = WhisperSettings()
+    return WhisperSettings(
+        compute_type=t.string("compute_type", d.compute_type, choices=WHISPER_COMPUTE_TYPES),
+        beam_size=t.integer("beam_size", d.beam_size, min=1, max=10),
+        cpu_threads=t.integer("cpu_threads", d.cpu_threads, min=0, max=64),
+        cache_dir=t.string("cache_dir", d.cache_dir),
+        initial_prompt_file=t.string("initial_prompt_file", d.initial_prompt_file),
     )
 
 

@@ -1,7 +1,7 @@
 """What to replay and what a replay found: calls from the campaign store (read-only) or bare files.
 
 QA reads the store only through `campaign.store.CampaignStore`'s `get_call`, `get_borrower`,
-`get_campaign` and `list_calls`; it never writes there.
+`get_campaign`, `list_campaigns` and `list_calls`; it never writes there.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class CallReader(Protocol):
     def get_campaign(self, campaign_id: str) -> Any: ...
 
     def list_calls(self, campaign_id: str, limit: int, offset: int) -> list[dict[str, Any]]: ...
+
+    def list_campaigns(self) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -109,15 +111,32 @@ def job_from_store(store: CallReader, call_id: str) -> ReplayJob:
 
 def jobs_for_campaign(store: CallReader, campaign_id: str) -> list[ReplayJob]:
     store.get_campaign(campaign_id)  # NotFoundError names the campaign
-    jobs: list[ReplayJob] = []
-    offset = 0
+    return [job_from_store(store, row["call_id"]) for row in _calls(store, campaign_id) if row.get("recording")]
+
+
+def _calls(store: CallReader, campaign_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     while True:
-        page = store.list_calls(campaign_id, 200, offset)
+        page = store.list_calls(campaign_id, 200, len(rows))
         if not page:
-            break
-        offset += len(page)
-        jobs += [job_from_store(store, row["call_id"]) for row in page if row.get("recording")]
-    return jobs
+            return rows
+        rows += page
+
+
+def recording_index(store: CallReader) -> dict[str, str]:
+    """Recording file name -> call id over every campaign: a recording is named after its call and
+    the store may keep it under another folder (a copied demo run), so the name is what identifies it."""
+    index: dict[str, str] = {}
+    for campaign in store.list_campaigns():
+        for row in _calls(store, campaign.id):
+            if row.get("recording"):
+                index.setdefault(Path(row["recording"]).name, row["call_id"])
+    return index
+
+
+def demo_store_for(recording: Path) -> Path:
+    """Where `server.py demo` keeps the store of the run a recording belongs to (RUN/recordings/x.wav)."""
+    return recording.resolve().parent.parent / "campaigns.sqlite3"
 
 
 def job_from_file(recording: Path, borrower_file: Path) -> ReplayJob:

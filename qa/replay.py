@@ -51,6 +51,11 @@ SIM_NOTE = (
     "VAD, endpointing, barge-in, intents and dialogue are replayed for real"
 )
 
+WHISPER_NOTE = (
+    "recognized with whisper: one result per utterance and no partials, so turns end on silence "
+    "(no early endpointing on partials) and barge-in cannot wait for recognised characters"
+)
+
 
 class ReplayError(ValueError):
     """A recording or call that cannot be replayed; the message says which and why."""
@@ -109,7 +114,7 @@ class ReplayKit:
     library: ScriptLibrary
     renderer: PromptRenderer
     segments: tuple[Segment, ...]
-    vosk: Recognizer | None = None  # built from --model or [asr] model_path when needed
+    asr: Recognizer | None = None  # real recognition (vosk or whisper), built only when a replay needs it
 
 
 @dataclass(frozen=True)
@@ -174,9 +179,14 @@ def replay_recording(
         recognizer = SimRecognizer()
         notes.append(SIM_NOTE)
     else:
-        if kit.vosk is None:
-            raise ReplayError("no speech model: give --model DIR (a Vosk model folder) or set [asr] model_path")
-        recognizer = kit.vosk
+        if kit.asr is None:
+            raise ReplayError(
+                "no recognizer for the audio: give --recognizer whisper (Mandarin, extra zh-asr) or --model DIR "
+                "(a Vosk model folder)"
+            )
+        recognizer = kit.asr
+        if recognizer.name == "whisper":
+            notes.append(WHISPER_NOTE)
     chosen_set = script_set or (live.script_set if live is not None else None)
     if script_set and live is not None and live.script_set != script_set:
         notes.append(f"script set changed: live {live.script_set}, replay {script_set}")

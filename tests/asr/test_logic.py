@@ -161,7 +161,8 @@ def test_asr_config_defaults_and_errors(tmp_path: Path) -> None:
     assert cfg.recognizer == "sim" and cfg.vad.hangover_ms == 400 and cfg.barge_in.min_chars == 2
     assert cfg.vad.start_ms == 100 and cfg.machine.enabled
     cases = {
-        '[asr]\nrecognizer = "whisper"\n': "asr.recognizer",
+        '[asr]\nrecognizer = "kaldi"\n': "asr.recognizer",
+        '[asr.whisper]\ncompute_type = "float16"\n': "asr.whisper.compute_type",
         "[asr.vad]\nhangover_ms = 310\n": "asr.vad.hangover_ms",
         "[asr.vad]\naggressiveness = 4\n": "asr.vad.aggressiveness",
         "[asr.vad]\nhangovr_ms = 300\n": "asr.vad.hangovr_ms",
