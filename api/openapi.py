@@ -126,6 +126,8 @@ _ERRORS = {
     "400": {"description": "invalid request (the reason says which field)", **_json("Error")},
     "401": {"description": "missing or wrong bearer token", **_json("Error")},
     "404": {"description": "unknown campaign, borrower or call", **_json("Error")},
+    "429": {"description": "too many wrong tokens from this address ([http] auth_failures_per_minute); "
+                           "see Retry-After", **_json("Error")},
 }
 _CID = {"name": "campaign_id", "in": "path", "required": True, "schema": _STR,
         "description": "percent-encoded in the URL (any UTF-8 text)"}

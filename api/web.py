@@ -8,7 +8,6 @@ without being buffered.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -25,6 +24,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import server, static
 from twisted.web.resource import Resource
 
+from api.auth import AuthFailureBrake, MonotonicClock, configured_digests, token_matches
 from api.openapi import OPENAPI
 from campaign.importer import ImportFormatError, RawRow
 from campaign.ledger import PromiseLedger, ReviewStateError
@@ -91,7 +91,9 @@ class CampaignApi(Resource):
         self.settings = settings
         self.metrics = metrics
         self.recording_dir = recording_dir.resolve() if recording_dir is not None else None
-        self._tokens = [t.encode() for t in settings.tokens]
+        self._tokens = configured_digests(settings.tokens)
+        self._brake = AuthFailureBrake(settings.auth_failures_per_minute,
+                                       reactor if hasattr(reactor, "seconds") else MonotonicClock())
         self.routes: list[Route] = [
             ("GET", re.compile(r"/api/campaigns"), self.list_campaigns),
             ("POST", re.compile(r"/api/campaigns"), self.create_campaign),
@@ -186,6 +188,8 @@ class CampaignApi(Resource):
         if path == "/metrics":
             if method != "GET":
                 raise ApiError(405, "use GET")
+            if self.settings.metrics_require_token:
+                self._authorize(request)
             return Reply(200, self.metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8")
         if not path.startswith("/api/"):
             raise ApiError(404, f"no such page {path}")
@@ -206,15 +210,24 @@ class CampaignApi(Resource):
         raise ApiError(404, f"no such API path {path}")
 
     def _authorize(self, request: server.Request) -> None:
+        """A valid token always passes; wrong ones are counted per address and slowed past the limit."""
         header = (request.getHeader("authorization") or "").strip()
         scheme, _, token = header.partition(" ")
         supplied = token.strip().encode()
-        ok = False
-        for known in self._tokens:  # compare against every token, constant time each
-            ok |= hmac.compare_digest(known, supplied)
-        if scheme.lower() != "bearer" or not supplied or not ok:
-            request.setHeader(b"WWW-Authenticate", b'Bearer realm="voicebot"')
-            raise ApiError(401, "missing or wrong bearer token")
+        if scheme.lower() == "bearer" and token_matches(supplied, self._tokens):
+            return
+        if supplied:
+            address = _client_address(request)
+            throttled = self._brake.check(address)
+            if throttled is not None:
+                request.setHeader(b"Retry-After", str(throttled.retry_after_s).encode())
+                raise ApiError(429, f"too many wrong tokens from this address; retry after {throttled.retry_after_s} s")
+            self._brake.record_failure(address)
+            if self._brake.check(address) is not None:
+                log_event(log, "api.auth_throttled", logging.WARNING, address=address,
+                          failures_per_minute=self.settings.auth_failures_per_minute)
+        request.setHeader(b"WWW-Authenticate", b'Bearer realm="voicebot"')
+        raise ApiError(401, "missing or wrong bearer token")
 
     def _actor(self, request: server.Request) -> str:
         token = (request.getHeader("authorization") or "").partition(" ")[2].strip()
@@ -448,6 +461,8 @@ class CampaignApi(Resource):
         if not isinstance(resume, bool):
             raise ApiError(400, "resume: expected true or false")
         return Reply(200, self._ledger().resolve_review(int(rid), resolution, self._actor(request), resume))
+
+
 def _decoded(segments: dict[str, str]) -> dict[str, str]:
     """Percent-decode path segments after routing (so `%2F` inside an id cannot add a segment)."""
     try:
@@ -457,6 +472,11 @@ def _decoded(segments: dict[str, str]) -> dict[str, str]:
 
 
 BORROWER_STATUSES = (BORROWER_ACTIVE, BORROWER_REVIEW, BORROWER_STOPPED, BORROWER_EXHAUSTED)
+
+
+def _client_address(request: server.Request) -> str:
+    peer = request.getClientAddress()
+    return str(getattr(peer, "host", peer))
 
 
 def _summary(call: dict[str, Any]) -> dict[str, Any]:

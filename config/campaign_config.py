@@ -7,6 +7,7 @@ enforces the same bounds again in code, so a bypassed config can never dial outs
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
@@ -112,6 +113,8 @@ class HttpSettings:
     port: int = 8080  # 0 = pick a free port
     tokens: tuple[str, ...] = ()  # bearer tokens accepted by the API; empty = API refuses everything
     max_body_bytes: int = 20 * 1024 * 1024
+    auth_failures_per_minute: int = 10  # wrong tokens from one address before it gets 429 + Retry-After
+    metrics_require_token: bool = False  # true: /metrics needs a bearer token like /api
 
 
 @dataclass(frozen=True)
@@ -148,18 +151,28 @@ def parse_promises(t: Table) -> PromiseSettings:
     )
 
 
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
 def parse_http(t: Table) -> HttpSettings:
-    t.reject_unknown(["bind_address", "port", "tokens", "max_body_bytes"])
+    t.reject_unknown(["bind_address", "port", "tokens", "max_body_bytes", "auth_failures_per_minute",
+                      "metrics_require_token"])
     d = HttpSettings()
     tokens = t.strings("tokens", d.tokens)
     for token in tokens:
-        if len(token) < 16:
+        if token.startswith("sha256:"):
+            if not _SHA256_HEX.fullmatch(token[len("sha256:"):]):
+                raise t.error("tokens", "'sha256:' followed by 64 hex digits (the token's SHA-256)", "a malformed hash")
+        elif len(token) < 16:
             raise t.error("tokens", "tokens of at least 16 characters", "a shorter token")
     return HttpSettings(
         bind_address=t.string("bind_address", d.bind_address),
         port=t.integer("port", d.port, min=0, max=65535),
         tokens=tokens,
         max_body_bytes=t.integer("max_body_bytes", d.max_body_bytes, min=1024, max=1024**3),
+        auth_failures_per_minute=t.integer("auth_failures_per_minute", d.auth_failures_per_minute, min=1,
+                                           max=10_000),
+        metrics_require_token=t.boolean("metrics_require_token", d.metrics_require_token),
     )
 
 
