@@ -173,7 +173,8 @@ class ComplianceGate:
                 f"{per_day} attempts to this borrower today (cap {strategy.max_attempts_per_borrower_per_day})",
                 retry_at=next_common_open(day_end, zones, window),
             )
-        per_week = self.store.count_attempts_to_borrower(borrower_id, week_start(now, zone), day_end)
+        since = min(week_start(now, zone) for zone in zones)  # the longest week of them all
+        per_week = self.store.count_attempts_to_borrower(borrower_id, since, day_end)
         if per_week >= strategy.max_attempts_per_borrower_per_week:
             return Refusal(
                 RULE_BORROWER_CAP,
