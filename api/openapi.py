@@ -106,10 +106,36 @@ SCHEMAS: dict[str, Any] = {
     },
     "LiveCalls": {
         "type": "object", "required": ["calls_in_flight", "calls"],
-        "properties": {"calls_in_flight": _INT, "calls": {"type": "array", "items": {
-            "type": "object", "required": ["attempt_id", "campaign_id", "borrower_id", "phone", "started_at"],
-            "properties": {"attempt_id": _STR, "campaign_id": _STR, "borrower_id": _STR, "phone": _STR,
-                           "started_at": _NUM, "reason": _STR}}}},
+        "properties": {
+            "calls_in_flight": _INT, "by_state": _COUNTS,
+            "lines": {"type": "object", "required": ["in_use", "total"], "properties": {
+                "in_use": _INT, "total": {"type": ["integer", "null"],
+                                          "description": "the SIP endpoint's call slots; null if unknown"}}},
+            "calls": {"type": "array", "items": {
+                "type": "object", "required": ["attempt_id", "campaign_id", "borrower_id", "phone", "started_at"],
+                "properties": {"attempt_id": _STR, "campaign_id": _STR, "borrower_id": _STR, "phone": _STR,
+                               "started_at": _NUM, "reason": _STR, "state": {"enum": ["dialing", "talking"]},
+                               "state_since": _NUM}}}},
+    },
+    "Overview": {
+        "type": "object",
+        "required": ["attempts_finished", "answered", "borrowers_dialled", "borrowers_reached", "answer_rate",
+                     "contact_rate", "promises", "callbacks", "actions"],
+        "properties": {
+            "attempts_finished": _INT, "answered": _INT, "borrowers_dialled": _INT, "borrowers_reached": _INT,
+            "answer_rate": {"type": ["number", "null"], "description": "answered / finished attempts"},
+            "contact_rate": {"type": ["number", "null"],
+                             "description": "borrowers reached in person / borrowers dialled"},
+            "promises": {"type": "array", "items": {
+                "type": "object", "required": ["call_id", "borrower_id", "ptp_date", "ptp_amount", "created_at"],
+                "properties": {"call_id": _STR, "borrower_id": _STR, "ptp_date": _NSTR, "ptp_amount": _NNUM,
+                               "created_at": _NUM}}},
+            "callbacks": {"type": "array", "items": {
+                "type": "object", "required": ["borrower_id", "due_at", "requested"],
+                "properties": {"borrower_id": _STR, "due_at": _NNUM, "timezone": _NSTR, "requested": _NSTR}}},
+            "actions": {"type": "array", "items": {"enum": ["start", "pause", "resume", "stop"]},
+                        "description": "state changes allowed now"},
+        },
     },
 }
 
@@ -202,6 +228,10 @@ OPENAPI: dict[str, Any] = {
                 _CID, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
                 {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
                 "responses": {"200": _ok("CallList"), **_ERRORS}},
+        },
+        "/api/campaigns/{campaign_id}/overview": {
+            "get": {"summary": "Answer and contact rates, promises (dates, amounts), callback queue, allowed actions",
+                    "parameters": [_CID], "responses": {"200": _ok("Overview"), **_ERRORS}},
         },
         "/api/campaigns/{campaign_id}/borrowers/{borrower_id}/call": {
             "post": {"summary": "Call now (still subject to COMPLIANCE C1-C3, C7)", "parameters": [

@@ -39,6 +39,16 @@ from telemetry.metrics import Registry
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Sent with every response: the dashboard loads only its own script and styles, talks only to this
+# origin, plays recordings from blob: URLs, and may not be framed (clickjacking of Start/Stop).
+SECURITY_HEADERS: dict[bytes, bytes] = {
+    b"Content-Security-Policy": b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                               b"img-src 'self'; media-src 'self' blob:; base-uri 'none'; form-action 'self'; "
+                               b"frame-ancestors 'none'",
+    b"X-Frame-Options": b"DENY",
+    b"X-Content-Type-Options": b"nosniff",
+    b"Referrer-Policy": b"no-referrer",
+}
 
 
 class ApiError(Exception):
@@ -103,6 +113,7 @@ class CampaignApi(Resource):
             ("POST", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/(?P<action>start|pause|resume|stop)"), self.act),
             ("GET", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/progress"), self.progress),
             ("GET", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/calls"), self.list_calls),
+            ("GET", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/overview"), self.overview),
             ("POST", re.compile(r"/api/campaigns/(?P<cid>[^/]+)/borrowers/(?P<bid>[^/]+)/call"), self.call_now),
             ("GET", re.compile(r"/api/calls/(?P<call_id>[^/]+)"), self.get_call),
             ("GET", re.compile(r"/api/calls/(?P<call_id>[^/]+)/recording"), self.recording),
@@ -146,6 +157,8 @@ class CampaignApi(Resource):
         return Reply(500, {"error": "internal error; see the server log"})
 
     def render(self, request: server.Request) -> bytes | int:
+        for name, value in SECURITY_HEADERS.items():
+            request.setHeader(name, value)
         method = request.method.decode()
         path = urlsplit(request.uri.decode("utf-8", "replace")).path.rstrip("/") or "/"
         try:
@@ -183,6 +196,8 @@ class CampaignApi(Resource):
             return Reply(200, (STATIC_DIR / "dashboard.html").read_bytes(), "text/html; charset=utf-8")
         if path == "/dashboard.js":
             return Reply(200, (STATIC_DIR / "dashboard.js").read_bytes(), "text/javascript; charset=utf-8")
+        if path == "/dashboard.css":
+            return Reply(200, (STATIC_DIR / "dashboard.css").read_bytes(), "text/css; charset=utf-8")
         if path == "/openapi.json":
             return Reply(200, OPENAPI)
         if path == "/metrics":
@@ -384,10 +399,25 @@ class CampaignApi(Resource):
         return Reply(202, {"dialing": True, "attempt_id": result.attempt_id, "phone": mask_phone(result.phone)})
 
     def live(self, request: server.Request) -> Reply:
-        live = list(self.service.scheduler.dialer.live.values())
-        return Reply(200, {"calls_in_flight": len(live), "calls": [
+        dialer = self.service.scheduler.dialer
+        live = list(dialer.live.values())
+        states = {a.attempt_id: dialer.live_states.get(a.attempt_id, ("dialing", a.started_at)) for a in live}
+        by_state: dict[str, int] = {}
+        for state, _since in states.values():
+            by_state[state] = by_state.get(state, 0) + 1
+        capacity = self.service.scheduler.pacer.capacity
+        lines = ({"in_use": capacity.max_calls - capacity.free_call_slots, "total": capacity.max_calls}
+                 if capacity is not None else {"in_use": len(live), "total": None})
+        return Reply(200, {"calls_in_flight": len(live), "by_state": by_state, "lines": lines, "calls": [
             {"attempt_id": a.attempt_id, "campaign_id": a.campaign_id, "borrower_id": a.borrower_id,
-             "phone": mask_phone(a.phone), "started_at": a.started_at, "reason": a.reason} for a in live]})
+             "phone": mask_phone(a.phone), "started_at": a.started_at, "reason": a.reason,
+             "state": states[a.attempt_id][0], "state_since": states[a.attempt_id][1]} for a in live]})
+
+    def overview(self, request: server.Request, cid: str) -> Reply:
+        """What the dashboard shows beside the counts: rates, promises, callback queue, valid actions."""
+        body = self.service.store.overview(cid)
+        body["actions"] = self.service.allowed_actions(cid)
+        return Reply(200, body)
 
 
     # -- promises, payments, review queue (campaign.ledger) --------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import statistics
 import sys
 import tempfile
@@ -117,6 +118,15 @@ def main() -> int:
             campaign_timezone=campaign.timezone, strategy=strategy, now=clock.seconds()), 2000)
         print(f"compliance gate check (C1-C3, C7; 300 attempts stored): "
               f"median {statistics.median(gate) * 1000:.0f} us")
+        def check_without_zone(phone: str) -> Any:
+            return scheduler.gate.check(
+                borrower_id=borrower.borrower_id, phone=phone, valid_contact=True, timezone=None,
+                campaign_timezone=campaign.timezone, strategy=strategy, now=clock.seconds())
+
+        for phone, label in (("+8613000000001", "+86, 1 zone"), ("+79161234567", "+7, 16 zones")):
+            unknown = timed(functools.partial(check_without_zone, phone), 2000)
+            print(f"compliance gate check, borrower without zone ({label} from the number): "
+                  f"median {statistics.median(unknown) * 1000:.0f} us")
 
         progress = timed(lambda: service.progress(campaign.id), 20)
         print(f"progress snapshot over {n} borrowers: median {statistics.median(progress):.1f} ms")

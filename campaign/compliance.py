@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from campaign.borrower_facts import fact_refusal
 from campaign.model import Refusal
 from campaign.store import CampaignStore
-from campaign.zones import number_zones
+from campaign.zones import number_zone_infos
 from config.campaign_config import (
     DEFAULT_WINDOW_END,
     DEFAULT_WINDOW_START,
@@ -84,21 +84,22 @@ def next_window_open(now: float, zone: ZoneInfo, window: CallWindow) -> float:
     return dt.datetime.combine(day, window.start, tzinfo=zone).timestamp()
 
 
-def next_common_open(now: float, zones: tuple[ZoneInfo, ...], window: CallWindow) -> float | None:
-    """The earliest moment >= now at which the window is open in every zone; None if it never is.
+def next_common_open(
+    now: float, zones: tuple[ZoneInfo, ...], window: CallWindow, horizon_days: int = 3
+) -> float | None:
+    """The earliest moment >= now at which the window is open in every zone; None if none within the horizon.
 
-    An intersection of windows starts where one of them starts, so only `now` and each zone's next
-    openings need checking. None: the zones are too far apart for one window (no safe moment).
+    Walks forward: while some zone is closed at `t`, no common moment lies before that zone's next
+    opening, so `t` jumps there; it stops when every zone is open. None: the zones are too far apart
+    for one window (no safe moment at all).
     """
-    candidates = {now}
-    for zone in zones:
-        at = now
-        for _ in range(3):
-            opens = next_window_open(at, zone, window)
-            candidates.add(opens)
-            at = day_bounds(opens, zone)[1]
-    for moment in sorted(candidates):
-        if all(window.contains(dt.datetime.fromtimestamp(moment, zone)) for zone in zones):
+    moment, limit = now, now + horizon_days * 86400.0
+    while moment <= limit:
+        for zone in zones:
+            if not window.contains(dt.datetime.fromtimestamp(moment, zone)):
+                moment = next_window_open(moment, zone, window)
+                break
+        else:
             return moment
     return None
 
@@ -136,9 +137,9 @@ class ComplianceGate:
         """
         if timezone:
             return (ZoneInfo(timezone),), True
-        from_number = number_zones(phone) if phone else ()
+        from_number = number_zone_infos(phone) if phone else ()
         if from_number:
-            return tuple(ZoneInfo(name) for name in from_number), False
+            return from_number, False
         return ((ZoneInfo(campaign_timezone) if campaign_timezone else self.default_zone),), False
 
     def check(
@@ -186,7 +187,8 @@ class ComplianceGate:
                 f"{per_day} attempts to this borrower today (cap {strategy.max_attempts_per_borrower_per_day})",
                 retry_at=next_common_open(day_end, zones, window),
             )
-        per_week = self.store.count_attempts_to_borrower(borrower_id, week_start(now, zone), day_end)
+        since = min(week_start(now, zone) for zone in zones)  # the longest week of them all
+        per_week = self.store.count_attempts_to_borrower(borrower_id, since, day_end)
         if per_week >= strategy.max_attempts_per_borrower_per_week:
             return Refusal(
                 RULE_BORROWER_CAP,

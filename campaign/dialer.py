@@ -33,6 +33,9 @@ from telephony.dispositions import DialFailure, EndpointBusy
 
 log = logging.getLogger(__name__)
 
+LIVE_DIALING = "dialing"  # INVITE sent, not answered yet (trying or ringing)
+LIVE_TALKING = "talking"  # answered: the session runs the conversation
+
 
 class CallPlacer(Protocol):
     """Place a call (`SipEndpoint.dial`); the Deferred fails with `DialFailure` when not answered."""
@@ -139,6 +142,8 @@ class Dialer:
         self.max_call_seconds = max_call_seconds
         self.segments = {s.name: s for s in segments or ()}
         self.live: dict[str, AttemptStart] = {}  # attempt id -> attempt, calls in flight
+        # attempt id -> (LIVE_DIALING | LIVE_TALKING, since when): what the dashboard shows per live call
+        self.live_states: dict[str, tuple[str, float]] = {}
         # Set by the scheduler: decides the follow-up that is stored atomically with the attempt's result.
         self.plan_follow_up: Callable[[AttemptStart, CallRecord], FollowUp] | None = None
         self._in_flight = metrics.gauge("voicebot_calls_in_flight", "Calls dialling or connected", ["campaign"])
@@ -166,6 +171,7 @@ class Dialer:
         )
         self.store.begin_attempt(attempt)  # committed before the INVITE can leave
         self.live[attempt.attempt_id] = attempt
+        self.live_states[attempt.attempt_id] = (LIVE_DIALING, attempt.started_at)
         self._in_flight.inc(campaign=campaign.id)
         log_event(log, "campaign.dial", campaign=campaign.id, borrower=borrower.borrower_id, phone=phone,
                   attempt=attempt.attempt_id, reason=reason)
@@ -184,6 +190,7 @@ class Dialer:
             return DialResult(attempt, None)
         finally:
             self.live.pop(attempt.attempt_id, None)
+            self.live_states.pop(attempt.attempt_id, None)
             self._in_flight.dec(campaign=attempt.campaign_id)
         plan = self.plan_follow_up(attempt, record) if self.plan_follow_up is not None else None
         self.store.complete_attempt(attempt.attempt_id, record, self.reactor.seconds(), plan)
@@ -217,6 +224,8 @@ class Dialer:
             log_event(log, "campaign.dial_error", logging.WARNING, attempt=attempt.attempt_id, error=repr(exc))
             return self._failed_record(attempt, borrower, "trunk_error", None, f"dial raised {exc!r}", invite_wall,
                                        None, None)
+        if attempt.attempt_id in self.live_states:
+            self.live_states[attempt.attempt_id] = (LIVE_TALKING, self.reactor.seconds())
         if self.runner is None:
             return self._failed_record(attempt, borrower, "answered", 200, "no call runner configured", invite_wall,
                                        str(getattr(call, "call_id", "")) or None, None, hang=call)

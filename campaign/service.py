@@ -181,6 +181,14 @@ class CampaignService:
             self.scheduler.tick()  # dial right away instead of waiting for the next tick
         return self.store.get_campaign(campaign_id) if target == "running" else updated
 
+    def allowed_actions(self, campaign_id: str) -> list[str]:
+        """The state changes `change_state` would accept now (the dashboard enables only these buttons)."""
+        campaign = self.store.get_campaign(campaign_id)
+        allowed = [action for action, (states, _target) in TRANSITIONS.items() if campaign.state in states]
+        if "start" in allowed and self.store.progress(campaign_id)["borrowers"] == 0:
+            allowed.remove("start")
+        return allowed
+
     def start(self, campaign_id: str, actor: str = "api", start_at: float | None = None) -> Campaign:
         return self.change_state(campaign_id, "start", actor, start_at)
 

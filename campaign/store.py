@@ -96,6 +96,7 @@ class CampaignStore(Protocol):
     def audit(self, actor: str, action: str, campaign_id: str | None, detail: dict[str, Any], at: float) -> None: ...
     def progress(self, campaign_id: str) -> dict[str, Any]: ...
     def list_calls(self, campaign_id: str, limit: int, offset: int) -> list[dict[str, Any]]: ...
+    def overview(self, campaign_id: str, limit: int = 50) -> dict[str, Any]: ...
     def get_call(self, call_id: str) -> dict[str, Any]: ...
     def delete_call(self, call_id: str, now: float) -> None: ...
     def audit_log(self, campaign_id: str | None = None) -> list[dict[str, Any]]: ...
@@ -571,6 +572,39 @@ class SqliteStore:
             "promises": ptp["n"],
             "promised_amount": float(ptp["total"]),
             "refusals_by_rule": refused,
+        }
+
+    def overview(self, campaign_id: str, limit: int = 50) -> dict[str, Any]:
+        """Dashboard figures from stored rows: answer and contact rates, promises, the callback queue.
+
+        Answer rate: answered / finished attempts. Contact rate: borrowers reached in person (an
+        answered call whose outcome is not wrong number, third party or no response) / borrowers
+        dialled. Both None before the first finished attempt.
+        """
+        self.get_campaign(campaign_id)
+        q = self._db.execute
+        done = q("SELECT COUNT(*) AS n, COALESCE(SUM(disposition = 'answered'), 0) AS answered,"
+                 " COUNT(DISTINCT borrower_id) AS dialled FROM attempts WHERE campaign_id = ? AND state != 'pending'",
+                 (campaign_id,)).fetchone()
+        reached = q("SELECT COUNT(DISTINCT borrower_id) AS n FROM outcomes WHERE campaign_id = ? AND disposition"
+                    " IS NOT NULL AND disposition NOT IN ('wrong_number', 'third_party', 'no_response')",
+                    (campaign_id,)).fetchone()["n"]
+        promises = [dict(r) for r in q(
+            "SELECT call_id, borrower_id, ptp_date, ptp_amount, created_at FROM outcomes WHERE campaign_id = ?"
+            " AND disposition = 'promise_to_pay' ORDER BY ptp_date, created_at LIMIT ?", (campaign_id, limit))]
+        callbacks = [dict(r) for r in q(
+            "SELECT b.borrower_id, b.next_due_at AS due_at, b.timezone,"
+            " (SELECT o.callback_at FROM outcomes o WHERE o.campaign_id = b.campaign_id AND o.borrower_id ="
+            " b.borrower_id ORDER BY o.created_at DESC LIMIT 1) AS requested"
+            " FROM borrowers b WHERE b.campaign_id = ? AND b.status = ? AND b.next_reason = 'callback'"
+            " ORDER BY b.next_due_at, b.borrower_id LIMIT ?", (campaign_id, BORROWER_ACTIVE, limit))]
+        finished, dialled = int(done["n"]), int(done["dialled"])
+        return {
+            "attempts_finished": finished, "answered": int(done["answered"]), "borrowers_dialled": dialled,
+            "borrowers_reached": int(reached),
+            "answer_rate": round(int(done["answered"]) / finished, 4) if finished else None,
+            "contact_rate": round(int(reached) / dialled, 4) if dialled else None,
+            "promises": promises, "callbacks": callbacks,
         }
 
     def list_calls(self, campaign_id: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:

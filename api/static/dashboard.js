@@ -4,6 +4,8 @@ const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("voicebot-token") || "";
 let current = "";
 let timer = null;
+const BOXES = ["campaign-box", "progress-box", "promises-box", "callbacks-box", "calls-box"];
+const ACTIONS = ["start", "pause", "resume", "stop"];
 
 async function api(path, options = {}) {
   const headers = Object.assign({ Authorization: "Bearer " + token }, options.headers || {});
@@ -20,17 +22,18 @@ function showError(message) { $("error").textContent = message || ""; }
 function signOut(message) {
   sessionStorage.removeItem("voicebot-token");
   token = "";
-  ["campaign-box", "progress-box", "calls-box"].forEach((id) => { $(id).hidden = true; });
+  BOXES.forEach((id) => { $(id).hidden = true; });
   $("login-box").hidden = false;
   showError(message);
   if (timer) { clearInterval(timer); timer = null; }
+  setActions([]);
 }
 
 async function signIn() {
   try {
     const list = await api("/api/campaigns");
     $("login-box").hidden = true;
-    ["campaign-box", "progress-box", "calls-box"].forEach((id) => { $(id).hidden = false; });
+    BOXES.forEach((id) => { $(id).hidden = false; });
     fillCampaigns(list.campaigns);
     showError("");
     await refresh();
@@ -62,10 +65,49 @@ function row(cells) {
   return tr;
 }
 
+function pad(n) { return String(n).padStart(2, "0"); }
+
+// Unix seconds -> "YYYY-MM-DD HH:MM:SS" in the browser's local time; "-" when absent.
+function fmtTime(ts) {
+  if (ts === null || ts === undefined) { return "-"; }
+  const d = new Date(ts * 1000);
+  return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" +
+    pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+}
+
+function fmtRate(rate) { return rate === null || rate === undefined ? "-" : (rate * 100).toFixed(1) + " %"; }
+
+function rowsOrEmpty(rows, columns, text) {
+  if (rows.length) { return rows; }
+  const tr = row([text]);
+  tr.firstChild.colSpan = columns;
+  tr.firstChild.className = "empty";
+  return [tr];
+}
+
+// Only the state changes the server says are valid now are clickable (none while signed out).
+function setActions(allowed) {
+  ACTIONS.forEach((a) => { $(a).disabled = !allowed.includes(a); });
+}
+
+function showOverview(o) {
+  setActions(o.actions);
+  $("rate-answer").textContent = fmtRate(o.answer_rate);
+  $("rate-answer").title = o.answered + " answered of " + o.attempts_finished + " finished attempts";
+  $("rate-contact").textContent = fmtRate(o.contact_rate);
+  $("rate-contact").title = o.borrowers_reached + " reached of " + o.borrowers_dialled + " borrowers dialled";
+  $("promises").replaceChildren(...rowsOrEmpty(o.promises.map((p) => row([
+    p.borrower_id, p.ptp_date || "-", p.ptp_amount === null ? "-" : p.ptp_amount.toFixed(2), fmtTime(p.created_at),
+  ])), 4, "no promises yet"));
+  $("callbacks").replaceChildren(...rowsOrEmpty(o.callbacks.map((c) => row([
+    c.borrower_id, fmtTime(c.due_at), c.requested || "-",
+  ])), 3, "no callbacks queued"));
+}
+
 async function refresh() {
   fillCampaigns((await api("/api/campaigns")).campaigns);
   if (!current) { return; }
-  const p = await api("/api/campaigns/" + current + "/progress");
+  const p = await api("/api/campaigns/" + encodeURIComponent(current) + "/progress");
   $("campaign-state").textContent = p.campaign.state;
   $("state-line").textContent = p.campaign.name + ": " + p.campaign.state;
   $("count-borrowers").textContent = p.borrowers;
@@ -80,16 +122,25 @@ async function refresh() {
   $("outcomes").replaceChildren(...rows);
   const refused = Object.entries(p.refusals_by_rule).map(([k, v]) => k + " " + v).join(", ");
   $("refusals").textContent = refused || "none";
+  showOverview(await api("/api/campaigns/" + encodeURIComponent(current) + "/overview"));
   const live = await api("/api/live");
-  $("live").replaceChildren(...live.calls.filter((c) => c.campaign_id === current).map((c) =>
-    row([c.borrower_id, c.phone, Math.max(0, Math.round(Date.now() / 1000 - c.started_at)) + " s"])));
-  const calls = await api("/api/campaigns/" + current + "/calls?limit=20");
+  $("lines").textContent = live.lines.in_use + " / " + (live.lines.total === null ? "?" : live.lines.total);
+  const mine = live.calls.filter((c) => c.campaign_id === current);
+  const byState = {};
+  mine.forEach((c) => { byState[c.state] = (byState[c.state] || 0) + 1; });
+  $("live-states").textContent = Object.keys(byState).length
+    ? "(" + Object.entries(byState).map(([k, v]) => k + " " + v).join(", ") + ")" : "";
+  const now = Date.now() / 1000;
+  $("live").replaceChildren(...mine.map((c) => row([c.borrower_id, c.phone, c.state,
+    Math.max(0, Math.round(now - c.state_since)) + " s", fmtTime(c.started_at)])));
+  const calls = await api("/api/campaigns/" + encodeURIComponent(current) + "/calls?limit=20");
   $("calls").replaceChildren(...calls.calls.map((c) => {
     const open = document.createElement("button");
     open.textContent = "Transcript";
     open.className = "open-call";
     open.addEventListener("click", () => showCall(c.call_id).catch((e) => showError(e.message)));
-    return row([c.borrower_id, c.phone, c.disposition, c.outcome || "", c.duration_s.toFixed(1) + " s", open]);
+    return row([c.borrower_id, c.phone, fmtTime(c.invite_sent_at), c.disposition, c.outcome || "",
+      c.duration_s.toFixed(1) + " s", open]);
   }));
 }
 
@@ -127,9 +178,10 @@ async function showCall(callId) {
 
 async function act(action) {
   if (!current) { return; }
-  try { await api("/api/campaigns/" + current + "/" + action, { method: "POST", body: "{}",
+  ACTIONS.forEach((a) => { $(a).disabled = true; });  // no double clicks while the request runs
+  try { await api("/api/campaigns/" + encodeURIComponent(current) + "/" + action, { method: "POST", body: "{}",
     headers: { "Content-Type": "application/json" } }); showError(""); await refresh(); }
-  catch (e) { showError(e.message); }
+  catch (e) { showError(e.message); await refresh().catch(() => {}); }
 }
 
 $("login-form").addEventListener("submit", (ev) => {

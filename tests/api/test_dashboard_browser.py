@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_dashboard_login_start_and_live_counts(tmp_path: Path) -> None:
-    """Sign in with the token, press Start, watch attempts and answered calls appear, open a transcript."""
+    """Sign in, only valid buttons enabled, Start, live states, lines, rates and call times shown, open a transcript."""
     zone = daytime_zone()
     with sipp_uas(tmp_path / "sipp") as sipp, serve(tmp_path, write_config(tmp_path, sipp.port)) as served:
         status, campaign = served.api("POST", "/api/campaigns", {"name": "browser", "strategy": "demo_fast",
@@ -28,6 +29,9 @@ def test_dashboard_login_start_and_live_counts(tmp_path: Path) -> None:
                    content_type="application/x-ndjson")
         with headless_chromium(tmp_path / "profile") as page:
             page.send("Page.enable")
+            page.send("Page.addScriptToEvaluateOnNewDocument", source=(
+                "window.__cspViolations = 0; document.addEventListener('securitypolicyviolation',"
+                " () => { window.__cspViolations += 1; });"))
             page.send("Page.navigate", url=served.base + "/")
             page.wait_for("document.readyState === 'complete' && !!document.getElementById('login')")
             page.evaluate("document.getElementById('token').focus()")
@@ -38,8 +42,15 @@ def test_dashboard_login_start_and_live_counts(tmp_path: Path) -> None:
             assert page.wait_for(f"{state} !== '-' && {state}") == "draft"  # '-' until the first refresh
             assert page.evaluate("document.getElementById('count-borrowers').textContent") == "3"
             assert page.evaluate("document.getElementById('count-attempts').textContent") == "0"
+            enabled = "ACTIONS.filter((a) => !document.getElementById(a).disabled).join(',')"
+            assert page.wait_for(f"{enabled} === 'start,stop' && {enabled}") == "start,stop"  # draft: no pause/resume
+            assert page.evaluate("document.getElementById('lines').textContent").endswith("/ 4")  # endpoint slots
             page.evaluate("document.getElementById('start').click()")
             page.wait_for("document.getElementById('campaign-state').textContent === 'running'")
+            assert page.wait_for(f"{enabled} === 'pause,stop' && {enabled}") == "pause,stop"
+            live = page.wait_for("[...document.querySelectorAll('#live tr td:nth-child(3)')]"
+                                 ".map(td => td.textContent).join(',')", timeout=30)
+            assert set(live.split(",")) <= {"dialing", "talking"}
             page.wait_for("Number(document.getElementById('count-attempts').textContent) >= 3", timeout=30)
             rows = page.wait_for("document.getElementById('outcomes').textContent.includes('call: answered')"
                                  " && document.getElementById('outcomes').textContent", timeout=30)
@@ -48,6 +59,16 @@ def test_dashboard_login_start_and_live_counts(tmp_path: Path) -> None:
             phones = page.evaluate("[...document.querySelectorAll('#calls tr td:nth-child(2)')]"
                                    ".map(td => td.textContent)")
             assert phones and all("****" in p for p in phones)  # C11: masked on screen too
+            started = page.evaluate("[...document.querySelectorAll('#calls tr td:nth-child(3)')]"
+                                    ".map(td => td.textContent)")
+            assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", t) for t in started), started
+            rate = page.wait_for("document.getElementById('rate-answer').textContent.includes('%')"
+                                 " && document.getElementById('rate-answer').textContent")
+            assert 0.0 < float(rate.split()[0]) <= 100.0
+            assert page.evaluate("document.getElementById('promises').textContent")  # list or "no promises yet"
+            assert page.evaluate("document.getElementById('callbacks').textContent")
+            violations = page.evaluate("window.__cspViolations || 0")
+            assert violations == 0  # the page works under its own Content-Security-Policy
             page.evaluate("document.querySelector('#calls .open-call').click()")
             title = page.wait_for("!document.getElementById('call-detail').hidden"
                                   " && document.getElementById('call-title').textContent")

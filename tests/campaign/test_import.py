@@ -131,3 +131,12 @@ def test_undecodable_bytes_name_the_line_and_store_nothing(stack_factory: StackF
     assert s.store.list_borrowers(c.id) == []
     gbk = s.service.import_bytes(c.id, "list.csv", "\n".join([HEADER, _csv_line(1)]).encode("gbk"))
     assert gbk.inserted == 1 and s.store.get_borrower(c.id, "B001").data["name"] == "张伟"
+
+
+def test_stand_ins_cover_every_field_and_are_valid() -> None:
+    """The stand-ins used to keep validating a bad row form a valid borrower with every field of the record."""
+    from campaign.importer import _STAND_INS, REQUIRED_FIELDS
+    from dialogue.borrower import FIELDS, Borrower
+
+    assert set(_STAND_INS) == set(FIELDS) and set(REQUIRED_FIELDS) <= set(FIELDS)
+    Borrower.from_dict(_STAND_INS)

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 from campaign_fakes import at_local, borrower_row, run_for
 from campaign_stack import StackFactory
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from campaign.compliance import CallWindow, ComplianceGate, next_common_open
 from campaign.zones import number_zones
@@ -95,3 +97,36 @@ def test_import_warns_when_numbers_are_in_another_zone(stack_factory: StackFacto
     assert report.to_dict()["warnings"] == list(report.warnings)
     shanghai = s.service.create_campaign("home", timezone="Asia/Shanghai")
     assert s.service.import_records(shanghai.id, [borrower_row(i) for i in range(3)]).warnings == ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(minute=st.integers(0, 14 * 24 * 60 - 1),
+       phone=st.sampled_from(["+8613800138000", RUSSIAN_MOBILE, "+61412345678", "+12125551234", "+971501234567"]),
+       campaign_zone=st.sampled_from(["Asia/Dubai", "Asia/Shanghai", "America/New_York"]))
+def test_gate_never_allows_a_moment_outside_any_of_the_numbers_zones(
+    minute: int, phone: str, campaign_zone: str,
+) -> None:
+    """For a borrower without zone: allowed -> inside 08:30-21:00 in every zone of the number; refused -> retry is."""
+    import tempfile
+    from pathlib import Path
+
+    from campaign.store import SqliteStore
+
+    strategy = load_strategies().get("standard")
+    now = at_local(2026, 3, 20, 0, 0, zone="UTC") + minute * 60  # spans the US and EU DST changes
+    zones = [ZoneInfo(z) for z in number_zones(phone)]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "p.db")
+        gate = ComplianceGate(store, campaign_zone)
+        refusal = gate.check(borrower_id="P", phone=phone, valid_contact=True, timezone=None,
+                             campaign_timezone=campaign_zone, strategy=strategy, now=now)
+        store.close()
+
+    def inside(at: float) -> bool:
+        return all(dt.time(8, 30) <= dt.datetime.fromtimestamp(at, z).time() < dt.time(21, 0) for z in zones)
+
+    if refusal is None:
+        assert inside(now)
+    else:
+        assert refusal.rule == "C1" and not inside(now)
+        assert refusal.retry_at is not None and refusal.retry_at > now and inside(refusal.retry_at)
