@@ -180,6 +180,8 @@ class CampaignApi(Resource):
             return Reply(200, (STATIC_DIR / "dashboard.html").read_bytes(), "text/html; charset=utf-8")
         if path == "/dashboard.js":
             return Reply(200, (STATIC_DIR / "dashboard.js").read_bytes(), "text/javascript; charset=utf-8")
+        if path == "/promises.js":
+            return Reply(200, (STATIC_DIR / "promises.js").read_bytes(), "text/javascript; charset=utf-8")
         if path == "/openapi.json":
             return Reply(200, OPENAPI)
         if path == "/metrics":
