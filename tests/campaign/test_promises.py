@@ -101,6 +101,8 @@ def test_broken_promise_gets_exactly_one_follow_up_call_inside_the_window(stack_
         follow = next(a for a in s.store.attempts(c) if a["reason"] == "broken_promise")
         assert at_local(2026, 12, 4, 8, 30) <= follow["started_at"] < at_local(2026, 12, 4, 8, 31)
         assert s.store.connection.execute("SELECT follow_up FROM promises").fetchone()[0] == "done"
+        # the follow-up speaks the strategy's broken-promise script set; the others the segment's own
+        assert s.runner.script_sets[-1] == "promise_followup" and "promise_followup" not in s.runner.script_sets[:-1]
     finally:
         s.ledger.stop()
 
@@ -178,3 +180,19 @@ def test_unverified_paid_claim_resumes_the_borrower_after_verify_days(stack_fact
     s2.clock.advance(4 * 86400)
     assert s2.ledger.reconcile().claims_resumed == ()
     assert s2.store.get_borrower(c2, "B001").status == "stopped"
+
+
+def test_every_promise_follow_up_script_set_exists_in_the_library() -> None:
+    """strategies.toml names only script sets the library has; an unknown one is reported with its key."""
+    import dataclasses
+
+    from config.campaign_config import load_strategies, unknown_script_sets
+    from dialogue.scripts import load_script_library
+
+    book = load_strategies()
+    sets = load_script_library().script_sets
+    assert unknown_script_sets(book, sets) == []
+    broken = dataclasses.replace(book.strategies["standard"], ptp_reminder_script_set="nope")
+    bad = dataclasses.replace(book, strategies={**book.strategies, "standard": broken})
+    assert unknown_script_sets(bad, sets) == [f"{book.source}: strategies.standard.ptp_reminder_script_set: "
+                                              "unknown script set 'nope'"]
