@@ -55,6 +55,7 @@ PROMISE_STATES = (PROMISE_PENDING, PROMISE_KEPT, PROMISE_PARTLY_KEPT, PROMISE_BR
 # Calls the campaign that holds a promise makes about it; other reasons wait for the promise's date.
 PROMISE_FOLLOW_UP_REASONS = ("ptp_reminder", "broken_promise", "ptp_check")
 NO_DATE_DAYS = 7  # a promise without a date is judged this many days after the call
+FOLLOW_UP_HOLD_DAYS = 3  # other campaigns wait at most this long for the holder's broken-promise call
 SECONDS_PER_DAY = 86400.0
 
 
@@ -85,6 +86,7 @@ class Promise:
     timezone: str
     follow_up: str | None  # None | scheduled | done: the one call a broken promise gets
     created_at: float
+    updated_at: float = 0.0  # for a decided promise: when it was decided
 
     def decided_at(self, grace_days: int) -> float:
         """End of (promised date + grace) in the borrower's zone: after this the promise is kept or not."""
@@ -122,7 +124,7 @@ def fact_refusal(
             return Refusal(RULE_PROMISE_PENDING,
                            f"a promise for {promise.promised_date.isoformat()} (campaign {promise.campaign_id}) "
                            "is pending", retry_at=max(now, promise.decided_at(grace_days)))
-        if promise.follow_up == "scheduled":
+        if promise.follow_up == "scheduled" and now < promise.updated_at + FOLLOW_UP_HOLD_DAYS * SECONDS_PER_DAY:
             return Refusal(RULE_PROMISE_PENDING,
                            f"campaign {promise.campaign_id} makes the follow-up call of a {promise.state} promise",
                            retry_at=now + SECONDS_PER_DAY)
@@ -150,6 +152,7 @@ def promise_from_row(r: sqlite3.Row) -> Promise:
         promised_date=dt.date.fromisoformat(r["promised_date"]), amount=float(r["amount"]),
         confirmed=bool(r["confirmed"]), state=r["state"], paid_amount=float(r["paid_amount"]),
         timezone=r["timezone"], follow_up=r["follow_up"], created_at=float(r["created_at"]),
+        updated_at=float(r["updated_at"]),
     )
 
 

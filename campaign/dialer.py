@@ -11,6 +11,7 @@ and the session's runner in production, and against fakes driven by `task.Clock`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time as _time
 from collections.abc import Callable
@@ -146,6 +147,8 @@ class Dialer:
         self.live_states: dict[str, tuple[str, float]] = {}
         # Set by the scheduler: decides the follow-up that is stored atomically with the attempt's result.
         self.plan_follow_up: Callable[[AttemptStart, CallRecord], FollowUp] | None = None
+        # Set by the scheduler: a script set for this attempt's reason (a broken-promise call), else None.
+        self.script_set_for: Callable[[AttemptStart, BorrowerState], str | None] | None = None
         self._in_flight = metrics.gauge("voicebot_calls_in_flight", "Calls dialling or connected", ["campaign"])
         self._dispositions = metrics.counter(
             "voicebot_call_dispositions_total", "Finished attempts by SIP disposition and outcome",
@@ -231,6 +234,9 @@ class Dialer:
                                        str(getattr(call, "call_id", "")) or None, None, hang=call)
         person = Borrower.from_dict(borrower.data)
         segment = self.segments.get(borrower.segment or "")
+        override = self.script_set_for(attempt, borrower) if self.script_set_for is not None else None
+        if override is not None and segment is not None:
+            segment = dataclasses.replace(segment, script_set=override)
         try:
             return await self.runner.run(call, person, segment, attempt.attempt_id)
         except Exception as exc:

@@ -289,7 +289,8 @@ class PromiseLedger:
         return ReconcileReport(tuple(kept), tuple(partly), tuple(broken), tuple(follow_ups), verified, resumed)
 
     def _owner(self, db: Any, campaign_id: str, borrower_id: str) -> Any:
-        return db.execute("SELECT b.*, c.strategy AS campaign_strategy FROM borrowers b JOIN campaigns c"
+        return db.execute("SELECT b.*, c.strategy AS campaign_strategy, c.state AS campaign_state"
+                          " FROM borrowers b JOIN campaigns c"
                           " ON c.id = b.campaign_id WHERE b.campaign_id = ? AND b.borrower_id = ?",
                           (campaign_id, borrower_id)).fetchone()
 
@@ -314,8 +315,8 @@ class PromiseLedger:
     def _schedule_follow_up(self, db: Any, borrower_id: str, campaign_id: str, state: str, now: float) -> bool:
         """Broken / partly kept: the one follow-up call where the strategy wants it; else collection resumes."""
         owner = self._owner(db, campaign_id, borrower_id)
-        if owner is None or owner["status"] != BORROWER_ACTIVE:
-            return False  # stopped by an operator or settled another way: no call
+        if owner is None or owner["status"] != BORROWER_ACTIVE or owner["campaign_state"] == "finished":
+            return False  # stopped by an operator, settled another way, or its campaign is over: no call
         strategy = self.strategies.get(owner["campaign_strategy"] or owner["strategy"])
         wants = strategy.broken_promise_call if state == PROMISE_BROKEN else strategy.partly_kept_call
         db.execute("UPDATE borrowers SET next_due_at = ?, next_reason = ? WHERE campaign_id = ? AND borrower_id = ?",

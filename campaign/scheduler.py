@@ -31,7 +31,7 @@ from campaign.model import (
     Campaign,
     Refusal,
 )
-from campaign.promise_followups import plan_promise_follow_up
+from campaign.promise_followups import REASON_BROKEN, REASON_REMINDER, plan_promise_follow_up
 from campaign.store import CampaignStore
 from config.campaign_config import CampaignSettings, PromiseSettings, Strategy, StrategyBook
 from config.server_config import TrunkSettings
@@ -65,6 +65,7 @@ class Scheduler:
         self.gate = ComplianceGate(store, settings.timezone, self.promises)
         self.pacer = Pacer(capacity)
         dialer.plan_follow_up = self._plan
+        dialer.script_set_for = self._script_set_for
         self._loop: LoopingCall | None = None
         self._pending: set[Deferred[Any]] = set()
         self._refused = metrics.counter(
@@ -266,6 +267,15 @@ class Scheduler:
         if plan.opt_out_phone:
             log_event(log, "campaign.opt_out", campaign=campaign.id, borrower=borrower.borrower_id, phone=attempt.phone)
         return plan
+
+    def _script_set_for(self, attempt: AttemptStart, borrower: BorrowerState) -> str | None:
+        """Promise follow-up calls speak the script set their strategy names (strategies.toml)."""
+        strategy = self.strategy_for(self.store.get_campaign(attempt.campaign_id), borrower)
+        if attempt.reason == REASON_BROKEN:
+            return strategy.broken_promise_script_set
+        if attempt.reason == REASON_REMINDER:
+            return strategy.ptp_reminder_script_set
+        return None
 
     # -- operator requests ----------------------------------------------------------------------
     def call_now(self, campaign_id: str, borrower_id: str, actor: str) -> DialStarted | Refusal:

@@ -55,6 +55,12 @@ def script_problems(config: Any) -> tuple[Any, list[str]]:
         found = coverage_problems(entries, library.fragments, manifest)
         if found:
             problems.append(str(AssetError(manifest, found)))
+    try:  # promise follow-up calls name script sets in strategies.toml (docs/promises.md)
+        from config.campaign_config import load_strategies, unknown_script_sets
+
+        problems += unknown_script_sets(load_strategies(config.campaign.strategies_file), library.script_sets)
+    except ConfigError as exc:
+        problems.append(str(exc))
     return library, problems
 
 

@@ -8,6 +8,7 @@ enforces the same bounds again in code, so a bypassed config can never dial outs
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
@@ -66,6 +67,8 @@ class Strategy:
     ptp_reminder_days_before: int = 0
     broken_promise_call: bool = True
     partly_kept_call: bool = True
+    broken_promise_script_set: str | None = "promise_followup"  # None: the segment's own script set
+    ptp_reminder_script_set: str | None = None
 
     def retry_after(self, disposition: str, trunk_error_streak: int = 0) -> float:
         base = self.retry_seconds.get(disposition, self.default_retry_seconds)
@@ -205,7 +208,8 @@ _STRATEGY_KEYS = [
     "window_start", "window_end", "max_unanswered_per_number_per_day", "max_attempts_per_borrower_per_day",
     "max_attempts_per_borrower_per_week", "max_attempts_total", "retry_minutes", "default_retry_minutes",
     "trunk_error_backoff", "trunk_error_max_minutes", "ptp_check_days_after", "priority",
-    "ptp_reminder_days_before", "broken_promise_call", "partly_kept_call",
+    "ptp_reminder_days_before", "broken_promise_call", "partly_kept_call", "broken_promise_script_set",
+    "ptp_reminder_script_set",
 ]
 
 
@@ -263,7 +267,21 @@ def parse_strategy(name: str, t: Table) -> Strategy:
         ptp_reminder_days_before=t.integer("ptp_reminder_days_before", d.ptp_reminder_days_before, min=0, max=14),
         broken_promise_call=t.boolean("broken_promise_call", d.broken_promise_call),
         partly_kept_call=t.boolean("partly_kept_call", d.partly_kept_call),
+        broken_promise_script_set=t.string("broken_promise_script_set", d.broken_promise_script_set) or None,
+        ptp_reminder_script_set=t.string("ptp_reminder_script_set", d.ptp_reminder_script_set) or None,
     )
+
+
+def unknown_script_sets(book: StrategyBook, known: Iterable[str]) -> list[str]:
+    """Promise follow-up script sets a strategy names that the script library does not have."""
+    names = set(known)
+    problems = []
+    for strategy in book.strategies.values():
+        for key in ("broken_promise_script_set", "ptp_reminder_script_set"):
+            value = getattr(strategy, key)
+            if value is not None and value not in names:
+                problems.append(f"{book.source}: strategies.{strategy.name}.{key}: unknown script set {value!r}")
+    return problems
 
 
 def load_strategies(path: Path | str = DEFAULT_STRATEGIES_TOML) -> StrategyBook:

@@ -99,9 +99,11 @@ class FakeRunner:
     talk_s: float = 30.0
     runs: list[str] = field(default_factory=list)
     recording_dir: Path | None = None  # when set, each call leaves a short stereo WAV there
+    script_sets: list[str | None] = field(default_factory=list)  # the segment's script set of each run
 
     def run(self, call: Any, borrower: Borrower, segment: Segment | None, attempt_id: str) -> Deferred[CallRecord]:
         self.runs.append(borrower.id)
+        self.script_sets.append(segment.script_set if segment is not None else None)
         d: Deferred[CallRecord] = Deferred()
         start = self.clock.seconds()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from campaign_fakes import at_local, borrower_row, run_for
@@ -101,6 +102,8 @@ def test_broken_promise_gets_exactly_one_follow_up_call_inside_the_window(stack_
         follow = next(a for a in s.store.attempts(c) if a["reason"] == "broken_promise")
         assert at_local(2026, 12, 4, 8, 30) <= follow["started_at"] < at_local(2026, 12, 4, 8, 31)
         assert s.store.connection.execute("SELECT follow_up FROM promises").fetchone()[0] == "done"
+        # the follow-up speaks the strategy's broken-promise script set; the others the segment's own
+        assert s.runner.script_sets[-1] == "promise_followup" and "promise_followup" not in s.runner.script_sets[:-1]
     finally:
         s.ledger.stop()
 
@@ -178,3 +181,61 @@ def test_unverified_paid_claim_resumes_the_borrower_after_verify_days(stack_fact
     s2.clock.advance(4 * 86400)
     assert s2.ledger.reconcile().claims_resumed == ()
     assert s2.store.get_borrower(c2, "B001").status == "stopped"
+
+
+def test_every_promise_follow_up_script_set_exists_in_the_library() -> None:
+    """strategies.toml names only script sets the library has; an unknown one is reported with its key."""
+    import dataclasses
+
+    from config.campaign_config import load_strategies, unknown_script_sets
+    from dialogue.scripts import load_script_library
+
+    book = load_strategies()
+    sets = load_script_library().script_sets
+    assert unknown_script_sets(book, sets) == []
+    broken = dataclasses.replace(book.strategies["standard"], ptp_reminder_script_set="nope")
+    bad = dataclasses.replace(book, strategies={**book.strategies, "standard": broken})
+    assert unknown_script_sets(bad, sets) == [f"{book.source}: strategies.standard.ptp_reminder_script_set: "
+                                              "unknown script set 'nope'"]
+
+
+def test_broken_promise_of_a_finished_campaign_gets_no_call_and_frees_the_borrower(stack_factory: StackFactory) -> None:
+    """The holder was stopped: no broken_promise call is owed, so another campaign may call after the decision."""
+    s = stack_factory()
+    c = _promised(s, PROMISE)
+    s.service.stop(c)
+    _to(s, 4, 9)
+    report = s.ledger.reconcile()
+    assert len(report.broken) == 1 and report.follow_ups == ()
+    other = s.service.create_campaign("Q")
+    s.service.import_records(other.id, [borrower_row(1)])
+    s.service.start(other.id)
+    run_for(s.clock, 60)
+    assert [a["reason"] for a in s.store.attempts(other.id)] == ["scheduled"]
+
+
+def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
+    """A database made by migrations 1-2 gets the facts, promises and payments tables on open; rows stay."""
+    import sqlite3
+
+    from campaign.migrations import MIGRATIONS
+    from campaign.store import SqliteStore
+
+    db = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, script in MIGRATIONS[:2]:
+        for statement in script.split(";\n"):
+            if statement.strip():
+                con.execute(statement)
+        con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    con.execute("INSERT INTO opt_outs (phone, reason, created_at) VALUES ('+8613800000000', 'asked', 1)")
+    con.commit()
+    con.close()
+    store = SqliteStore(db)
+    try:
+        assert store.schema_version == 3
+        assert store.is_opted_out("+8613800000000")
+        assert store.open_facts("B001") == [] and store.active_promises("B001") == []
+    finally:
+        store.close()
