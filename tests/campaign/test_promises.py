@@ -215,7 +215,7 @@ def test_broken_promise_of_a_finished_campaign_gets_no_call_and_frees_the_borrow
 
 
 def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
-    """A database made by migrations 1-2 gets the facts, promises and payments tables on open; rows stay."""
+    """A database made by migrations 1-2 gets the new tables on open; stored promises become promise rows."""
     import sqlite3
 
     from campaign.migrations import MIGRATIONS
@@ -230,12 +230,25 @@ def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
                 con.execute(statement)
         con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
     con.execute("INSERT INTO opt_outs (phone, reason, created_at) VALUES ('+8613800000000', 'asked', 1)")
+    con.execute("INSERT INTO campaigns (id, name, state, timezone, max_concurrent_calls, calls_per_second,"
+                " created_at) VALUES ('c1', 'old', 'running', 'Asia/Shanghai', 1, 1, 0)")
+    con.execute("INSERT INTO borrowers (campaign_id, borrower_id, data, status, imported_at) VALUES"
+                " ('c1', 'B001', '{\"amount_due\": 3200}', 'active', 0)")
+    for call, at, date, amount in (("k1", 100.0, "2026-11-01", 500.0), ("k2", 200.0, None, None)):
+        con.execute("INSERT INTO outcomes (call_id, campaign_id, borrower_id, disposition, ptp_date, ptp_amount,"
+                    " data, created_at) VALUES (?, 'c1', 'B001', 'promise_to_pay', ?, ?, '{}', ?)",
+                    (call, date, amount, at))
     con.commit()
     con.close()
     store = SqliteStore(db)
     try:
         assert store.schema_version == 3
         assert store.is_opted_out("+8613800000000")
-        assert store.open_facts("B001") == [] and store.active_promises("B001") == []
+        assert store.open_facts("B001") == []
+        (pending,) = store.active_promises("B001")  # the older promise is superseded by the later one
+        assert (pending.call_id, pending.amount, pending.promised_date.isoformat()) == ("k2", 3200.0, "1970-01-08")
+        rows = store.connection.execute("SELECT call_id, state FROM promises ORDER BY created_at").fetchall()
+        assert [tuple(r) for r in rows] == [("k1", "superseded"), ("k2", "pending")]
+        assert store.progress("c1")["promises"] == 1
     finally:
         store.close()
