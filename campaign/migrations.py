@@ -210,7 +210,13 @@ FROM outcomes o JOIN campaigns c ON c.id = o.campaign_id
 LEFT JOIN borrowers b ON b.campaign_id = o.campaign_id AND b.borrower_id = o.borrower_id
 WHERE o.disposition = 'promise_to_pay';
 INSERT INTO promise_history (promise_id, at, state, detail)
-SELECT id, created_at, state, '{"migrated_from": "outcomes"}' FROM promises
+SELECT id, created_at, state, '{"migrated_from": "outcomes"}' FROM promises;
+INSERT INTO borrower_facts (borrower_id, kind, state, campaign_id, detail, created_at)
+SELECT borrower_id, stop_reason, 'open', campaign_id, '{"migrated_from": "borrowers"}', imported_at
+FROM borrowers WHERE status = 'review' AND stop_reason IN ('complaint', 'dispute');
+INSERT INTO borrower_facts (borrower_id, phone, kind, state, campaign_id, detail, created_at)
+SELECT borrower_id, phone, 'wrong_number', 'open', campaign_id, '{"migrated_from": "contacts"}', 0
+FROM contacts WHERE valid = 0
 """,
     ),
 ]

@@ -234,6 +234,10 @@ def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
                 " created_at) VALUES ('c1', 'old', 'running', 'Asia/Shanghai', 1, 1, 0)")
     con.execute("INSERT INTO borrowers (campaign_id, borrower_id, data, status, imported_at) VALUES"
                 " ('c1', 'B001', '{\"amount_due\": 3200}', 'active', 0)")
+    con.execute("INSERT INTO borrowers (campaign_id, borrower_id, data, status, stop_reason, imported_at) VALUES"
+                " ('c1', 'B002', '{}', 'review', 'complaint', 0)")
+    con.execute("INSERT INTO contacts (campaign_id, borrower_id, phone, rank, valid) VALUES"
+                " ('c1', 'B001', '+8613900000009', 1, 0)")
     for call, at, date, amount in (("k1", 100.0, "2026-11-01", 500.0), ("k2", 200.0, None, None)):
         con.execute("INSERT INTO outcomes (call_id, campaign_id, borrower_id, disposition, ptp_date, ptp_amount,"
                     " data, created_at) VALUES (?, 'c1', 'B001', 'promise_to_pay', ?, ?, '{}', ?)",
@@ -244,11 +248,12 @@ def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
     try:
         assert store.schema_version == 3
         assert store.is_opted_out("+8613800000000")
-        assert store.open_facts("B001") == []
         (pending,) = store.active_promises("B001")  # the older promise is superseded by the later one
         assert (pending.call_id, pending.amount, pending.promised_date.isoformat()) == ("k2", 3200.0, "1970-01-08")
         rows = store.connection.execute("SELECT call_id, state FROM promises ORDER BY created_at").fetchall()
         assert [tuple(r) for r in rows] == [("k1", "superseded"), ("k2", "pending")]
         assert store.progress("c1")["promises"] == 1
+        assert [f.kind for f in store.open_facts("B002")] == ["complaint"]  # still blocks other campaigns
+        assert [(f.kind, f.phone) for f in store.open_facts("B001")] == [("wrong_number", "+8613900000009")]
     finally:
         store.close()
