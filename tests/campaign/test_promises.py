@@ -257,3 +257,27 @@ def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
         assert [(f.kind, f.phone) for f in store.open_facts("B001")] == [("wrong_number", "+8613900000009")]
     finally:
         store.close()
+
+
+def test_summary_counts_kept_rate_by_segment_and_the_script_set_that_captured_the_promise(
+    stack_factory: StackFactory,
+) -> None:
+    """Two promises, one kept and one broken: captured 2, kept rate 0.5, grouped under the call's script set."""
+    s = stack_factory()
+    said = {"B001": dict(PROMISE), "B002": dict(PROMISE)}
+    s.runner.outcome = lambda b: said.pop(b.id, {"disposition": "refused"})
+    c = s.service.create_campaign("S")
+    s.service.import_records(c.id, [borrower_row(1), borrower_row(2)])
+    s.scheduler.start()
+    s.service.start(c.id)
+    run_for(s.clock, 60)
+    _to(s, 3, 12)
+    _pay(s, {"borrower_id": "B001", "amount": 1500, "paid_at": "2026-12-02T10:00", "reference": "R1"})
+    _to(s, 4, 1)
+    s.ledger.reconcile()
+    summary = s.ledger.summary(c.id)
+    assert (summary["total"]["captured"], summary["total"]["kept"], summary["total"]["broken"]) == (2, 1, 1)
+    assert summary["total"]["kept_rate"] == 0.5
+    (group,) = summary["by_segment_and_script_set"]
+    assert group["script_set"] and group["script_set"] == s.runner.script_sets[0]
+    assert group["segment"] == s.store.get_borrower(c.id, "B001").segment
