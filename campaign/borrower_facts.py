@@ -205,13 +205,17 @@ def record_call_facts(
         add_fact(db, kind=FACT_CALLBACK, until=follow_up.next_due_at, detail={"asked": outcome.get("callback_at")},
                  **common)
     if kind == "promise_to_pay":
-        store_promise(db, attempt, record.call_id, outcome, at)
+        store_promise(db, attempt, record.call_id, outcome, at, script_set=record.script_set)
 
 
 def store_promise(
-    db: sqlite3.Connection, attempt: sqlite3.Row, call_id: str, outcome: dict[str, Any], at: float
+    db: sqlite3.Connection, attempt: sqlite3.Row, call_id: str, outcome: dict[str, Any], at: float,
+    script_set: str | None = None,
 ) -> str:
-    """One promise row; the same promise restated keeps its row, a different one supersedes the old."""
+    """One promise row; the same promise restated keeps its row, a different one supersedes the old.
+
+    `script_set` is the set the call spoke (kept rate by script set is judged on it), else the borrower's.
+    """
     borrower_id, campaign_id = attempt["borrower_id"], attempt["campaign_id"]
     b = db.execute("SELECT data, timezone, segment, script_set FROM borrowers WHERE campaign_id = ? AND"
                    " borrower_id = ?", (campaign_id, borrower_id)).fetchone()
@@ -239,7 +243,8 @@ def store_promise(
         "INSERT INTO promises (id, borrower_id, campaign_id, call_id, promised_date, amount, confirmed, state,"
         " segment, script_set, timezone, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (promise_id, borrower_id, campaign_id, call_id, day.isoformat(), amount, int(confirmed), PROMISE_PENDING,
-         b["segment"] if b is not None else None, b["script_set"] if b is not None else None, zone_name, at, at),
+         b["segment"] if b is not None else None, script_set or (b["script_set"] if b is not None else None),
+         zone_name, at, at),
     )
     promise_history(db, promise_id, PROMISE_PENDING, at, call=call_id, amount_said=raw_amount is not None)
     return promise_id

@@ -215,7 +215,7 @@ def test_broken_promise_of_a_finished_campaign_gets_no_call_and_frees_the_borrow
 
 
 def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
-    """A database made by migrations 1-2 gets the facts, promises and payments tables on open; rows stay."""
+    """A database made by migrations 1-2 gets the new tables on open; stored promises become promise rows."""
     import sqlite3
 
     from campaign.migrations import MIGRATIONS
@@ -230,12 +230,54 @@ def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
                 con.execute(statement)
         con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
     con.execute("INSERT INTO opt_outs (phone, reason, created_at) VALUES ('+8613800000000', 'asked', 1)")
+    con.execute("INSERT INTO campaigns (id, name, state, timezone, max_concurrent_calls, calls_per_second,"
+                " created_at) VALUES ('c1', 'old', 'running', 'Asia/Shanghai', 1, 1, 0)")
+    con.execute("INSERT INTO borrowers (campaign_id, borrower_id, data, status, imported_at) VALUES"
+                " ('c1', 'B001', '{\"amount_due\": 3200}', 'active', 0)")
+    con.execute("INSERT INTO borrowers (campaign_id, borrower_id, data, status, stop_reason, imported_at) VALUES"
+                " ('c1', 'B002', '{}', 'review', 'complaint', 0)")
+    con.execute("INSERT INTO contacts (campaign_id, borrower_id, phone, rank, valid) VALUES"
+                " ('c1', 'B001', '+8613900000009', 1, 0)")
+    for call, at, date, amount in (("k1", 100.0, "2026-11-01", 500.0), ("k2", 200.0, None, None)):
+        con.execute("INSERT INTO outcomes (call_id, campaign_id, borrower_id, disposition, ptp_date, ptp_amount,"
+                    " data, created_at) VALUES (?, 'c1', 'B001', 'promise_to_pay', ?, ?, '{}', ?)",
+                    (call, date, amount, at))
     con.commit()
     con.close()
     store = SqliteStore(db)
     try:
         assert store.schema_version == 3
         assert store.is_opted_out("+8613800000000")
-        assert store.open_facts("B001") == [] and store.active_promises("B001") == []
+        (pending,) = store.active_promises("B001")  # the older promise is superseded by the later one
+        assert (pending.call_id, pending.amount, pending.promised_date.isoformat()) == ("k2", 3200.0, "1970-01-08")
+        rows = store.connection.execute("SELECT call_id, state FROM promises ORDER BY created_at").fetchall()
+        assert [tuple(r) for r in rows] == [("k1", "superseded"), ("k2", "pending")]
+        assert store.progress("c1")["promises"] == 1
+        assert [f.kind for f in store.open_facts("B002")] == ["complaint"]  # still blocks other campaigns
+        assert [(f.kind, f.phone) for f in store.open_facts("B001")] == [("wrong_number", "+8613900000009")]
     finally:
         store.close()
+
+
+def test_summary_counts_kept_rate_by_segment_and_the_script_set_that_captured_the_promise(
+    stack_factory: StackFactory,
+) -> None:
+    """Two promises, one kept and one broken: captured 2, kept rate 0.5, grouped under the call's script set."""
+    s = stack_factory()
+    said = {"B001": dict(PROMISE), "B002": dict(PROMISE)}
+    s.runner.outcome = lambda b: said.pop(b.id, {"disposition": "refused"})
+    c = s.service.create_campaign("S")
+    s.service.import_records(c.id, [borrower_row(1), borrower_row(2)])
+    s.scheduler.start()
+    s.service.start(c.id)
+    run_for(s.clock, 60)
+    _to(s, 3, 12)
+    _pay(s, {"borrower_id": "B001", "amount": 1500, "paid_at": "2026-12-02T10:00", "reference": "R1"})
+    _to(s, 4, 1)
+    s.ledger.reconcile()
+    summary = s.ledger.summary(c.id)
+    assert (summary["total"]["captured"], summary["total"]["kept"], summary["total"]["broken"]) == (2, 1, 1)
+    assert summary["total"]["kept_rate"] == 0.5
+    (group,) = summary["by_segment_and_script_set"]
+    assert group["script_set"] and group["script_set"] == s.runner.script_sets[0]
+    assert group["segment"] == s.store.get_borrower(c.id, "B001").segment
