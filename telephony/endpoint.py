@@ -42,6 +42,7 @@ from telephony.events import RegistrationState
 from telephony.media import CallMediaPort, FrameRelay, destroy_now
 from telephony.pjlib import calls_in_use, compiled_call_limit
 from telephony.sip_text import check_caller_id
+from telephony.trust import TrustedSources
 
 log = logging.getLogger("telephony.endpoint")
 pjlog = logging.getLogger("telephony.pjsip")
@@ -91,11 +92,16 @@ class _TrunkAccount(pj.Account):
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         hook = self._endpoint.on_incoming_call
         if hook is None:
-            # An outbound-only server: refuse politely instead of leaving the caller ringing.
+            # An outbound-only server: a trunk gets a polite busy instead of ringing; anyone else 403.
+            source = str(prm.rdata.srcAddress)
+            trusted = self._endpoint.trusted_sources.allows(source)
             call = pj.Call(self, prm.callId)
             op = pj.CallOpParam(True)
-            op.statusCode = 486
+            op.statusCode = 486 if trusted else 403
             call.hangup(op)
+            if not trusted:
+                self._endpoint.reactor.callFromThread(
+                    log_event, log, "sip.incoming_refused", logging.INFO, source=source, status=403)
             return
         hook(self, prm.callId)
 
@@ -125,6 +131,7 @@ class SipEndpoint:
         self._port_seq = 0
         self._graveyard: list[tuple[Any, Any]] = []
         self._recent_dials: deque[float] = deque()
+        self.trusted_sources = TrustedSources(())  # resolved from the trunks in start()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,6 +148,7 @@ class SipEndpoint:
             return defer.fail(RuntimeError("endpoint already started"))
         if SipEndpoint._running is not None:
             return defer.fail(RuntimeError("another SipEndpoint is running in this process (one pjsua2 per process)"))
+        self.trusted_sources = TrustedSources.of_trunks(self.config.trunks)
         try:
             self._create_library()
         except pj.Error as exc:
