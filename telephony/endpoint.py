@@ -106,6 +106,46 @@ class _TrunkAccount(pj.Account):
         hook(self, prm.callId)
 
 
+class _RefusingAccount(pj.Account):
+    """Takes every call-starting request from outside the trunks and answers it 403.
+
+    Why an account of its own: pjsua opens the RTP/RTCP sockets of an incoming call before
+    `onIncomingCall` runs, and pjlib's 64-handle select() queue frees a handle only 0.5 s after its
+    socket closes, so an INVITE flood from anywhere (200/s was measured) aborted the process.
+    This account uses pjmedia's loop transport (no sockets), and `_Endpoint.onSelectAccount`
+    hands it every request whose source is not trusted, before any media is created.
+    """
+
+    def __init__(self, endpoint: SipEndpoint) -> None:
+        super().__init__()
+        self._endpoint = endpoint
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        source = str(prm.rdata.srcAddress)
+        call = pj.Call(self, prm.callId)
+        op = pj.CallOpParam(True)
+        op.statusCode = 403
+        call.hangup(op)
+        self._endpoint.reactor.callFromThread(
+            log_event, log, "sip.incoming_refused", logging.INFO, source=source, status=403)
+
+
+class _Endpoint(pj.Endpoint):
+    """pjsua2's Endpoint with account selection: untrusted sources go to the refusing account."""
+
+    def __init__(self, owner: SipEndpoint) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def onSelectAccount(self, prm: pj.OnSelectAccountParam) -> None:
+        owner = self._owner
+        refuser = owner._refuser
+        if refuser is None or owner.on_incoming_call is not None:
+            return  # an answering UA (simulated phone) decides for itself
+        if not owner.trusted_sources.allows(str(prm.rdata.srcAddress)):
+            prm.accountIndex = refuser.getId()
+
+
 class SipEndpoint:
     """Places calls through trunks (or directly) and owns the pjsua2 library while started."""
 
@@ -132,6 +172,7 @@ class SipEndpoint:
         self._graveyard: list[tuple[Any, Any]] = []
         self._recent_dials: deque[float] = deque()
         self.trusted_sources = TrustedSources(())  # resolved from the trunks in start()
+        self._refuser: _RefusingAccount | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -162,7 +203,7 @@ class SipEndpoint:
         return defer.succeed(None)
 
     def _create_library(self) -> None:
-        ep = pj.Endpoint()
+        ep = _Endpoint(self)
         self._ep = ep
         with _pjlib_stdout_to_log():  # pjlib announces itself on stdout before our writer is installed
             ep.libCreate()
@@ -205,6 +246,11 @@ class SipEndpoint:
         self._direct = self._create_account(None)
         for trunk in self.config.trunks:
             self._accounts[trunk.name] = self._create_account(trunk)
+        refuser_config = self._account_config(None)
+        refuser_config.idUri = f"sip:refused@{self.config.sip.bind_address}:{self.local_port}"
+        refuser_config.mediaConfig.useLoopMedTp = True  # no RTP sockets for calls we only refuse
+        self._refuser = _RefusingAccount(self)
+        self._refuser.create(refuser_config, False)
 
     def _set_codecs(self, ep: pj.Endpoint) -> None:
         wanted = {f"{name}/8000/1": 250 - i for i, name in enumerate(self.config.media.codecs)}
@@ -289,12 +335,13 @@ class SipEndpoint:
         self._bury()
         ep = self._ep
         if ep is not None:
-            for account in [self._direct, *self._accounts.values()]:
+            for account in [self._refuser, self._direct, *self._accounts.values()]:
                 if account is not None:
                     with contextlib.suppress(pj.Error):
                         account.shutdown()
                     destroy_now(account)
             self._direct = None
+            self._refuser = None
             self._accounts.clear()
             try:
                 with _pjlib_stdout_to_log():  # pjsua's last shutdown lines come after our writer is gone
