@@ -42,7 +42,7 @@ from telephony.events import RegistrationState
 from telephony.media import CallMediaPort, FrameRelay, destroy_now
 from telephony.pjlib import calls_in_use, compiled_call_limit
 from telephony.sip_text import check_caller_id
-from telephony.trust import TrustedSources
+from telephony.trust import RefusalLogBrake, TrustedSources, source_ip
 
 log = logging.getLogger("telephony.endpoint")
 pjlog = logging.getLogger("telephony.pjsip")
@@ -100,8 +100,7 @@ class _TrunkAccount(pj.Account):
             op.statusCode = 486 if trusted else 403
             call.hangup(op)
             if not trusted:
-                self._endpoint.reactor.callFromThread(
-                    log_event, log, "sip.incoming_refused", logging.INFO, source=source, status=403)
+                self._endpoint.reactor.callFromThread(self._endpoint._log_refusal, source)
             return
         hook(self, prm.callId)
 
@@ -126,8 +125,7 @@ class _RefusingAccount(pj.Account):
         op = pj.CallOpParam(True)
         op.statusCode = 403
         call.hangup(op)
-        self._endpoint.reactor.callFromThread(
-            log_event, log, "sip.incoming_refused", logging.INFO, source=source, status=403)
+        self._endpoint.reactor.callFromThread(self._endpoint._log_refusal, source)
 
 
 class _Endpoint(pj.Endpoint):
@@ -173,6 +171,14 @@ class SipEndpoint:
         self._recent_dials: deque[float] = deque()
         self.trusted_sources = TrustedSources(())  # resolved from the trunks in start()
         self._refuser: _RefusingAccount | None = None
+        self._refusal_log = RefusalLogBrake(reactor)
+
+    def _log_refusal(self, source: str) -> None:
+        """Reactor thread: one `sip.incoming_refused` line per source IP per minute (a flood is counted)."""
+        unlogged = self._refusal_log.should_log(source_ip(source))
+        if unlogged is not None:
+            log_event(log, "sip.incoming_refused", logging.INFO, source=source, status=403,
+                      refused_unlogged_since_last=unlogged)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable
+from typing import Protocol
 
 from config.server_config import TrunkSettings
 
@@ -60,3 +61,36 @@ class TrustedSources:
 
     def allows(self, src_address: str) -> bool:
         return source_ip(src_address) in self.ips
+
+
+class Clock(Protocol):
+    def seconds(self) -> float: ...
+
+
+class RefusalLogBrake:
+    """Logs the first refused request per source IP per minute and counts the rest.
+
+    Why: an INVITE flood is thousands of refusals a minute; one line each would turn it into a disk
+    flood. The line that ends a quiet minute carries how many were refused without a line.
+    """
+
+    WINDOW_S = 60.0
+    MAX_SOURCES = 10_000
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._seen: dict[str, tuple[float, int]] = {}  # ip -> (logged at, refused since without a line)
+
+    def should_log(self, source_ip: str) -> int | None:
+        """None: stay quiet (counted); else log now, with how many went unlogged since the last line."""
+        now = self._clock.seconds()
+        entry = self._seen.get(source_ip)
+        if entry is not None and now - entry[0] < self.WINDOW_S:
+            self._seen[source_ip] = (entry[0], entry[1] + 1)
+            return None
+        if entry is None and len(self._seen) >= self.MAX_SOURCES:
+            self._seen = {ip: e for ip, e in self._seen.items() if now - e[0] < self.WINDOW_S}
+            if len(self._seen) >= self.MAX_SOURCES:
+                return None
+        self._seen[source_ip] = (now, 0)
+        return entry[1] if entry is not None else 0

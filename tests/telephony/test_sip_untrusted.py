@@ -87,3 +87,18 @@ def test_invite_from_the_trunk_address_gets_busy(trunk_endpoint: Any) -> None:
     assert _call_from(trunk_endpoint, TRUNK_IP, "486") == 0
     spin(0.2)
     assert trunk_endpoint.free_call_slots == trunk_endpoint.max_calls
+
+
+def test_refusal_log_is_one_line_per_source_per_minute() -> None:
+    """A flood of refusals logs once per source IP per minute; the next line says how many went unlogged."""
+    from twisted.internet.task import Clock
+
+    from telephony.trust import RefusalLogBrake
+
+    clock = Clock()
+    brake = RefusalLogBrake(clock)
+    assert brake.should_log("127.0.0.1") == 0
+    assert all(brake.should_log("127.0.0.1") is None for _ in range(1999))
+    assert brake.should_log("127.0.0.3") == 0  # another source has its own minute
+    clock.advance(60)
+    assert brake.should_log("127.0.0.1") == 1999
