@@ -25,4 +25,5 @@ def test_invite_flood_is_refused_without_disturbing_calls_in_progress() -> None:
     assert result["invites_answered_403"] == 400 and result["invites_failed"] == 0
     during = result["during"]
     assert during["frames"] >= 0.98 * during["expected"]
+    assert during["late"] <= 0.05 * during["expected"]  # one log line per refusal made 17% late; now 0
     assert during["lateness_max_ms"] < 500  # loose for a loaded 2-core machine; a 10 s run here: worst 23 ms
