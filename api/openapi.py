@@ -35,8 +35,9 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["name"], "additionalProperties": False,
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 200}, "strategy": _STR, "timezone": _STR,
-            "trunk": _STR, "caller_id": _STR, "max_concurrent_calls": {"type": "integer", "minimum": 1},
-            "calls_per_second": {"type": "number", "exclusiveMinimum": 0},
+            "trunk": _STR, "caller_id": _STR,
+            "max_concurrent_calls": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "calls_per_second": {"type": "number", "exclusiveMinimum": 0, "maximum": 200},
         },
     },
     "ImportReport": {

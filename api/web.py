@@ -255,13 +255,13 @@ class CampaignApi(Resource):
         assert request.content is not None
         raw = request.content.read()
         try:
-            return json.loads(raw or b"null")
+            return json.loads(raw or b"null", parse_constant=_no_constant)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"body is not valid JSON: {exc}") from None
 
     @staticmethod
     def _query(request: server.Request) -> dict[str, str]:
-        parsed = parse_qs(urlsplit(request.uri.decode("utf-8", "replace")).query)
+        parsed = parse_qs(urlsplit(request.uri.decode("utf-8", "replace")).query, keep_blank_values=True)
         return {k: v[-1] for k, v in parsed.items()}
 
     # -- handlers -------------------------------------------------------------------------------
@@ -288,6 +288,13 @@ class CampaignApi(Resource):
         for key in ("calls_per_second", "start_at"):
             if key in body and (not isinstance(body[key], int | float) or isinstance(body[key], bool)):
                 raise ApiError(400, f"{key}: expected a number")
+        # Bounds checked here too: the service reads 0 as "use the default", which would accept a zero.
+        if len(name) > 200:
+            raise ApiError(400, "name: at most 200 characters")
+        if "max_concurrent_calls" in body and not 1 <= body["max_concurrent_calls"] <= 1000:
+            raise ApiError(400, "max_concurrent_calls: expected 1..1000")
+        if "calls_per_second" in body and not 0 < body["calls_per_second"] <= 200:
+            raise ApiError(400, "calls_per_second: expected more than 0 and at most 200")
         campaign = self.service.create_campaign(
             name, strategy=body.get("strategy"), timezone=body.get("timezone"), trunk=body.get("trunk"),
             caller_id=body.get("caller_id", ""), max_concurrent_calls=body.get("max_concurrent_calls"),
@@ -504,6 +511,11 @@ def _decoded(segments: dict[str, str]) -> dict[str, str]:
 
 
 BORROWER_STATUSES = (BORROWER_ACTIVE, BORROWER_REVIEW, BORROWER_STOPPED, BORROWER_EXHAUSTED)
+
+
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON (Python's parser takes them); refuse them as a syntax error."""
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
 
 
 def _client_address(request: server.Request) -> str:

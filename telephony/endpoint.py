@@ -42,6 +42,7 @@ from telephony.events import RegistrationState
 from telephony.media import CallMediaPort, FrameRelay, destroy_now
 from telephony.pjlib import calls_in_use, compiled_call_limit
 from telephony.sip_text import check_caller_id
+from telephony.trust import RefusalLogBrake, TrustedSources, source_ip
 
 log = logging.getLogger("telephony.endpoint")
 pjlog = logging.getLogger("telephony.pjsip")
@@ -91,13 +92,56 @@ class _TrunkAccount(pj.Account):
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         hook = self._endpoint.on_incoming_call
         if hook is None:
-            # An outbound-only server: refuse politely instead of leaving the caller ringing.
+            # An outbound-only server: a trunk gets a polite busy instead of ringing; anyone else 403.
+            source = str(prm.rdata.srcAddress)
+            trusted = self._endpoint.trusted_sources.allows(source)
             call = pj.Call(self, prm.callId)
             op = pj.CallOpParam(True)
-            op.statusCode = 486
+            op.statusCode = 486 if trusted else 403
             call.hangup(op)
+            if not trusted:
+                self._endpoint.reactor.callFromThread(self._endpoint._log_refusal, source)
             return
         hook(self, prm.callId)
+
+
+class _RefusingAccount(pj.Account):
+    """Takes every call-starting request from outside the trunks and answers it 403.
+
+    Why an account of its own: pjsua opens the RTP/RTCP sockets of an incoming call before
+    `onIncomingCall` runs, and pjlib's 64-handle select() queue frees a handle only 0.5 s after its
+    socket closes, so an INVITE flood from anywhere (200/s was measured) aborted the process.
+    This account uses pjmedia's loop transport (no sockets), and `_Endpoint.onSelectAccount`
+    hands it every request whose source is not trusted, before any media is created.
+    """
+
+    def __init__(self, endpoint: SipEndpoint) -> None:
+        super().__init__()
+        self._endpoint = endpoint
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        source = str(prm.rdata.srcAddress)
+        call = pj.Call(self, prm.callId)
+        op = pj.CallOpParam(True)
+        op.statusCode = 403
+        call.hangup(op)
+        self._endpoint.reactor.callFromThread(self._endpoint._log_refusal, source)
+
+
+class _Endpoint(pj.Endpoint):
+    """pjsua2's Endpoint with account selection: untrusted sources go to the refusing account."""
+
+    def __init__(self, owner: SipEndpoint) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def onSelectAccount(self, prm: pj.OnSelectAccountParam) -> None:
+        owner = self._owner
+        refuser = owner._refuser
+        if refuser is None or owner.on_incoming_call is not None:
+            return  # an answering UA (simulated phone) decides for itself
+        if not owner.trusted_sources.allows(str(prm.rdata.srcAddress)):
+            prm.accountIndex = refuser.getId()
 
 
 class SipEndpoint:
@@ -125,6 +169,16 @@ class SipEndpoint:
         self._port_seq = 0
         self._graveyard: list[tuple[Any, Any]] = []
         self._recent_dials: deque[float] = deque()
+        self.trusted_sources = TrustedSources(())  # resolved from the trunks in start()
+        self._refuser: _RefusingAccount | None = None
+        self._refusal_log = RefusalLogBrake(reactor)
+
+    def _log_refusal(self, source: str) -> None:
+        """Reactor thread: one `sip.incoming_refused` line per source IP per minute (a flood is counted)."""
+        unlogged = self._refusal_log.should_log(source_ip(source))
+        if unlogged is not None:
+            log_event(log, "sip.incoming_refused", logging.INFO, source=source, status=403,
+                      refused_unlogged_since_last=unlogged)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,6 +195,7 @@ class SipEndpoint:
             return defer.fail(RuntimeError("endpoint already started"))
         if SipEndpoint._running is not None:
             return defer.fail(RuntimeError("another SipEndpoint is running in this process (one pjsua2 per process)"))
+        self.trusted_sources = TrustedSources.of_trunks(self.config.trunks)
         try:
             self._create_library()
         except pj.Error as exc:
@@ -154,7 +209,7 @@ class SipEndpoint:
         return defer.succeed(None)
 
     def _create_library(self) -> None:
-        ep = pj.Endpoint()
+        ep = _Endpoint(self)
         self._ep = ep
         with _pjlib_stdout_to_log():  # pjlib announces itself on stdout before our writer is installed
             ep.libCreate()
@@ -197,6 +252,11 @@ class SipEndpoint:
         self._direct = self._create_account(None)
         for trunk in self.config.trunks:
             self._accounts[trunk.name] = self._create_account(trunk)
+        refuser_config = self._account_config(None)
+        refuser_config.idUri = f"sip:refused@{self.config.sip.bind_address}:{self.local_port}"
+        refuser_config.mediaConfig.useLoopMedTp = True  # no RTP sockets for calls we only refuse
+        self._refuser = _RefusingAccount(self)
+        self._refuser.create(refuser_config, False)
 
     def _set_codecs(self, ep: pj.Endpoint) -> None:
         wanted = {f"{name}/8000/1": 250 - i for i, name in enumerate(self.config.media.codecs)}
@@ -281,12 +341,13 @@ class SipEndpoint:
         self._bury()
         ep = self._ep
         if ep is not None:
-            for account in [self._direct, *self._accounts.values()]:
+            for account in [self._refuser, self._direct, *self._accounts.values()]:
                 if account is not None:
                     with contextlib.suppress(pj.Error):
                         account.shutdown()
                     destroy_now(account)
             self._direct = None
+            self._refuser = None
             self._accounts.clear()
             try:
                 with _pjlib_stdout_to_log():  # pjsua's last shutdown lines come after our writer is gone

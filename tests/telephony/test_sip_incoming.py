@@ -1,4 +1,4 @@
-"""Incoming calls: refused with 486 by default, or handed to the `on_incoming_call` hook."""
+"""Incoming calls: refused by default (486 from a trunk, 403 from elsewhere), or handed to the hook."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def _run_caller(endpoint: Any, code: str) -> int:
         return caller.proc.wait(5)
 
 
-def test_incoming_call_is_refused_busy_by_default(endpoint: Any) -> None:
-    """An outbound-only server answers an unexpected INVITE with 486 instead of leaving it ringing."""
-    assert _run_caller(endpoint, "486") == 0
+def test_incoming_call_is_refused_by_default(endpoint: Any) -> None:
+    """An outbound-only server answers an INVITE from a non-trunk address (no trunks here) with 403, never ringing."""
+    assert _run_caller(endpoint, "403") == 0
 
 
 def test_incoming_call_hook_decides(endpoint: Any) -> None:
