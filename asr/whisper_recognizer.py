@@ -217,10 +217,23 @@ class WhisperEngine:
                 self.active -= 1
                 self.decodes += 1
         text = normalize_transcript("".join(s.text for s in segs).strip())
-        if not segs:
+        if not segs or echoes_prompt(text, self.options.initial_prompt):
             return RecognitionResult("", None)
         logprob = sum(s.avg_logprob for s in segs) / len(segs)
         return RecognitionResult(text, round(math.exp(logprob), 3))
+
+
+def _han(text: str) -> str:
+    return "".join(ch for ch in text if "\u4e00" <= ch <= "\u9fff")
+
+
+def echoes_prompt(text: str, prompt: str) -> bool:
+    """Whisper repeats its initial prompt when the audio is unclear; such a result is not the borrower's words.
+
+    Judged on Han characters only (punctuation and stray digits differ between echoes): two or more
+    of them that all appear, in order and together, inside the prompt."""
+    heard = _han(text)
+    return len(heard) >= 2 and heard in _han(prompt)
 
 
 _engines: dict[tuple[Path, str, int, int, str, int], WhisperEngine] = {}

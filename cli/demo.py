@@ -48,6 +48,10 @@ SIM_WITH_MODEL_NOTICE = (
     "     VAD, RTP, barge-in and timing are real."
 )
 VOSK_NOTICE = "ASR: Vosk with the model at {model} (the simulated borrowers' INFO transcripts are ignored)."
+WHISPER_NOTICE = (
+    "ASR: whisper (faster-whisper, Whisper base) recognizes the borrowers' espeak-ng audio; their INFO transcripts\n"
+    "     are ignored, and only used afterwards to count the turns understood as intended."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,8 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON after the table")
     parser.add_argument("--keep-serving", action="store_true", help="keep the dashboard up after the summary")
     parser.add_argument(
-        "--recognizer", choices=("sim", "vosk"), default="sim",
-        help="sim (default): the borrowers' words come by SIP INFO; vosk: the configured Mandarin model hears them",
+        "--recognizer", choices=("sim", "vosk", "whisper"), default="sim",
+        help="sim (default): the borrowers' words come by SIP INFO; vosk: the configured Mandarin model hears them; "
+             "whisper: faster-whisper hears them (extra zh-asr)",
     )
 
 
@@ -351,6 +356,8 @@ def run(args: argparse.Namespace) -> int:
     print("Collections voice-bot demo: a real campaign against simulated borrowers on 127.0.0.1", file=out)
     if args.recognizer == "vosk":
         print(VOSK_NOTICE.format(model=model), file=out)
+    elif args.recognizer == "whisper":
+        print(WHISPER_NOTICE, file=out)
     else:
         print((SIM_WITH_MODEL_NOTICE if model.is_dir() else SIM_NOTICE).format(model=model), file=out)
     phone = SimPhoneProcess(numbers=args.numbers, log_path=run_dir / "sim-phone.jsonl",
@@ -596,8 +603,17 @@ class _Demo:
             print(f"recordings: {self.run_dir / 'recordings'} (stereo: bot left, borrower right)", file=out)
             print(f"logs:       {self.run_dir / 'server.log'} (server), {self.run_dir / 'sim-phone.jsonl'} (sim phone)",
                   file=out)
+            extra: dict[str, Any] = {}
+            if self.args.recognizer != "sim":
+                from cli.demo_understood import count_understood, sim_lines
+
+                understood = count_understood(calls, personas, sim_lines(self.run_dir / "sim-phone.jsonl"),
+                                              lambda text: classifier.classify(text).intent)
+                print(understood.describe(), file=out)
+                extra["understood"] = understood.to_dict()
             summary_json = json.dumps(
-                {"campaign": campaign.id, "seconds": round(elapsed, 1), "zone": choice.zone, **summary.to_dict()},
+                {"campaign": campaign.id, "seconds": round(elapsed, 1), "zone": choice.zone, **summary.to_dict(),
+                 **extra},
                 ensure_ascii=False, indent=1)
             (self.run_dir / "summary.json").write_text(summary_json + "\n", encoding="utf-8")
             print(f"summary:    {self.run_dir / 'summary.json'}", file=out)

@@ -102,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
               f"texts to stand in for the words. {_OPTIONS}", file=sys.stderr)
         return 2
     force_asr = args.model is not None or args.recognizer in ("vosk", "whisper")
+    live_engines = {j.live.recognizer for j in jobs if j.live is not None and j.live.recognizer != "sim"}
     engine = args.recognizer if args.recognizer in ("vosk", "whisper") else (
-        config.asr.recognizer if config.asr.recognizer in ("vosk", "whisper") and args.model is None else "vosk"
+        "whisper" if live_engines == {"whisper"} and args.model is None
+        else config.asr.recognizer if config.asr.recognizer in ("vosk", "whisper") and args.model is None else "vosk"
     )
     asr = None
     if force_asr or any(j.live is None or j.live.recognizer != "sim" for j in jobs):

@@ -134,3 +134,26 @@ def test_model_path_must_be_a_ctranslate2_folder(tmp_path: Path) -> None:
 def test_short_noise_is_no_words(engine: WhisperEngine) -> None:
     """Under 100 ms of audio is not decoded at all (Whisper would invent words for it)."""
     assert engine.decode(np.zeros(400, "<i2").tobytes(), 8000) == RecognitionResult("", None)
+
+
+class _EchoingModel:
+    """A faster-whisper stand-in that hears `text` in any audio (the echo filter is what is under test)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def transcribe(self, audio: Any, **options: Any) -> tuple[list[Any], None]:
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(text=self.text, avg_logprob=-0.2)], None
+
+
+def test_an_echo_of_the_initial_prompt_is_no_words() -> None:
+    """A result that only repeats part of the prompt is dropped; words beyond the prompt are kept."""
+    from asr.whisper_recognizer import DecodeOptions
+
+    options = DecodeOptions("简体中文，有标点。", 5)
+    speech = np.full(1600, 1000, "<i2").tobytes()
+    assert WhisperEngine(_EchoingModel("简体中文４"), Path("."), options).decode(speech, 8000).text == ""
+    kept = WhisperEngine(_EchoingModel("我已经还了。"), Path("."), options).decode(speech, 8000)
+    assert kept.text == "我已经还了。" and kept.confidence == round(float(np.exp(-0.2)), 3)
