@@ -121,6 +121,7 @@ class DialogueManager:
         segments: tuple[Segment, ...] | None = None,
         config: DialogueConfig | None = None,
         slot_extractor: SlotExtractor | None = None,
+        agent_available: bool = False,
     ) -> None:
         if script_set is None and segments is None:
             raise ValueError("give a script_set id or the segments that choose one per borrower")
@@ -130,6 +131,9 @@ class DialogueManager:
         self.classifier = classifier
         self.today = today
         self.config = config or DialogueConfig()
+        # C9: without a reachable human agent no prompt may say "transferring"; transfer nodes go to
+        # their `unavailable` target (a callback by a person) instead.
+        self.agent_available = agent_available
         self._forced_set = script_set
         self._segments = segments
         if slot_extractor is None:
@@ -207,8 +211,10 @@ class DialogueManager:
         if intent in INTENT_FACTS:
             self.facts.add(INTENT_FACTS[intent])
         read_back = {name: self.slots.get(name) for name in node.capture}
-        # A promise states its own terms wherever it is said ("I'll pay 3000 the day after tomorrow").
-        capture = (*node.capture, *PROMISE_SLOTS) if intent == "promise_to_pay" else node.capture
+        # The borrower's promise states its own terms wherever it is said ("I'll pay 3000 the day after
+        # tomorrow"); before identity it is no one's promise yet.
+        global_promise = intent == "promise_to_pay" and self.identity_confirmed
+        capture = (*node.capture, *PROMISE_SLOTS) if global_promise else node.capture
         filled = self._capture(capture, text) if capture else False
         if filled and intent not in NOT_A_PROMISE and any(s in capture for s in PROMISE_SLOTS):
             self.promise_stated = True
@@ -265,6 +271,21 @@ class DialogueManager:
         assert self.outcome is not None
         return self.outcome
 
+    def on_transfer_failed(self, reason: str) -> Outcome:
+        """The transfer to an agent did not happen (REFER failed, no agent URI): never store `transferred`.
+
+        The borrower asked for a person, so the outcome asks for a callback by one; the disposition is
+        the strongest fact learned (a complaint stays a complaint), else `callback`.
+        """
+        self.transfer_failed = True
+        self.flags.add("callback_requested")
+        log_event(log, "dialogue.transfer_failed", logging.WARNING, reason=reason)
+        if self.outcome is None or self.outcome.disposition == "transferred":
+            self.outcome = None
+            self._finish(self.strongest_fact() or "callback")
+        assert self.outcome is not None
+        return self.outcome
+
     # --- walking the graph --------------------------------------------------------------------
 
     @property
@@ -288,6 +309,14 @@ class DialogueManager:
         try:
             for _ in range(_MAX_CHAIN):
                 node = self.library.node(key)
+                if node.transfer and not self.agent_available:
+                    log_event(log, "dialogue.no_agent", node=key)
+                    self.flags.add("callback_requested")
+                    if node.unavailable is None:  # the linter rejects this; never pretend to transfer
+                        return self._close("loop_close", parts, intent, score)
+                    target, here = node.unavailable, node
+                    key = self._resolve(target, here)
+                    continue
                 returning = target == "@return" and node is self._return_to
                 if parts and returning and self._visits[key] >= self.config.max_node_visits:
                     # Back from a side question to a question already asked twice: listen, do not ask again.
@@ -348,7 +377,8 @@ class DialogueManager:
         for route in node.routes:
             if (all(self.slots.get(s) is not None for s in route.have)
                     and all(self.slots.get(s) is None for s in route.missing)
-                    and (route.identity is None or route.identity == self.identity_confirmed)):
+                    and (route.identity is None or route.identity == self.identity_confirmed)
+                    and (route.agent is None or route.agent == self.agent_available)):
                 return route.go
         assert node.otherwise is not None
         return node.otherwise

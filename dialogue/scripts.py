@@ -43,7 +43,7 @@ DISPOSITIONS_OR_AUTO = (
     "callback", "complaint", "opt_out", "dispute", "no_response", "transferred", "hung_up", "auto",
 )
 SLOT_NAMES = ("ptp_date", "ptp_amount", "callback_at")
-FLAGS = ("complaint", "opt_out", "ptp_confirmed")
+FLAGS = ("complaint", "opt_out", "ptp_confirmed", "callback_requested")
 # Variable name -> kind. `company` is the creditor's name as spoken (same value, kept for script wording).
 VARIABLES: dict[str, str] = {
     "name": "text", "honorific": "text", "company": "text", "creditor": "text", "amount": "money",
@@ -66,6 +66,7 @@ class Route:
     have: tuple[str, ...] = ()  # slots that must be filled
     missing: tuple[str, ...] = ()  # slots that must be empty
     identity: bool | None = None  # identity confirmed (True) / not yet (False) / either (None)
+    agent: bool | None = None  # a human agent can take a transfer on this call (True) / cannot (False) / either
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Node:
     retries: int = 1
     end: str | None = None  # disposition (or "auto") of a terminal node
     transfer: bool = False
+    unavailable: str | None = None  # transfer nodes: where to go when no human agent is reachable (C9)
     confirms_identity: bool = False
     flags: tuple[str, ...] = ()
     mark: str | None = None  # disposition to use if the call later ends without a firmer one
@@ -397,7 +399,7 @@ def _target_table(t: Table, allowed: tuple[str, ...] | None) -> dict[str, str]:
 
 _NODE_KEYS = [
     "prompt", "reask", "interruptible", "then", "on", "dtmf", "route", "otherwise", "capture", "filled", "fill",
-    "no_match", "no_input", "retries", "end", "transfer", "confirms_identity", "flags", "mark",
+    "no_match", "no_input", "retries", "end", "transfer", "confirms_identity", "flags", "mark", "unavailable",
 ]
 
 
@@ -438,12 +440,12 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
     dtmf = _target_table(t.table("dtmf"), allowed=tuple("0123456789*#"))
     routes = []
     for rt in t.tables("route"):
-        rt.reject_unknown(["go", "have", "missing", "identity"])
+        rt.reject_unknown(["go", "have", "missing", "identity", "agent"])
         have, missing = rt.strings("have", ()), rt.strings("missing", ())
         for slot in have + missing:
             if slot not in SLOT_NAMES:
                 raise rt.error("have", "slot names among " + ", ".join(SLOT_NAMES), slot)
-        routes.append(Route(rt.string("go"), have, missing, rt.boolean("identity", None)))
+        routes.append(Route(rt.string("go"), have, missing, rt.boolean("identity", None), rt.boolean("agent", None)))
     node = Node(
         scene=scene,
         id=node_id,
@@ -463,6 +465,7 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
         retries=t.integer("retries", 1, min=0, max=1),
         end=t.string("end", None, choices=DISPOSITIONS_OR_AUTO),
         transfer=t.boolean("transfer", False),
+        unavailable=t.string("unavailable", None),
         confirms_identity=t.boolean("confirms_identity", False),
         flags=_choices(t, "flags", FLAGS),
         mark=t.string("mark", None, choices=DISPOSITIONS_OR_AUTO),
@@ -474,6 +477,8 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
         raise t.error("otherwise", "a decision node has no prompt and needs an otherwise target")
     if reask and not node.waits:
         raise t.error("reask", "re-ask wording only on a node that waits for the borrower")
+    if node.unavailable is not None and not node.transfer:
+        raise t.error("unavailable", "only on a transfer node (where to go when no agent is reachable)")
     if not node.is_decision and not node.prompt:
         raise t.error("prompt", "a prompt (only decision nodes may omit it)")
     return node
@@ -555,7 +560,7 @@ def _check_references(library: ScriptLibrary, lib: Table) -> None:
 
 
 def _node_targets(node: Node) -> Iterator[tuple[str, str]]:
-    for key in ("then", "otherwise", "filled", "no_match", "no_input"):
+    for key in ("then", "otherwise", "filled", "no_match", "no_input", "unavailable"):
         value = getattr(node, key)
         if value is not None:
             yield key, value

@@ -173,6 +173,7 @@ class SessionRunner:
             script_set=segment.script_set if segment is not None else None,
             segments=None if segment is not None else self.segments,
             config=self.config.dialogue,
+            agent_available=self.settings().agent_uri is not None,  # C9: no agent, no "transferring"
         )
         session = CallSession(
             call_id=call.call_id,
