@@ -36,7 +36,8 @@ def _stop(reason: str, streak: int = 0, **flags: bool) -> FollowUp:
 
 
 def _parse_when(value: object, zone: ZoneInfo, window: CallWindow, now: float) -> float | None:
-    """An ISO date means "that day, when the window opens"; an ISO date-time means that instant."""
+    """An ISO date means "that day, when the window opens"; an ISO date-time is that local instant,
+    moved to the next moment the window is open when it falls outside (a callback asked for 22:30)."""
     if value is None:
         return None
     text = str(value)
@@ -45,7 +46,7 @@ def _parse_when(value: object, zone: ZoneInfo, window: CallWindow, now: float) -
             moment = dt.datetime.fromisoformat(text)
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=zone)
-            return max(now, moment.timestamp())
+            return next_window_open(max(now, moment.timestamp()), zone, window)
         day = dt.date.fromisoformat(text)
     except ValueError:
         return None

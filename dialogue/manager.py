@@ -122,6 +122,7 @@ class DialogueManager:
         config: DialogueConfig | None = None,
         slot_extractor: SlotExtractor | None = None,
         agent_available: bool = False,
+        now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if script_set is None and segments is None:
             raise ValueError("give a script_set id or the segments that choose one per borrower")
@@ -139,8 +140,13 @@ class DialogueManager:
         if slot_extractor is None:
             from dialogue.slots import extract_slots
 
-            slot_extractor = extract_slots
+            parts_of_day = self.config.parts_of_day
+
+            def slot_extractor(text: str, today: dt.date) -> SlotsLike:
+                return extract_slots(text, today, parts_of_day)
         self._extract: SlotExtractor = slot_extractor
+        # Local wall time of the borrower, for "in an hour"; the session passes the borrower's zone.
+        self._now = now or (lambda: dt.datetime.combine(self.today, dt.datetime.now().time()))
         self.borrower: Borrower | None = None
         self.script_set: ScriptSet | None = None
         self.segment: Segment | None = None
@@ -215,6 +221,8 @@ class DialogueManager:
         # tomorrow"); before identity it is no one's promise yet.
         global_promise = intent == "promise_to_pay" and self.identity_confirmed
         capture = (*node.capture, *PROMISE_SLOTS) if global_promise else node.capture
+        if intent == "busy":  # "call me back tomorrow afternoon": the time, so the bot need not ask for it
+            capture = ("callback_at",)
         filled = self._capture(capture, text) if capture else False
         if filled and intent not in NOT_A_PROMISE and any(s in capture for s in PROMISE_SLOTS):
             self.promise_stated = True
@@ -395,17 +403,50 @@ class DialogueManager:
         """Store dates/amounts the node listens for; True if the reply filled any of them."""
         slots = self._extract(text, self.today)
         filled = False
-        if slots.date is not None:
-            for name in ("ptp_date", "callback_at"):
-                if name in capture:
-                    self.slots[name] = slots.date
-                    filled = True
-                    break
+        if slots.date is not None and "ptp_date" in capture:
+            self.slots["ptp_date"] = slots.date
+            filled = True
+        elif "callback_at" in capture:
+            moment = self._callback_moment(slots)
+            if moment is not None:
+                self.slots["callback_at"] = moment
+                filled = True
         if slots.amount is not None and "ptp_amount" in capture:
             self.slots["ptp_amount"] = float(slots.amount)
             self._amount_said = True
             filled = True
         return filled
+
+    def _callback_moment(self, slots: SlotsLike) -> dt.date | dt.datetime | None:
+        """The callback the borrower asked for, as a local day or date-time moved into the call window.
+
+        A time outside the window (22:00, or "in an hour" at 20:30) becomes the next moment the window
+        is open, and `callback_moved` lets the read-back say so: the borrower hears the real time.
+        """
+        now = self._now()
+        self.slots.pop("callback_moved", None)
+        minutes = getattr(slots, "in_minutes", None)
+        clock = getattr(slots, "time", None)
+        if minutes is not None:
+            moment = now + dt.timedelta(minutes=int(minutes))
+        elif clock is not None:
+            moment = dt.datetime.combine(slots.date or now.date(), dt.time.fromisoformat(str(clock)))
+            if slots.date is None and moment < now:
+                moment += dt.timedelta(days=1)
+        else:
+            return slots.date  # a day: the campaign calls when its window opens that day
+        start, end = self.config.callback_window
+        moved = moment
+        if moved < now:
+            moved = now
+        if moved.time() < start:
+            moved = dt.datetime.combine(moved.date(), start)
+        elif moved.time() >= end:
+            moved = dt.datetime.combine(moved.date() + dt.timedelta(days=1), start)
+        moved = moved.replace(second=0, microsecond=0)
+        if moved != moment.replace(second=0, microsecond=0):
+            self.slots["callback_moved"] = True
+        return moved
 
     def _confirms_read_back(self, node: Node, intent: str, read_back: dict[str, object]) -> bool:
         """A yes whose dates/amounts equal what this node just read back is the confirmation itself.

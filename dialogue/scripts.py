@@ -43,6 +43,9 @@ DISPOSITIONS_OR_AUTO = (
     "callback", "complaint", "opt_out", "dispute", "no_response", "transferred", "hung_up", "auto",
 )
 SLOT_NAMES = ("ptp_date", "ptp_amount", "callback_at")
+# What a decision node may test with have/missing: the slots, and whether the engine moved a callback
+# time into the call window (so the read-back can say the time is not the one asked for).
+ROUTE_NAMES = (*SLOT_NAMES, "callback_moved")
 FLAGS = ("complaint", "opt_out", "ptp_confirmed", "callback_requested")
 # Variable name -> kind. `company` is the creditor's name as spoken (same value, kept for script wording).
 VARIABLES: dict[str, str] = {
@@ -443,8 +446,8 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
         rt.reject_unknown(["go", "have", "missing", "identity", "agent"])
         have, missing = rt.strings("have", ()), rt.strings("missing", ())
         for slot in have + missing:
-            if slot not in SLOT_NAMES:
-                raise rt.error("have", "slot names among " + ", ".join(SLOT_NAMES), slot)
+            if slot not in ROUTE_NAMES:
+                raise rt.error("have", "slot names among " + ", ".join(ROUTE_NAMES), slot)
         routes.append(Route(rt.string("go"), have, missing, rt.boolean("identity", None), rt.boolean("agent", None)))
     node = Node(
         scene=scene,
