@@ -230,7 +230,9 @@ class DialogueManager:
         if (filled and node.filled is not None and intent not in PROTECTED_INTENTS
                 and not self._confirms_read_back(node, intent, read_back)):
             target, via_global = node.filled, False
-        if target is None:
+        if target is None and intent == NO_MATCH_INTENT and self._vague(text):
+            action = self._go(node.no_match or "@no_match", node, intent, score)  # understood, just undecided
+        elif target is None:
             action = self._retry_or(node, node.no_match or "@no_match", "reprompt", intent, score)
         else:
             if via_global:
@@ -381,10 +383,18 @@ class DialogueManager:
             if self.slots.get(slot) is None:
                 self.slots[slot] = sources[source]
 
+    def _vague(self, text: str) -> bool:
+        return any(phrase in text for phrase in self.library.vague_phrases)
+
+    def _known(self, name: str) -> bool:
+        if name == "pursued":
+            return "pursuit" in self.flags
+        return self.slots.get(name) is not None
+
     def _route(self, node: Node) -> str:
         for route in node.routes:
-            if (all(self.slots.get(s) is not None for s in route.have)
-                    and all(self.slots.get(s) is None for s in route.missing)
+            if (all(self._known(s) for s in route.have)
+                    and not any(self._known(s) for s in route.missing)
                     and (route.identity is None or route.identity == self.identity_confirmed)
                     and (route.agent is None or route.agent == self.agent_available)):
                 return route.go

@@ -45,8 +45,10 @@ DISPOSITIONS_OR_AUTO = (
 SLOT_NAMES = ("ptp_date", "ptp_amount", "callback_at")
 # What a decision node may test with have/missing: the slots, and whether the engine moved a callback
 # time into the call window (so the read-back can say the time is not the one asked for).
-ROUTE_NAMES = (*SLOT_NAMES, "callback_moved")
-FLAGS = ("complaint", "opt_out", "ptp_confirmed", "callback_requested")
+ROUTE_NAMES = (*SLOT_NAMES, "callback_moved", "pursued")
+# `pursuit`: this node asks for a promise after a refusal, hardship, negotiation or vague reply;
+# routes test `pursued` so a call makes at most one such attempt (issue 12).
+FLAGS = ("complaint", "opt_out", "ptp_confirmed", "callback_requested", "pursuit")
 # Variable name -> kind. `company` is the creditor's name as spoken (same value, kept for script wording).
 VARIABLES: dict[str, str] = {
     "name": "text", "honorific": "text", "company": "text", "creditor": "text", "amount": "money",
@@ -185,6 +187,9 @@ class ScriptLibrary:
     scenes: Mapping[str, Scene]
     script_sets: Mapping[str, ScriptSet]
     engine_fragments: Mapping[str, str]  # role (reprompt, no_input, loop_close, ...) -> fragment id
+    # library.toml [replies] vague ("I'll think about it"): not a misunderstanding, so no "sorry, I did not
+    # catch that" re-ask; the node's no_match target is taken at once (a pursuit attempt, issue 12).
+    vague_phrases: tuple[str, ...] = ()
 
     # --- graph access -------------------------------------------------------------------------
 
@@ -300,7 +305,10 @@ def load_script_library(path: Path | str = DEFAULT_SCRIPTS_DIR) -> ScriptLibrary
     fragments, display = _load_fragments(root / "fragments.toml")
     compliance = _load_compliance(root / "compliance.toml")
     lib = load_toml(root / "library.toml")
-    lib.reject_unknown(["handlers", "exits", "engine"])
+    lib.reject_unknown(["handlers", "exits", "engine", "replies"])
+    replies = lib.table("replies")
+    replies.reject_unknown(["vague"])
+    vague: tuple[str, ...] = replies.strings("vague", ())
     scenes: dict[str, Scene] = {}
     for file in sorted((root / "scenes").glob("*.toml")):
         for scene in _load_scenes(file):
@@ -330,7 +338,7 @@ def load_script_library(path: Path | str = DEFAULT_SCRIPTS_DIR) -> ScriptLibrary
         sets[script_set.id] = script_set
     if not sets:
         raise ConfigError(root / "sets", "", "at least one sets/*.toml script set")
-    library = ScriptLibrary(root, fragments, display, compliance, scenes, sets, engine_fragments)
+    library = ScriptLibrary(root, fragments, display, compliance, scenes, sets, engine_fragments, vague)
     _check_references(library, lib)
     return library
 
