@@ -1,8 +1,9 @@
 """What happens to a borrower after an attempt: retry later, follow up at a date, review, or stop.
 
 A pure function of the strategy, the call record and the clock, so the policy is tested without a
-store or a reactor. The scheduler applies the returned `FollowUp` and the compliance gate still
-judges the follow-up call when it comes due (a callback asked for 23:00 is refused under C1).
+store or a reactor. The scheduler applies the returned `FollowUp`; a callback asked for 23:00 is
+planned for the next moment the window opens, and the compliance gate still judges the follow-up
+call when it comes due.
 """
 
 from __future__ import annotations
