@@ -18,14 +18,16 @@ import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# First, even with PYTHONPATH set: this file's own folder would otherwise make `dialogue` mean this script.
+sys.path.insert(0, str(ROOT))
 
 from dialogue.borrower import Borrower  # noqa: E402
+from dialogue.engagement import GOAL_MEAN_TURNS, is_cut_short, is_engaged, turn_stats  # noqa: E402
 from dialogue.intents import IntentClassifier  # noqa: E402
 from dialogue.lint import lint_library  # noqa: E402
 from dialogue.manager import DialogueManager  # noqa: E402
 from dialogue.scripts import DEFAULT_SCRIPTS_DIR, load_script_library  # noqa: E402
+from sim.personas import load_personas  # noqa: E402
 
 TODAY = dt.date(2026, 11, 28)
 BORROWER = {
@@ -95,7 +97,52 @@ def main() -> int:
     print(f"conversations: {args.conversations}, borrower turns per call median {statistics.median(turns_per_call)}, "
           f"max {max(turns_per_call)}")
     print(f"memory per finished conversation: {held / len(kept) / 1024:.1f} KiB (200 kept alive)")
+    _persona_turns(library, classifier, borrower)
     return 0
+
+
+def _persona_turns(library: object, classifier: IntentClassifier, borrower: Borrower) -> None:
+    """Every sim persona's lines (sim/personas.toml) in every script set, as text through the real classifier.
+
+    The borrower stops when their lines run out (a hang-up). Reports borrower turns per engaged
+    conversation and the most times one prompt was said in a call (the goal is never more than twice).
+    """
+    from dialogue.scripts import ScriptLibrary
+
+    assert isinstance(library, ScriptLibrary)
+    turns: list[int] = []
+    cut_short: list[int] = []
+    by_persona: dict[str, list[int]] = {}
+    most_repeats = 0
+    for persona in load_personas().personas.values():
+        if not persona.lines or persona.answer != "answer":
+            continue
+        for set_id in sorted(library.script_sets):
+            manager = DialogueManager(library, classifier, TODAY, script_set=set_id)
+            said = [manager.start(borrower)]
+            for line in persona.lines:
+                if manager.ended:
+                    break
+                said.append(manager.on_utterance(line.text, 0.9))
+            outcome = (manager.outcome or manager.on_hangup()).to_dict()
+            texts = [p.text for a in said if (p := getattr(a, "prompt", None)) is not None]
+            most_repeats = max(most_repeats, *(texts.count(t) for t in texts)) if texts else most_repeats
+            if is_engaged(outcome):
+                turns.append(outcome["turns"])
+                by_persona.setdefault(persona.name, []).append(outcome["turns"])
+            elif is_cut_short(outcome):
+                cut_short.append(outcome["turns"])
+    stats = turn_stats(turns)
+    print(f"personas x script sets: {stats.describe()}")
+    short = turn_stats(cut_short)
+    if short.conversations:
+        print(f"  cut short by the borrower (not in the figure): {short.conversations} conversations, "
+              f"mean {short.mean:.2f} turns")
+    print("  per persona (mean turns): " + ", ".join(
+        f"{name} {sum(v) / len(v):.1f}" for name, v in sorted(by_persona.items())))
+    met = stats.mean is not None and stats.mean >= GOAL_MEAN_TURNS and most_repeats <= 2
+    print(f"  most times one prompt was said in a call: {most_repeats}; goal (mean >= {GOAL_MEAN_TURNS:g}, "
+          f"no prompt more than twice): {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":

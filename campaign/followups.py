@@ -1,8 +1,9 @@
 """What happens to a borrower after an attempt: retry later, follow up at a date, review, or stop.
 
 A pure function of the strategy, the call record and the clock, so the policy is tested without a
-store or a reactor. The scheduler applies the returned `FollowUp` and the compliance gate still
-judges the follow-up call when it comes due (a callback asked for 23:00 is refused under C1).
+store or a reactor. The scheduler applies the returned `FollowUp`; a callback asked for 23:00 is
+planned for the next moment the window opens, and the compliance gate still judges the follow-up
+call when it comes due.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def _stop(reason: str, streak: int = 0, **flags: bool) -> FollowUp:
 
 
 def _parse_when(value: object, zone: ZoneInfo, window: CallWindow, now: float) -> float | None:
-    """An ISO date means "that day, when the window opens"; an ISO date-time means that instant."""
+    """An ISO date means "that day, when the window opens"; an ISO date-time is that local instant,
+    moved to the next moment the window is open when it falls outside (a callback asked for 22:30)."""
     if value is None:
         return None
     text = str(value)
@@ -45,7 +47,7 @@ def _parse_when(value: object, zone: ZoneInfo, window: CallWindow, now: float) -
             moment = dt.datetime.fromisoformat(text)
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=zone)
-            return max(now, moment.timestamp())
+            return next_window_open(max(now, moment.timestamp()), zone, window)
         day = dt.date.fromisoformat(text)
     except ValueError:
         return None

@@ -174,6 +174,7 @@ class CallRow:
     interrupted: int
     end_reason: str
     recording: str | None
+    engaged: bool = False  # dialogue.engagement.is_engaged: identity confirmed, about the debt, not cut short
 
 
 @dataclass
@@ -204,7 +205,14 @@ class DemoSummary:
             "outcomes": self.counts("outcome"),
             "voice_to_voice_ms": {"turns": len(self.latencies_ms), "p50": self.p50, "p95": self.p95},
             "recognizers": sorted(self.recognizers),
+            "engaged_turns": self.engaged_turns().to_dict(),
         }
+
+    def engaged_turns(self) -> Any:
+        """Borrower turns per engaged conversation (issue 12's "5 interaction turns" figure)."""
+        from dialogue.engagement import turn_stats
+
+        return turn_stats(r.turns for r in self.rows if r.engaged)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -218,6 +226,8 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def summarize(calls: Iterable[dict[str, Any]], personas: dict[str, str]) -> DemoSummary:
     """Rows from the store's call records (latest attempt per borrower first in the table order)."""
+    from dialogue.engagement import is_engaged
+
     summary = DemoSummary()
     for call in calls:
         record = call.get("record") or {}
@@ -243,6 +253,7 @@ def summarize(calls: Iterable[dict[str, Any]], personas: dict[str, str]) -> Demo
             interrupted=sum(1 for t in turns if t.get("interrupted")),
             end_reason=_short(str(record.get("end_reason") or record.get("sip_reason") or "")),
             recording=call.get("recording"),
+            engaged=is_engaged(outcome),
         ))
     summary.rows.sort(key=lambda r: r.borrower_id)
     return summary
@@ -264,6 +275,7 @@ def format_summary(summary: DemoSummary) -> str:
                      f"p95 {summary.p95:.0f} ms (end of borrower speech -> first bot frame to the media bridge)")
     else:
         lines.append("voice-to-voice: no borrower turns were answered")
+    lines.append(summary.engaged_turns().describe())
     return "\n".join(lines)
 
 

@@ -64,6 +64,16 @@ def script_problems(config: Any) -> tuple[Any, list[str]]:
     return library, problems
 
 
+def agent_warning(config: Any) -> str | None:
+    """C9: trunks with no `agent_uri` cannot transfer; say so at start (the bot offers a callback instead)."""
+    missing = [t.name for t in config.trunks if not t.agent_uri]
+    if not missing:
+        return None
+    names = ", ".join(repr(n) for n in missing)
+    return (f"warning: no agent_uri for trunk {names}: complaining borrowers and requests for a person get a "
+            "callback by a person instead of a transfer (set [[trunks]] agent_uri to transfer)")
+
+
 def _session_runner(config: Any, reactor: Any, library: Any) -> Any:
     """The session's runner with its shared heavy parts (model, classifier, scripts, prompt cache)."""
     from twisted.python.threadpool import ThreadPool
@@ -142,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(config.logging.level, config.logging.format)
     if not config.http.tokens:
         print("warning: [http] tokens is empty, so every API request will be refused (401)", file=sys.stderr)
+    if not args.no_session and (no_agent := agent_warning(config)) is not None:
+        print(no_agent, file=sys.stderr)
     library, problems = script_problems(config)
     if problems:
         print("error: serve refuses to start with these scripts or prompt recordings:", file=sys.stderr)

@@ -222,6 +222,16 @@ class _SetGraph:
         if not any(n.transfer for n in after) or not any(n.end is not None for n in after):
             errors.append(LintError(f"set {self.set.id} handler complaint", "C9",
                                     "a complaint must be offered both a human agent (transfer) and a callback (end)"))
+        alone = [self.library.node(k) for k in self._walk_local(complaint_start, agent=False)]
+        if not any(n.end is not None and "callback_requested" in n.flags for n in alone):
+            errors.append(LintError(f"set {self.set.id} handler complaint", "C9",
+                                    "with no agent reachable a complaint must be offered a callback by a person "
+                                    "(an ending node with flags = [\"callback_requested\"])"))
+        for key in sorted(self.reachable):
+            node = self.library.node(key)
+            if node.transfer and node.unavailable is None:
+                errors.append(LintError(self.where(node), "C9", "a transfer node needs `unavailable`: where to go "
+                                        "when no human agent is reachable (the bot must not say it is transferring)"))
         return errors
 
     def _handler_chain(self, intent: str) -> list[Node]:
@@ -236,17 +246,30 @@ class _SetGraph:
             key = self.library.resolve(target, node, self.set) if target else None
         return chain
 
-    def _walk_local(self, start: str) -> set[str]:
-        """Nodes reachable from `start` through the node's own transitions (no global handlers)."""
+    def _walk_local(self, start: str, *, agent: bool | None = None) -> set[str]:
+        """Nodes reachable from `start` through the node's own transitions (no global handlers).
+
+        `agent=False` walks a call with no human agent: routes that need one are pruned and a transfer
+        node leads only to its `unavailable` target, as the engine does.
+        """
         seen: set[str] = set()
         queue = deque([start])
         while queue:
             key = queue.popleft()
             if key in seen or len(seen) > 50:
                 continue
-            seen.add(key)
             node = self.library.node(key)
-            queue.extend(k for _, t in node_targets(node) if (k := self.library.resolve(t, node, self.set)))
+            if agent is False and node.transfer:
+                if node.unavailable is not None and (k := self.library.resolve(node.unavailable, node, self.set)):
+                    queue.append(k)
+                continue
+            seen.add(key)
+            for _, target in node_targets(node):
+                route = next((r for r in node.routes if r.go == target), None) if node.is_decision else None
+                if agent is not None and route is not None and route.agent is not None and route.agent != agent:
+                    continue
+                if (k := self.library.resolve(target, node, self.set)) is not None:
+                    queue.append(k)
         return seen
 
 

@@ -121,6 +121,8 @@ class DialogueManager:
         segments: tuple[Segment, ...] | None = None,
         config: DialogueConfig | None = None,
         slot_extractor: SlotExtractor | None = None,
+        agent_available: bool = False,
+        now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if script_set is None and segments is None:
             raise ValueError("give a script_set id or the segments that choose one per borrower")
@@ -130,13 +132,21 @@ class DialogueManager:
         self.classifier = classifier
         self.today = today
         self.config = config or DialogueConfig()
+        # C9: without a reachable human agent no prompt may say "transferring"; transfer nodes go to
+        # their `unavailable` target (a callback by a person) instead.
+        self.agent_available = agent_available
         self._forced_set = script_set
         self._segments = segments
         if slot_extractor is None:
             from dialogue.slots import extract_slots
 
-            slot_extractor = extract_slots
+            parts_of_day = self.config.parts_of_day
+
+            def slot_extractor(text: str, today: dt.date) -> SlotsLike:
+                return extract_slots(text, today, parts_of_day)
         self._extract: SlotExtractor = slot_extractor
+        # Local wall time of the borrower, for "in an hour"; the session passes the borrower's zone.
+        self._now = now or (lambda: dt.datetime.combine(self.today, dt.datetime.now().time()))
         self.borrower: Borrower | None = None
         self.script_set: ScriptSet | None = None
         self.segment: Segment | None = None
@@ -207,8 +217,12 @@ class DialogueManager:
         if intent in INTENT_FACTS:
             self.facts.add(INTENT_FACTS[intent])
         read_back = {name: self.slots.get(name) for name in node.capture}
-        # A promise states its own terms wherever it is said ("I'll pay 3000 the day after tomorrow").
-        capture = (*node.capture, *PROMISE_SLOTS) if intent == "promise_to_pay" else node.capture
+        # The borrower's promise states its own terms wherever it is said ("I'll pay 3000 the day after
+        # tomorrow"); before identity it is no one's promise yet.
+        global_promise = intent == "promise_to_pay" and self.identity_confirmed
+        capture = (*node.capture, *PROMISE_SLOTS) if global_promise else node.capture
+        if intent == "busy":  # "call me back tomorrow afternoon": the time, so the bot need not ask for it
+            capture = ("callback_at",)
         filled = self._capture(capture, text) if capture else False
         if filled and intent not in NOT_A_PROMISE and any(s in capture for s in PROMISE_SLOTS):
             self.promise_stated = True
@@ -216,7 +230,9 @@ class DialogueManager:
         if (filled and node.filled is not None and intent not in PROTECTED_INTENTS
                 and not self._confirms_read_back(node, intent, read_back)):
             target, via_global = node.filled, False
-        if target is None:
+        if target is None and intent == NO_MATCH_INTENT and self._vague(text):
+            action = self._go(node.no_match or "@no_match", node, intent, score)  # understood, just undecided
+        elif target is None:
             action = self._retry_or(node, node.no_match or "@no_match", "reprompt", intent, score)
         else:
             if via_global:
@@ -265,6 +281,21 @@ class DialogueManager:
         assert self.outcome is not None
         return self.outcome
 
+    def on_transfer_failed(self, reason: str) -> Outcome:
+        """The transfer to an agent did not happen (REFER failed, no agent URI): never store `transferred`.
+
+        The borrower asked for a person, so the outcome asks for a callback by one; the disposition is
+        the strongest fact learned (a complaint stays a complaint), else `callback`.
+        """
+        self.transfer_failed = True
+        self.flags.add("callback_requested")
+        log_event(log, "dialogue.transfer_failed", logging.WARNING, reason=reason)
+        if self.outcome is None or self.outcome.disposition == "transferred":
+            self.outcome = None
+            self._finish(self.strongest_fact() or "callback")
+        assert self.outcome is not None
+        return self.outcome
+
     # --- walking the graph --------------------------------------------------------------------
 
     @property
@@ -288,6 +319,14 @@ class DialogueManager:
         try:
             for _ in range(_MAX_CHAIN):
                 node = self.library.node(key)
+                if node.transfer and not self.agent_available:
+                    log_event(log, "dialogue.no_agent", node=key)
+                    self.flags.add("callback_requested")
+                    if node.unavailable is None:  # the linter rejects this; never pretend to transfer
+                        return self._close("loop_close", parts, intent, score)
+                    target, here = node.unavailable, node
+                    key = self._resolve(target, here)
+                    continue
                 returning = target == "@return" and node is self._return_to
                 if parts and returning and self._visits[key] >= self.config.max_node_visits:
                     # Back from a side question to a question already asked twice: listen, do not ask again.
@@ -344,11 +383,20 @@ class DialogueManager:
             if self.slots.get(slot) is None:
                 self.slots[slot] = sources[source]
 
+    def _vague(self, text: str) -> bool:
+        return any(phrase in text for phrase in self.library.vague_phrases)
+
+    def _known(self, name: str) -> bool:
+        if name == "pursued":
+            return "pursuit" in self.flags
+        return self.slots.get(name) is not None
+
     def _route(self, node: Node) -> str:
         for route in node.routes:
-            if (all(self.slots.get(s) is not None for s in route.have)
-                    and all(self.slots.get(s) is None for s in route.missing)
-                    and (route.identity is None or route.identity == self.identity_confirmed)):
+            if (all(self._known(s) for s in route.have)
+                    and not any(self._known(s) for s in route.missing)
+                    and (route.identity is None or route.identity == self.identity_confirmed)
+                    and (route.agent is None or route.agent == self.agent_available)):
                 return route.go
         assert node.otherwise is not None
         return node.otherwise
@@ -365,17 +413,50 @@ class DialogueManager:
         """Store dates/amounts the node listens for; True if the reply filled any of them."""
         slots = self._extract(text, self.today)
         filled = False
-        if slots.date is not None:
-            for name in ("ptp_date", "callback_at"):
-                if name in capture:
-                    self.slots[name] = slots.date
-                    filled = True
-                    break
+        if slots.date is not None and "ptp_date" in capture:
+            self.slots["ptp_date"] = slots.date
+            filled = True
+        elif "callback_at" in capture:
+            moment = self._callback_moment(slots)
+            if moment is not None:
+                self.slots["callback_at"] = moment
+                filled = True
         if slots.amount is not None and "ptp_amount" in capture:
             self.slots["ptp_amount"] = float(slots.amount)
             self._amount_said = True
             filled = True
         return filled
+
+    def _callback_moment(self, slots: SlotsLike) -> dt.date | dt.datetime | None:
+        """The callback the borrower asked for, as a local day or date-time moved into the call window.
+
+        A time outside the window (22:00, or "in an hour" at 20:30) becomes the next moment the window
+        is open, and `callback_moved` lets the read-back say so: the borrower hears the real time.
+        """
+        now = self._now()
+        self.slots.pop("callback_moved", None)
+        minutes = getattr(slots, "in_minutes", None)
+        clock = getattr(slots, "time", None)
+        if minutes is not None:
+            moment = now + dt.timedelta(minutes=int(minutes))
+        elif clock is not None:
+            moment = dt.datetime.combine(slots.date or now.date(), dt.time.fromisoformat(str(clock)))
+            if slots.date is None and moment < now:
+                moment += dt.timedelta(days=1)
+        else:
+            return slots.date  # a day: the campaign calls when its window opens that day
+        start, end = self.config.callback_window
+        moved = moment
+        if moved < now:
+            moved = now
+        if moved.time() < start:
+            moved = dt.datetime.combine(moved.date(), start)
+        elif moved.time() >= end:
+            moved = dt.datetime.combine(moved.date() + dt.timedelta(days=1), start)
+        moved = moved.replace(second=0, microsecond=0)
+        if moved != moment.replace(second=0, microsecond=0):
+            self.slots["callback_moved"] = True
+        return moved
 
     def _confirms_read_back(self, node: Node, intent: str, read_back: dict[str, object]) -> bool:
         """A yes whose dates/amounts equal what this node just read back is the confirmation itself.

@@ -108,7 +108,8 @@ def variable(
 
 def display_text(value: object, kind: str, display: DisplayFormats) -> str:
     if kind == "date" and isinstance(value, dt.date):
-        return display.date.format(year=value.year, month=value.month, day=value.day)
+        day = display.date.format(year=value.year, month=value.month, day=value.day)
+        return f"{day} {value:%H:%M}" if isinstance(value, dt.datetime) else day
     if kind == "money" and isinstance(value, int | float):
         return display.money.format(value=f"{value:.2f}".rstrip("0").rstrip("."))
     return str(value)

@@ -43,7 +43,12 @@ DISPOSITIONS_OR_AUTO = (
     "callback", "complaint", "opt_out", "dispute", "no_response", "transferred", "hung_up", "auto",
 )
 SLOT_NAMES = ("ptp_date", "ptp_amount", "callback_at")
-FLAGS = ("complaint", "opt_out", "ptp_confirmed")
+# What a decision node may test with have/missing: the slots, and whether the engine moved a callback
+# time into the call window (so the read-back can say the time is not the one asked for).
+ROUTE_NAMES = (*SLOT_NAMES, "callback_moved", "pursued")
+# `pursuit`: this node asks for a promise after a refusal, hardship, negotiation or vague reply;
+# routes test `pursued` so a call makes at most one such attempt (issue 12).
+FLAGS = ("complaint", "opt_out", "ptp_confirmed", "callback_requested", "pursuit")
 # Variable name -> kind. `company` is the creditor's name as spoken (same value, kept for script wording).
 VARIABLES: dict[str, str] = {
     "name": "text", "honorific": "text", "company": "text", "creditor": "text", "amount": "money",
@@ -66,6 +71,7 @@ class Route:
     have: tuple[str, ...] = ()  # slots that must be filled
     missing: tuple[str, ...] = ()  # slots that must be empty
     identity: bool | None = None  # identity confirmed (True) / not yet (False) / either (None)
+    agent: bool | None = None  # a human agent can take a transfer on this call (True) / cannot (False) / either
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class Node:
     retries: int = 1
     end: str | None = None  # disposition (or "auto") of a terminal node
     transfer: bool = False
+    unavailable: str | None = None  # transfer nodes: where to go when no human agent is reachable (C9)
     confirms_identity: bool = False
     flags: tuple[str, ...] = ()
     mark: str | None = None  # disposition to use if the call later ends without a firmer one
@@ -180,6 +187,9 @@ class ScriptLibrary:
     scenes: Mapping[str, Scene]
     script_sets: Mapping[str, ScriptSet]
     engine_fragments: Mapping[str, str]  # role (reprompt, no_input, loop_close, ...) -> fragment id
+    # library.toml [replies] vague ("I'll think about it"): not a misunderstanding, so no "sorry, I did not
+    # catch that" re-ask; the node's no_match target is taken at once (a pursuit attempt, issue 12).
+    vague_phrases: tuple[str, ...] = ()
 
     # --- graph access -------------------------------------------------------------------------
 
@@ -295,7 +305,10 @@ def load_script_library(path: Path | str = DEFAULT_SCRIPTS_DIR) -> ScriptLibrary
     fragments, display = _load_fragments(root / "fragments.toml")
     compliance = _load_compliance(root / "compliance.toml")
     lib = load_toml(root / "library.toml")
-    lib.reject_unknown(["handlers", "exits", "engine"])
+    lib.reject_unknown(["handlers", "exits", "engine", "replies"])
+    replies = lib.table("replies")
+    replies.reject_unknown(["vague"])
+    vague: tuple[str, ...] = replies.strings("vague", ())
     scenes: dict[str, Scene] = {}
     for file in sorted((root / "scenes").glob("*.toml")):
         for scene in _load_scenes(file):
@@ -325,7 +338,7 @@ def load_script_library(path: Path | str = DEFAULT_SCRIPTS_DIR) -> ScriptLibrary
         sets[script_set.id] = script_set
     if not sets:
         raise ConfigError(root / "sets", "", "at least one sets/*.toml script set")
-    library = ScriptLibrary(root, fragments, display, compliance, scenes, sets, engine_fragments)
+    library = ScriptLibrary(root, fragments, display, compliance, scenes, sets, engine_fragments, vague)
     _check_references(library, lib)
     return library
 
@@ -397,7 +410,7 @@ def _target_table(t: Table, allowed: tuple[str, ...] | None) -> dict[str, str]:
 
 _NODE_KEYS = [
     "prompt", "reask", "interruptible", "then", "on", "dtmf", "route", "otherwise", "capture", "filled", "fill",
-    "no_match", "no_input", "retries", "end", "transfer", "confirms_identity", "flags", "mark",
+    "no_match", "no_input", "retries", "end", "transfer", "confirms_identity", "flags", "mark", "unavailable",
 ]
 
 
@@ -438,12 +451,12 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
     dtmf = _target_table(t.table("dtmf"), allowed=tuple("0123456789*#"))
     routes = []
     for rt in t.tables("route"):
-        rt.reject_unknown(["go", "have", "missing", "identity"])
+        rt.reject_unknown(["go", "have", "missing", "identity", "agent"])
         have, missing = rt.strings("have", ()), rt.strings("missing", ())
         for slot in have + missing:
-            if slot not in SLOT_NAMES:
-                raise rt.error("have", "slot names among " + ", ".join(SLOT_NAMES), slot)
-        routes.append(Route(rt.string("go"), have, missing, rt.boolean("identity", None)))
+            if slot not in ROUTE_NAMES:
+                raise rt.error("have", "slot names among " + ", ".join(ROUTE_NAMES), slot)
+        routes.append(Route(rt.string("go"), have, missing, rt.boolean("identity", None), rt.boolean("agent", None)))
     node = Node(
         scene=scene,
         id=node_id,
@@ -463,6 +476,7 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
         retries=t.integer("retries", 1, min=0, max=1),
         end=t.string("end", None, choices=DISPOSITIONS_OR_AUTO),
         transfer=t.boolean("transfer", False),
+        unavailable=t.string("unavailable", None),
         confirms_identity=t.boolean("confirms_identity", False),
         flags=_choices(t, "flags", FLAGS),
         mark=t.string("mark", None, choices=DISPOSITIONS_OR_AUTO),
@@ -474,6 +488,8 @@ def _load_node(scene: str, node_id: str, t: Table) -> Node:
         raise t.error("otherwise", "a decision node has no prompt and needs an otherwise target")
     if reask and not node.waits:
         raise t.error("reask", "re-ask wording only on a node that waits for the borrower")
+    if node.unavailable is not None and not node.transfer:
+        raise t.error("unavailable", "only on a transfer node (where to go when no agent is reachable)")
     if not node.is_decision and not node.prompt:
         raise t.error("prompt", "a prompt (only decision nodes may omit it)")
     return node
@@ -555,7 +571,7 @@ def _check_references(library: ScriptLibrary, lib: Table) -> None:
 
 
 def _node_targets(node: Node) -> Iterator[tuple[str, str]]:
-    for key in ("then", "otherwise", "filled", "no_match", "no_input"):
+    for key in ("then", "otherwise", "filled", "no_match", "no_input", "unavailable"):
         value = getattr(node, key)
         if value is not None:
             yield key, value

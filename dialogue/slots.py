@@ -35,17 +35,38 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Slots", "extract_slots", "parse_amount", "parse_date", "parse_numeral"]
+__all__ = [
+    "DEFAULT_PARTS_OF_DAY", "Slots", "TimeOfDay", "extract_slots", "parse_amount", "parse_date", "parse_numeral",
+    "parse_time",
+]
+
+# A part of day said without a clock time ("明天下午") is called back at this hour; `[dialogue]
+# callback_morning/afternoon/evening` in server.toml change it.
+DEFAULT_PARTS_OF_DAY: dict[str, str] = {"morning": "10:00", "afternoon": "15:00", "evening": "19:00"}
+
+
+@dataclass(frozen=True)
+class TimeOfDay:
+    """A time a borrower named: a clock time, a part of day, or a delay from now ("一个小时以后")."""
+
+    time: str | None  # HH:MM (a part of day is mapped to its configured hour)
+    part_of_day: str | None = None  # morning / afternoon / evening when no clock time was said
+    in_minutes: int | None = None  # a delay from now; `time` is then None
 
 
 @dataclass(frozen=True)
 class Slots:
     date: datetime.date | None
     amount: float | None
+    time: str | None = None  # HH:MM
+    part_of_day: str | None = None
+    in_minutes: int | None = None
 
 
-def extract_slots(text: str, today: datetime.date) -> Slots:
-    return Slots(date=parse_date(text, today), amount=parse_amount(text))
+def extract_slots(text: str, today: datetime.date, parts_of_day: dict[str, str] | None = None) -> Slots:
+    when = parse_time(text, parts_of_day)
+    return Slots(date=parse_date(text, today), amount=parse_amount(text), time=when.time if when else None,
+                 part_of_day=when.part_of_day if when else None, in_minutes=when.in_minutes if when else None)
 
 
 # --------------------------------------------------------------------------- numerals
@@ -493,7 +514,82 @@ def _mask_dates(text: str) -> str:
     for mention in _date_mentions(text, datetime.date(2000, 1, 1)):
         for index in range(mention.start, mention.end):
             chars[index] = "|"
+    for match in _CLOCK_DIGITS_RE.finditer(text):  # 8:30 is a time, not 30 yuan
+        for index in range(*match.span()):
+            chars[index] = "|"
     return "".join(chars)
+
+
+_CLOCK_DIGITS_RE = re.compile(r"(?<![\d.])\d{1,2}:\d{2}(?![\d.])")
+
+
+# --------------------------------------------------------------------------- times of day
+
+_PARTS = (
+    ("morning", "(?:上午|早上|早晨|清早|明早|今早|早)"),
+    ("noon", "(?:中午|正午)"),
+    ("afternoon", "(?:下午|午后)"),
+    ("evening", "(?:晚上|今晚|明晚|傍晚|夜里|晚)"),
+)
+_PART_RE = "|".join(f"(?P<{name}>{pattern})" for name, pattern in _PARTS)
+_HOUR = rf"(?P<hour>\d{{1,2}}|[{_CN_DIGITS}十]{{1,3}})"
+_MINUTE = rf"(?P<minute>\d{{1,2}}|[{_CN_DIGITS}十]{{1,3}})"
+_CLOCK_RE = re.compile(
+    rf"(?:{_PART_RE})?(?:的)?(?:{_HOUR}(?:点钟?|時)(?:(?P<half>半)|(?P<quarter>一刻)|{_MINUTE}分?)?"
+    rf"|(?P<hh>\d{{1,2}}):(?P<mm>\d{{2}}))"
+)
+# Alone, a bare 早/晚 is not a part of day (我早就还了, 太晚了).
+_PART_ONLY_RE = re.compile("|".join(f"(?P<{name}>{pattern.replace('|早)', ')').replace('|晚)', ')')})"
+                                    for name, pattern in _PARTS))
+_DELAY_RE = re.compile(
+    rf"(?:过|再过)?(?P<count>半|\d{{1,3}}|[{_CN_DIGITS}十]{{1,3}})(?:个)?(?P<half>半)?(?P<unit>小时|钟头|分钟)"
+    rf"(?:{_AFTER}|左右{_AFTER}?)"
+)
+_HALF_HOUR_RE = re.compile(rf"(?:过|再过)?半(?:个)?(?:小时|钟头)(?:{_AFTER})")
+
+
+def parse_time(text: str, parts_of_day: dict[str, str] | None = None) -> TimeOfDay | None:
+    """A callback time in a reply: "晚上八点" 20:00, "明天下午" the afternoon hour, "一个小时以后" +60 min.
+
+    Hours without a part of day read 1-7 as afternoon/evening (nobody asks for a call at 3 a.m.).
+    """
+    parts = {**DEFAULT_PARTS_OF_DAY, **(parts_of_day or {})}
+    normalized = _normalize(text)
+    delay = _DELAY_RE.search(normalized)
+    if delay:
+        count = 0.5 if delay.group("count") == "半" else _number(delay.group("count"))
+        if count is not None and count > 0:
+            minutes = count * (60 if delay.group("unit") != "分钟" else 1) + (30 if delay.group("half") else 0)
+            if 0 < minutes <= 24 * 60:
+                return TimeOfDay(None, in_minutes=int(minutes))
+    if _HALF_HOUR_RE.search(normalized):
+        return TimeOfDay(None, in_minutes=30)
+    for match in _CLOCK_RE.finditer(normalized):
+        if match.group("hh") is not None:
+            hour, minute = int(match.group("hh")), int(match.group("mm"))
+        else:
+            hour_value = _number(match.group("hour"))
+            if hour_value is None:
+                continue
+            hour = hour_value
+            minute = 30 if match.group("half") else 15 if match.group("quarter") else 0
+            if match.group("minute") is not None:
+                minute_value = _number(match.group("minute"))
+                if minute_value is None:
+                    continue
+                minute = minute_value
+        part = next((name for name, _ in _PARTS if match.group(name)), None)
+        afternoon = part in ("afternoon", "evening") and hour < 12
+        if afternoon or (part == "noon" and hour < 11) or (part is None and 1 <= hour <= 7):
+            hour += 12
+        if 0 <= hour <= 23 and 0 <= minute <= 59:
+            return TimeOfDay(f"{hour:02d}:{minute:02d}")
+    only = _PART_ONLY_RE.search(normalized)
+    if only:
+        part = next(name for name, _ in _PARTS if only.group(name))
+        if part in parts:
+            return TimeOfDay(parts[part], part_of_day=part)
+    return None
 
 
 # --------------------------------------------------------------------------- command line
@@ -513,10 +609,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=datetime.date.today(),
         help="date that relative expressions count from (YYYY-MM-DD; default: the system date)",
     )
+    parser.add_argument("--now", type=datetime.time.fromisoformat, default=None,
+                        help="time of day (HH:MM) that delays such as 一个小时以后 count from")
     parser.add_argument("text")
     args = parser.parse_args(argv)
     slots = extract_slots(args.text, args.today)
-    payload = {"date": slots.date.isoformat() if slots.date else None, "amount": _json_amount(slots.amount)}
+    payload: dict[str, object] = {
+        "date": slots.date.isoformat() if slots.date else None, "amount": _json_amount(slots.amount),
+        "time": slots.time, "part_of_day": slots.part_of_day, "in_minutes": slots.in_minutes,
+    }
+    if slots.in_minutes is not None and args.now is not None:
+        moment = datetime.datetime.combine(args.today, args.now) + datetime.timedelta(minutes=slots.in_minutes)
+        payload["date"], payload["time"] = moment.date().isoformat(), moment.strftime("%H:%M")
     print(json.dumps(payload, ensure_ascii=False))
     return 0
 

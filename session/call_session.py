@@ -513,6 +513,7 @@ class CallSession:
 
     def _transfer(self, uri: str | None, reason: str) -> None:
         if uri is None:
+            self._conversation.on_transfer_failed("transfer_unavailable")
             self._finish("transfer_unavailable", hangup_by="bot", hang_up=True)
             return
         self._transfer_uri = uri
@@ -523,6 +524,7 @@ class CallSession:
 
         def failed(failure: Failure) -> None:
             self._errors.append(f"transfer: {failure.getErrorMessage()}")
+            self._conversation.on_transfer_failed("transfer_failed")
             self._finish("transfer_failed", hangup_by="bot", hang_up=True)
 
         self._control.transfer(uri).addCallbacks(done, failed)

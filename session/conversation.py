@@ -36,6 +36,10 @@ class DialogueConversation:
         self._machine = True
         return Understanding(EndCall("likely_machine"), identity_confirmed=self.manager.identity_confirmed)
 
+    def on_transfer_failed(self, reason: str) -> None:
+        if self.manager.borrower is not None:
+            self.manager.on_transfer_failed(reason)
+
     def outcome(self) -> dict[str, Any] | None:
         if self.manager.borrower is None:
             return None

@@ -112,6 +112,10 @@ class Conversation(Protocol):
 
     def on_machine(self) -> Understanding: ...
 
+    def on_transfer_failed(self, reason: str) -> None:
+        """The transfer the dialogue asked for did not happen: its outcome must not say `transferred`."""
+        ...
+
     def outcome(self) -> dict[str, Any] | None: ...
 
 

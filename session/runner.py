@@ -173,6 +173,9 @@ class SessionRunner:
             script_set=segment.script_set if segment is not None else None,
             segments=None if segment is not None else self.segments,
             config=self.config.dialogue,
+            agent_available=self.settings().agent_uri is not None,  # C9: no agent, no "transferring"
+            now=None if self.today is not None else (  # callback times ("in an hour") in the borrower's zone
+                lambda: dt.datetime.now(zoneinfo.ZoneInfo(borrower.timezone)).replace(tzinfo=None)),
         )
         session = CallSession(
             call_id=call.call_id,

@@ -121,6 +121,24 @@ def test_summary_reads_store_records() -> None:
     assert "cooperative_promise" in text and "p50 310 ms, p95 420 ms" in text
 
 
+def test_summary_reports_turns_per_engaged_conversation() -> None:
+    """Engaged calls (identity confirmed, about the debt, not cut short) give the turns mean and distribution."""
+    def call(bid: str, outcome: dict[str, object]) -> dict[str, object]:
+        return {"borrower_id": bid, "disposition": "answered", "record": {"recognizer": "sim", "outcome": outcome,
+                                                                          "turns": []}}
+    calls = [
+        call("d1", {"disposition": "promise_to_pay", "identity_confirmed": True, "turns": 5, "completed": True}),
+        call("d2", {"disposition": "negotiation", "identity_confirmed": True, "turns": 7, "completed": True}),
+        call("d3", {"disposition": "promise_to_pay", "identity_confirmed": True, "turns": 2, "completed": False}),
+        call("d4", {"disposition": "third_party", "identity_confirmed": False, "turns": 2, "completed": True}),
+    ]
+    summary = summarize(calls, {})
+    stats = summary.engaged_turns()
+    assert (stats.conversations, stats.mean, stats.distribution) == (2, 6.0, {5: 1, 7: 1})
+    assert "engaged conversations: 2, borrower turns mean 6.00" in format_summary(summary)
+    assert summary.to_dict()["engaged_turns"]["distribution"] == {"5": 1, "7": 1}
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_demo_runs_three_borrowers_end_to_end(tmp_path: Path) -> None:

@@ -95,10 +95,11 @@ def converse(
     turns: list[str],
     borrower: Borrower | None = None,
     config: DialogueConfig | None = None,
+    agent_available: bool = True,
 ) -> Run:
     """`turns`: scripted utterances, `<silence>` for no input, `<dtmf:N>` for a key press."""
     manager = DialogueManager(library, ScriptedClassifier(), TODAY, script_set=script_set,
-                              config=config, slot_extractor=scripted_slots)
+                              config=config, slot_extractor=scripted_slots, agent_available=agent_available)
     run = Run(manager)
     _record(run, manager.start(borrower or make_borrower()))
     for turn in turns:

@@ -101,11 +101,12 @@ def _check_outcome(manager: DialogueManager, actions: list[Action], acted_on: se
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(set_id=st.sampled_from(SETS), borrower=borrowers, borrower_events=events)
-def test_random_conversations_keep_every_guarantee(set_id: str, borrower: object, borrower_events: list[str]) -> None:
-    """Random intents, confidences, slots, silences and keys: C6 holds, caps hold, and the call ends validly."""
+@given(set_id=st.sampled_from(SETS), borrower=borrowers, borrower_events=events, agent=st.booleans())
+def test_random_conversations_keep_every_guarantee(set_id: str, borrower: object, borrower_events: list[str],
+                                                   agent: bool) -> None:
+    """Random intents, confidences, slots, silences and keys, with or without an agent: C6, C9 and the caps hold."""
     manager = DialogueManager(LIBRARY, ScriptedClassifier(), TODAY, script_set=set_id, config=CONFIG,
-                              slot_extractor=scripted_slots)
+                              slot_extractor=scripted_slots, agent_available=agent)
     first = manager.start(borrower)  # type: ignore[arg-type]
     assert isinstance(first, PlayPrompt)
     _assert_no_early_disclosure(first.prompt, False)
@@ -116,6 +117,10 @@ def test_random_conversations_keep_every_guarantee(set_id: str, borrower: object
     if not ended_early:
         assert outcome.disposition == (manager.strongest_fact() or "hung_up") and not outcome.completed
     _check_outcome(manager, actions, acted_on)
+    if not agent:  # C9: with no agent reachable nothing may transfer or say it is transferring
+        assert not any(isinstance(a, Transfer) for a in actions)
+        transferring = LIBRARY.fragments["ag_transfer"]
+        assert not any(transferring in p.text for a in actions if (p := _prompt(a)) is not None)
     end_at = next((i for i, a in enumerate(actions) if isinstance(a, Hangup | Transfer)), len(actions))
     assert all(isinstance(a, Wait) for a in actions[end_at + 1:])
 

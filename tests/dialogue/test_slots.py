@@ -216,7 +216,8 @@ CASES += [
 @pytest.mark.parametrize(("text", "today", "date", "amount"), CASES)
 def test_reply_slots(text: str, today: datetime.date, date: str | None, amount: float | None) -> None:
     """Each hand-checked reply yields exactly the expected date and amount."""
-    assert extract_slots(text, today) == Slots(d(date) if date else None, amount)
+    slots = extract_slots(text, today)
+    assert Slots(slots.date, slots.amount) == Slots(d(date) if date else None, amount)
 
 
 @pytest.mark.parametrize(
@@ -276,4 +277,43 @@ def test_command_line_prints_one_json_object() -> None:
         [sys.executable, "-m", "dialogue.slots", "--today", "2026-03-10", "下周五还三千五"],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
-    assert json.loads(completed.stdout) == {"date": "2026-03-20", "amount": 3500}
+    assert json.loads(completed.stdout) == {"date": "2026-03-20", "amount": 3500, "time": None, "part_of_day": None,
+                                            "in_minutes": None}
+
+
+@pytest.mark.parametrize(("text", "date", "time", "part", "minutes"), [
+    ("你明天下午再打过来吧", "2026-11-29", "15:00", "afternoon", None),
+    ("晚上八点", None, "20:00", None, None),
+    ("一个小时以后", None, None, None, 60),
+    ("明天上午十点", "2026-11-29", "10:00", None, None),
+    ("下午三点半再打", None, "15:30", None, None),
+    ("中午一点", None, "13:00", None, None),
+    ("8:30打给我", None, "08:30", None, None),
+    ("三点打过来", None, "15:00", None, None),
+    ("半小时后再打", None, None, None, 30),
+    ("两个半小时以后", None, None, None, 150),
+    ("晚上再说", None, "19:00", "evening", None),
+    ("我早就还了", None, None, None, None),
+    ("太晚了", None, None, None, None),
+])
+def test_callback_times(text: str, date: str | None, time: str | None, part: str | None, minutes: int | None) -> None:
+    """Callback times (issue 17): clock times, parts of day at their configured hour, delays from now."""
+    slots = extract_slots(text, datetime.date(2026, 11, 28))
+    assert (slots.date.isoformat() if slots.date else None, slots.time, slots.part_of_day, slots.in_minutes) == (
+        date, time, part, minutes)
+    assert slots.amount is None
+
+
+def test_parts_of_day_use_the_configured_hours() -> None:
+    """`parts_of_day` overrides the hour a part of day means."""
+    assert extract_slots("明天下午", datetime.date(2026, 11, 28), {"afternoon": "14:30"}).time == "14:30"
+
+
+def test_command_line_prints_the_callback_time() -> None:
+    """The CLI prints the time; with --now a delay becomes a date and a clock time."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "dialogue.slots", "--today", "2026-11-28", "--now", "20:30", "一个小时以后"],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    out = json.loads(completed.stdout)
+    assert (out["date"], out["time"], out["in_minutes"]) == ("2026-11-28", "21:30", 60)

@@ -87,7 +87,7 @@ def test_rules_file_cannot_switch_the_purpose_off(tmp_path: Path) -> None:
     text = DEFAULT_RULES.read_text(encoding="utf-8").replace("[identify]", "[identify]\nrequire_purpose = false", 1)
     loose = tmp_path / "audit.toml"
     loose.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match="require_purpose.*cannot be switched off"):
+    with pytest.raises(ConfigError, match=r"require_purpose.*cannot be switched off"):
         load_rules(loose)
 
 

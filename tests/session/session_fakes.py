@@ -50,6 +50,9 @@ class ScriptedConversation:
     def on_machine(self) -> Understanding:
         return self._next("machine", None)
 
+    def on_transfer_failed(self, reason: str) -> None:
+        self.heard.append(("transfer_failed", reason))
+
     def outcome(self) -> dict[str, Any] | None:
         return {"disposition": "test", "inputs": len(self.heard)}
 
@@ -92,6 +95,7 @@ class RecordingControl:
     def __init__(self) -> None:
         self.hangups = 0
         self.transfers: list[str] = []
+        self.transfer_error: Exception | None = None  # set: the REFER fails with this
 
     def hangup(self) -> Deferred[Any]:
         self.hangups += 1
@@ -99,7 +103,7 @@ class RecordingControl:
 
     def transfer(self, uri: str) -> Deferred[Any]:
         self.transfers.append(uri)
-        return succeed(None)
+        return fail(self.transfer_error) if self.transfer_error is not None else succeed(None)
 
 
 class Harness:

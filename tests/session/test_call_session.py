@@ -308,3 +308,25 @@ def test_vad_backend_from_config_reaches_early_endpointing(tmp_path: Path) -> No
     path.write_text(base + '\n[asr.vad]\nbackend = "silero"\n', encoding="utf-8")
     assert isinstance(silence_watch(load_server_config(path), 8000).inner, SileroFrameClassifier)
     assert isinstance(silence_watch(load_server_config(DEFAULT_SERVER_TOML), 8000).inner, WebRtcFrameClassifier)
+
+
+def test_failed_transfer_is_reported_to_the_dialogue() -> None:
+    """A REFER that fails ends the call as transfer_failed and tells the dialogue, so it never stores transferred."""
+    conv = ScriptedConversation(say("hello", 3), [Understanding(TransferCall(None, "transferred"))])
+    h = Harness(conv, settings=SessionSettings(agent_uri="sip:agents@127.0.0.1"))
+    h.control.transfer_error = RuntimeError("REFER rejected: 403")
+    h.start()
+    h.tick(4)
+    h.session.dtmf("0")
+    assert h.result.end_reason == "transfer_failed" and ("transfer_failed", "transfer_failed") in conv.heard
+    assert h.control.hangups == 1
+
+
+def test_transfer_without_agent_uri_is_reported_to_the_dialogue() -> None:
+    """No agent URI anywhere: the session ends as transfer_unavailable and the dialogue is told."""
+    conv = ScriptedConversation(say("hello", 3), [Understanding(TransferCall(None, "transferred"))])
+    h = Harness(conv, settings=SessionSettings(agent_uri=None))
+    h.start()
+    h.tick(4)
+    h.session.dtmf("0")
+    assert h.result.end_reason == "transfer_unavailable" and ("transfer_unavailable" in dict(conv.heard).values())
