@@ -209,7 +209,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Borrowers with status and next call, by id, paged; numbers masked",
                 "parameters": [
                     _CID, {"name": "status", "in": "query",
-                           "schema": {"enum": ["active", "review", "stopped", "exhausted"]}},
+                           "schema": {"type": "string", "enum": ["active", "review", "stopped", "exhausted"]}},
                     {"name": "q", "in": "query", "schema": _STR, "description": "borrower ids containing this"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],

@@ -339,7 +339,7 @@ class CampaignApi(Resource):
             raise ApiError(400, "limit, offset: expected whole numbers") from None
         if not 1 <= limit <= 500 or offset < 0:
             raise ApiError(400, "limit: 1..500, offset: >= 0")
-        status = q.get("status") or None
+        status = q.get("status")  # blank is refused like any other value outside the enum
         if status is not None and status not in BORROWER_STATUSES:
             raise ApiError(400, f"status: expected one of {', '.join(BORROWER_STATUSES)}")
         store = self.service.store
