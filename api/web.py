@@ -103,7 +103,9 @@ class CampaignApi(Resource):
             ("GET", re.compile(r"/api/calls/(?P<call_id>[\w.@:-]+)"), self.get_call),
             ("GET", re.compile(r"/api/calls/(?P<call_id>[\w.@:-]+)/recording"), self.recording),
             ("GET", re.compile(r"/api/live"), self.live),
+            ("GET", re.compile(r"/api/workers"), self.list_workers),
         ]
+        self.call_workers: Any = None  # workers.pool.WorkerPool when serve runs its calls in call workers
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -345,6 +347,18 @@ class CampaignApi(Resource):
         return Reply(200, {"calls_in_flight": len(live), "calls": [
             {"attempt_id": a.attempt_id, "campaign_id": a.campaign_id, "borrower_id": a.borrower_id,
              "phone": mask_phone(a.phone), "started_at": a.started_at, "reason": a.reason} for a in live]})
+
+
+    def list_workers(self, request: server.Request) -> Reply:
+        pool = self.call_workers
+        if pool is None:
+            return Reply(200, {"mode": "single_process", "workers": [], "workers_up": 0,
+                               "call_slots": 0, "call_slots_in_use": 0})
+        workers = [w.to_dict() for w in pool.snapshot()]
+        up = [w for w in workers if w["state"] in ("up", "draining")]
+        return Reply(200, {"mode": "workers", "workers": workers, "workers_up": len(up),
+                           "call_slots": sum(w["slots"] for w in up),
+                           "call_slots_in_use": sum(w["in_use"] for w in up)})
 
 
 def _summary(call: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from config.errors import ConfigError
 from config.prompts_config import PromptSettings, parse_prompts
 from config.session_config import SessionConfig, parse_session
 from config.toml_reader import Table, load_toml
+from config.workers_config import WorkersSettings, parse_workers
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_SERVER_TOML = CONFIG_DIR / "server.toml"
@@ -92,6 +93,7 @@ class ServerConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     session: SessionConfig = field(default_factory=SessionConfig)
+    workers: WorkersSettings = field(default_factory=WorkersSettings)
 
     def trunk(self, name: str) -> TrunkSettings:
         for trunk in self.trunks:
@@ -118,6 +120,7 @@ def load_server_config(path: Path | str = DEFAULT_SERVER_TOML) -> ServerConfig:
         http=parse_http(root.table("http")),
         store=parse_store(root.table("store")),
         session=parse_session(root.table("session")),
+        workers=parse_workers(root.table("workers")),
     )
 
 
