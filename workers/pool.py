@@ -35,6 +35,7 @@ from telemetry.logging import log_event
 from telemetry.metrics import REGISTRY, Registry
 from telephony.dispositions import EndpointBusy
 from workers.protocol import Cancel, Drain, Heartbeat, PlaceCall, Ready, WorkerBusy, record_from_reply
+from workers.recordings import repair_wav_sizes
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class _Worker:
     last_heard: float = 0.0
     killed: bool = False
     pending: dict[str, Deferred[CallRecord]] = field(default_factory=dict)
+    record_paths: dict[str, str] = field(default_factory=dict)  # attempt id -> its recording (if any)
     frames: int = 0
     frames_late: int = 0
     heartbeat_out: bool = False
@@ -308,8 +310,10 @@ class WorkerPool:
         worker.pending.clear()
         for attempt_id, d in lost:
             log_event(log, "workers.attempt_lost", logging.WARNING, worker=worker.index, attempt=attempt_id)
+            self._keep_partial_recording(worker.record_paths.pop(attempt_id, None))
             if not d.called:
                 d.errback(AttemptLost(WORKER_LOST))
+        worker.record_paths.clear()
         for waiter in self._ended_waiters.pop(worker.index, []):
             waiter.callback(None)
         self._publish()
@@ -328,6 +332,16 @@ class WorkerPool:
         worker.restart_call = self.reactor.callLater(delay, self._spawn, worker)
         if was == "starting":
             self._check_first_round()
+
+    @staticmethod
+    def _keep_partial_recording(path: str | None) -> None:
+        """The dead worker never closed the WAV: declare the audio it wrote so the file plays (a few bytes)."""
+        if path is None or not Path(path).is_file():
+            return
+        try:
+            repair_wav_sizes(path)
+        except (OSError, ValueError) as exc:
+            log_event(log, "workers.recording_unrepaired", logging.WARNING, path=path, error=str(exc))
 
     def _kill(self, worker: _Worker, why: str) -> None:
         if worker.process is None or worker.killed:
@@ -395,6 +409,8 @@ class WorkerPool:
         assert worker.link is not None
         out: Deferred[CallRecord] = Deferred()
         worker.pending[request.attempt_id] = out
+        if request.record_path is not None:
+            worker.record_paths[request.attempt_id] = request.record_path
         self._publish()
         args: dict[str, Any] = {
             "attempt_id": request.attempt_id, "target": request.target, "borrower": request.borrower,
@@ -406,6 +422,7 @@ class WorkerPool:
             sent = worker.link.amp.callRemote(PlaceCall, **{k: v for k, v in args.items() if v is not None})
         except Exception:  # the request does not serialize: nothing was sent
             del worker.pending[request.attempt_id]
+            worker.record_paths.pop(request.attempt_id, None)
             self._publish()
             raise
         sent.addCallbacks(self._replied, self._refused, callbackArgs=(worker, request, out),
@@ -416,6 +433,7 @@ class WorkerPool:
         if worker.pending.get(request.attempt_id) is not out or out.called:
             return False  # already failed as lost when the worker went away
         del worker.pending[request.attempt_id]
+        worker.record_paths.pop(request.attempt_id, None)
         worker.calls_done += 1
         self._publish()
         return True
@@ -433,12 +451,15 @@ class WorkerPool:
         out.callback(record)
 
     def _refused(self, failure: Failure, worker: _Worker, request: AttemptRequest, out: Deferred[CallRecord]) -> None:
+        recording = worker.record_paths.get(request.attempt_id)
         if not self._settle(worker, request, out):
             return
         if failure.check(WorkerBusy):
             worker.calls_done -= 1
             out.errback(EndpointBusy(f"call worker {worker.index}: {failure.getErrorMessage()}"))
-        elif worker.link is None or failure.check(ConnectionError):
+        elif worker.link is None or failure.check(ConnectionError):  # its pipe closed: the worker died
+            log_event(log, "workers.attempt_lost", logging.WARNING, worker=worker.index, attempt=request.attempt_id)
+            self._keep_partial_recording(recording)
             out.errback(AttemptLost(WORKER_LOST))
         else:
             out.errback(failure)

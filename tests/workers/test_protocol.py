@@ -45,3 +45,23 @@ def test_unanswered_reply_raises_the_dial_failure_with_its_timings() -> None:
         record_from_reply(amp._stringsToObjects(box, PlaceCall.response, None))
     assert (raised.value.disposition, raised.value.sip_code, raised.value.reason) == ("busy", 486, "Busy Here")
     assert raised.value.call_id == "c-1" and raised.value.timings == CallTimings(10.0, 10.5, None, 12.0)
+
+
+def test_partial_recording_of_a_killed_worker_is_made_playable(tmp_path: object) -> None:
+    """A WAV whose writer died (sizes 0 in the header) declares the audio it holds after repair; junk is refused."""
+    import struct
+    import wave
+    from pathlib import Path
+
+    from workers.recordings import repair_wav_sizes
+
+    path = Path(str(tmp_path)) / "partial.wav"
+    header = b"RIFF" + struct.pack("<I", 36) + b"WAVE" + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 2, 8000, 32000, 4, 16)
+    path.write_bytes(header + b"data" + struct.pack("<I", 0) + b"\x01\x00" * 2 * 8000 + b"\x07")  # 1 s + a stray byte
+    assert repair_wav_sizes(path) == 32000
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getnframes()) == (2, 8000)
+    junk = Path(str(tmp_path)) / "junk.wav"
+    junk.write_bytes(b"not a wav at all")
+    with pytest.raises(ValueError, match="not a RIFF"):
+        repair_wav_sizes(junk)
