@@ -211,7 +211,11 @@ def run(args: argparse.Namespace) -> int:
     runner = None
     warmed: list[Any] = []
     if not args.no_session:
-        runner = _session_runner(config, reactor, load_script_library(config.dialogue.scripts_dir), warmed)
+        try:
+            runner = _session_runner(config, reactor, load_script_library(config.dialogue.scripts_dir), warmed)
+        except Exception as exc:  # model missing, scripts invalid...: one clear line for the coordinator's log
+            print(f"error: call worker {args.index} cannot start the call session: {exc}", file=sys.stderr)
+            return 2
     endpoint = SipEndpoint(config, reactor)
     worker = CallWorker(endpoint, runner, reactor, slots=args.slots,
                         segments={s.name: s for s in getattr(runner, "segments", ())})

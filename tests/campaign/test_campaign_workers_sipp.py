@@ -182,3 +182,26 @@ def test_sigterm_drains_then_hangs_up_with_reason_shutdown_and_exits_0(tmp_path:
     finally:
         con.close()
     assert reasons and set(reasons) == {"shutdown"}
+
+
+def test_workers_that_cannot_start_are_reported_and_serve_refuses_to_run(tmp_path: Path) -> None:
+    """A model that does not exist: every worker fails at start-up, says why, and serve exits 1 naming the workers."""
+    import subprocess
+    import sys
+
+    from serve_harness import ROOT
+
+    config = write_config(tmp_path, 5060, extra=f"""
+[asr]
+recognizer = "vosk"
+model_path = "{tmp_path / 'no-such-model'}"
+""")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "server.py"), "serve", "--config", str(config), "--workers", "2"],
+        cwd=ROOT, capture_output=True, timeout=120, start_new_session=True,
+    )
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 1, err[-2000:]
+    assert "none of the 2 call workers could start" in err
+    assert err.count("cannot start the call session") >= 2 and "no-such-model" in err
+    assert '"event": "workers.restart"' in err and b"serving" not in proc.stdout
