@@ -80,6 +80,10 @@ async function refresh() {
   $("outcomes").replaceChildren(...rows);
   const refused = Object.entries(p.refusals_by_rule).map(([k, v]) => k + " " + v).join(", ");
   $("refusals").textContent = refused || "none";
+  const workers = await api("/api/workers");  // lines in use / total, like a dialer's real-time screen
+  $("lines-in-use").textContent = workers.mode === "workers" ? workers.call_slots_in_use : "-";
+  $("lines-total").textContent = workers.mode === "workers" ? workers.call_slots : "-";
+  $("workers-up").textContent = workers.mode === "workers" ? workers.workers_up : "single process";
   const live = await api("/api/live");
   $("live").replaceChildren(...live.calls.filter((c) => c.campaign_id === current).map((c) =>
     row([c.borrower_id, c.phone, Math.max(0, Math.round(Date.now() / 1000 - c.started_at)) + " s"])));

@@ -167,3 +167,23 @@ def test_frame_counters_from_heartbeats_are_added_once() -> None:
     clock.advance(1.0)
     assert metrics.counter("voicebot_borrower_frames_total", "").value() == 800
     assert metrics.counter("voicebot_borrower_frames_late_total", "").value() == 3
+
+
+def test_api_workers_lists_each_worker_and_the_line_totals() -> None:
+    """GET /api/workers's handler: per-worker pid, SIP port, slots, in use, calls done, restarts, state; totals."""
+    from api.web import CampaignApi
+    from config.campaign_config import HttpSettings
+
+    pool, _fakes, clock, metrics = _pool(count=2)
+    pool.start()
+    clock.advance(0)
+    pool.place_attempt(_request(1))
+    clock.advance(0)
+    resource = CampaignApi(None, HttpSettings(), metrics)  # type: ignore[arg-type]
+    assert resource.list_workers(None).body["mode"] == "single_process"  # type: ignore[arg-type]
+    resource.call_workers = pool
+    body = resource.list_workers(None).body  # type: ignore[arg-type]
+    assert (body["mode"], body["workers_up"], body["call_slots"], body["call_slots_in_use"]) == ("workers", 2, 8, 1)
+    assert [sorted(w) for w in body["workers"]] == [sorted(["index", "pid", "sip_port", "slots", "in_use",
+                                                            "calls_done", "restarts", "state"])] * 2
+    assert {w["state"] for w in body["workers"]} == {"up"} and len({w["sip_port"] for w in body["workers"]}) == 2
