@@ -86,6 +86,7 @@ class _Worker:
     killed: bool = False
     pending: dict[str, Deferred[CallRecord]] = field(default_factory=dict)
     record_paths: dict[str, str] = field(default_factory=dict)  # attempt id -> its recording (if any)
+    lost_on_pipe_close: int = 0  # attempts already failed as lost when its AMP pipe closed
     frames: int = 0
     frames_late: int = 0
     heartbeat_out: bool = False
@@ -328,7 +329,9 @@ class WorkerPool:
         code = getattr(reason.value, "exitCode", None)
         sig = getattr(reason.value, "signal", None)
         log_event(log, "workers.restart", logging.WARNING, worker=worker.index, was=was, exit_code=code, signal=sig,
-                  failures_in_a_row=worker.failures_in_a_row, retry_in_s=delay, lost_attempts=len(lost))
+                  failures_in_a_row=worker.failures_in_a_row, retry_in_s=delay,
+                  lost_attempts=len(lost) + worker.lost_on_pipe_close)
+        worker.lost_on_pipe_close = 0
         worker.restart_call = self.reactor.callLater(delay, self._spawn, worker)
         if was == "starting":
             self._check_first_round()
@@ -459,6 +462,7 @@ class WorkerPool:
             out.errback(EndpointBusy(f"call worker {worker.index}: {failure.getErrorMessage()}"))
         elif worker.link is None or failure.check(ConnectionError):  # its pipe closed: the worker died
             log_event(log, "workers.attempt_lost", logging.WARNING, worker=worker.index, attempt=request.attempt_id)
+            worker.lost_on_pipe_close += 1
             self._keep_partial_recording(recording)
             out.errback(AttemptLost(WORKER_LOST))
         else:
