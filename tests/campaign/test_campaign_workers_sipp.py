@@ -72,6 +72,13 @@ def _metrics(served: Served) -> dict[str, float]:
     return values
 
 
+def _process_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
 def _worker_pids(served: Served) -> list[int]:
     status, body = served.api("GET", "/api/workers")
     assert status == 200
@@ -206,3 +213,27 @@ model_path = "{tmp_path / 'no-such-model'}"
     assert "none of the 2 call workers could start" in err
     assert err.count("cannot start the call session") >= 2 and "no-such-model" in err
     assert '"event": "workers.restart"' in err and b"serving" not in proc.stdout
+
+
+def test_second_sigint_stops_at_once_without_waiting_for_the_drain(tmp_path: Path) -> None:
+    """SIGINT starts a 30 s drain; a second SIGINT kills the workers and exits at once (130); attempts stay pending."""
+    zone = daytime_zone()
+    with sipp_uas(tmp_path / "sipp") as sipp:
+        config = write_config(tmp_path, sipp.port, max_concurrent=2, extra=SESSION_CONFIG.replace(
+            "drain_seconds = 3", "drain_seconds = 30"))
+        with serve(tmp_path, config, ("--workers", "2")) as served:
+            pids = _worker_pids(served)
+            _start_campaign(served, zone, 2, 2)
+            wait_for(lambda: served.api("GET", "/api/live")[1]["calls_in_flight"] == 2, 30, step=0.1)
+            time.sleep(2.5)
+            os.kill(served.proc.pid, signal.SIGINT)
+            time.sleep(1.0)
+            assert served.proc.poll() is None  # draining: the calls may go on
+            sent = time.monotonic()
+            os.kill(served.proc.pid, signal.SIGINT)
+            code = served.proc.wait(15)
+            took = time.monotonic() - sent
+    assert code == 130 and took < 5
+    for pid in pids:  # gone, or a zombie left for init to reap
+        assert wait_for(lambda pid=pid: _process_state(pid) in ("gone", "Z", "X"), 5, step=0.1)
+    assert {a["state"] for a in stored_attempts(tmp_path / "campaigns.sqlite3")} == {"pending"}
