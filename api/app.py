@@ -53,6 +53,7 @@ class VoicebotApp:
     metrics: Registry
     endpoint: Any = None  # the SipEndpoint we own (started and stopped here), if any
     port: Any = None
+    workers: Any = None  # workers.pool.WorkerPool when calls run in call-worker processes
     _started: list[str] = field(default_factory=list)
 
     @property
@@ -64,6 +65,9 @@ class VoicebotApp:
         if self.endpoint is not None:
             yield self.endpoint.start()
             self._started.append("sip")
+        if self.workers is not None:
+            yield self.workers.start()
+            self._started.append("workers")
         self.scheduler.start()
         self._started.append("scheduler")
         if self.service.ledger is not None:
@@ -86,14 +90,18 @@ class VoicebotApp:
         self.site.resource.close()
         if self.endpoint is not None and "sip" in self._started:
             yield self.endpoint.stop()
+        if self.workers is not None:
+            yield self.workers.drain()  # calls may finish for [workers] drain_seconds, then "shutdown"
         yield self.scheduler.wait_idle()
+        if self.workers is not None:
+            yield self.workers.stop()
         self.store.close()
 
 
 def build_app(
     config: ServerConfig, reactor: Any, *, runner: AnsweredCallRunner | None = None,
     placer: CallPlacer | None = None, metrics: Registry = REGISTRY, store: SqliteStore | None = None,
-    http_reactor: Any = None, capacity: CallCapacity | None = None,
+    http_reactor: Any = None, capacity: CallCapacity | None = None, workers: Any = None,
 ) -> VoicebotApp:
     """Wire the process; without `placer` a real `telephony.endpoint.SipEndpoint` is created (not started).
 
@@ -104,7 +112,9 @@ def build_app(
     strategies = load_strategies(config.campaign.strategies_file)
     segments = load_segments(config.dialogue.segments_file, strategies=frozenset(strategies.strategies))
     endpoint = None
-    if placer is None:
+    if workers is not None:  # calls run in call workers (workers.pool.WorkerPool): no pjsua2 here
+        capacity = workers
+    elif placer is None:
         from telephony.endpoint import SipEndpoint
 
         endpoint = SipEndpoint(config, reactor)
@@ -114,7 +124,7 @@ def build_app(
     db = store or SqliteStore(config.store.path, retention_days=config.store.retention_days)
     dialer = Dialer(
         db, placer, runner, reactor, recording_dir=config.calls.recording_dir,
-        max_call_seconds=config.calls.max_call_seconds, segments=segments, metrics=metrics,
+        max_call_seconds=config.calls.max_call_seconds, segments=segments, metrics=metrics, attempts=workers,
     )
     settings = config.campaign
     if settings.default_trunk is None and config.trunks:
@@ -129,6 +139,8 @@ def build_app(
     web_reactor = http_reactor if http_reactor is not None else reactor
     site = build_site(service, config.http, metrics, recording_dir=config.calls.recording_dir,
                       reactor=web_reactor if hasattr(web_reactor, "callFromThread") else None)
+    if workers is not None:
+        site.resource.call_workers = workers
     return VoicebotApp(config, reactor, db, strategies, segments, dialer, scheduler, service, site, metrics,
-                       endpoint=endpoint)
+                       endpoint=endpoint, workers=workers)
 

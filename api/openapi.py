@@ -138,6 +138,19 @@ SCHEMAS: dict[str, Any] = {
                         "description": "state changes allowed now"},
         },
     },
+    "Workers": {
+        "type": "object", "required": ["mode", "workers", "workers_up", "call_slots", "call_slots_in_use"],
+        "properties": {
+            "mode": {"enum": ["workers", "single_process"]}, "workers_up": _INT, "call_slots": _INT,
+            "call_slots_in_use": _INT,
+            "workers": {"type": "array", "items": {
+                "type": "object",
+                "required": ["index", "pid", "sip_port", "slots", "in_use", "calls_done", "restarts", "state"],
+                "properties": {"index": _INT, "pid": {"type": ["integer", "null"]},
+                               "sip_port": {"type": ["integer", "null"]}, "slots": _INT, "in_use": _INT,
+                               "calls_done": _INT, "restarts": _INT,
+                               "state": {"enum": ["starting", "up", "draining", "backoff", "stopped"]}}}}},
+    },
 }
 
 
@@ -253,6 +266,10 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/live": {
             "get": {"summary": "Calls in flight", "responses": {"200": _ok("LiveCalls"), **_ERRORS}},
+        },
+        "/api/workers": {
+            "get": {"summary": "Call workers: pid, SIP port, slots, in use, calls done, restarts, state",
+                    "responses": {"200": _ok("Workers"), **_ERRORS}},
         },
         "/metrics": {"get": {"summary": "Prometheus text format", "security": [],
                              "responses": {"200": {"description": "metrics", "content": {"text/plain": {}}}}}},

@@ -123,7 +123,9 @@ class CampaignApi(Resource):
             ("GET", re.compile(r"/api/promises/summary"), self.promise_summary),
             ("GET", re.compile(r"/api/review"), self.review_queue),
             ("POST", re.compile(r"/api/review/(?P<rid>[^/]+)/resolve"), self.resolve_review),
+            ("GET", re.compile(r"/api/workers"), self.list_workers),
         ]
+        self.call_workers: Any = None  # workers.pool.WorkerPool when serve runs its calls in call workers
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -521,6 +523,18 @@ def _no_constant(name: str) -> None:
 def _client_address(request: server.Request) -> str:
     peer = request.getClientAddress()
     return str(getattr(peer, "host", peer))
+
+
+    def list_workers(self, request: server.Request) -> Reply:
+        pool = self.call_workers
+        if pool is None:
+            return Reply(200, {"mode": "single_process", "workers": [], "workers_up": 0,
+                               "call_slots": 0, "call_slots_in_use": 0})
+        workers = [w.to_dict() for w in pool.snapshot()]
+        up = [w for w in workers if w["state"] in ("up", "draining")]
+        return Reply(200, {"mode": "workers", "workers": workers, "workers_up": len(up),
+                           "call_slots": sum(w["slots"] for w in up),
+                           "call_slots_in_use": sum(w["in_use"] for w in up)})
 
 
 def _summary(call: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,45 @@ class AnsweredCallRunner(Protocol):
 
 
 @dataclass(frozen=True)
+class AttemptRequest:
+    """One attempt as a whole (dial + conversation), for a placer that runs both elsewhere (call workers).
+
+    `borrower` is the stored borrower's data (`Borrower.from_dict` input): plain JSON-able values,
+    so it can cross a process boundary as typed fields, never as a pickle.
+    """
+
+    attempt_id: str
+    target: str
+    trunk: str | None
+    caller_id: str | None
+    max_seconds: float | None
+    record_path: str | None
+    borrower: dict[str, Any]
+    segment: str | None
+    script_set: str | None = None  # replaces the segment's set (promise follow-up calls); None = the segment's
+
+
+class AttemptPlacer(Protocol):
+    """Dial and run one attempt, returning the answered call's record.
+
+    Unanswered: fails with `DialFailure` (the dialer builds that record); `EndpointBusy` when no slot
+    is free (no SIP sent); `AttemptLost` when the result can no longer be known (the worker died).
+    The in-process form is the `CallPlacer` + `AnsweredCallRunner` pair; `workers.pool.WorkerPool`
+    is the other.
+    """
+
+    def place_attempt(self, request: AttemptRequest) -> Deferred[CallRecord]: ...
+
+
+class AttemptLost(Exception):
+    """The attempt's result cannot be known (e.g. `worker_lost`): stored `lost`, still counted for C2/C3."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
 class DialResult:
     """What the scheduler needs back from one attempt; `record` is None when it was withdrawn (endpoint busy)."""
 
@@ -130,14 +169,16 @@ class Dialer:
     """Runs one attempt from INVITE to stored record; never raises into the scheduler."""
 
     def __init__(
-        self, store: CampaignStore, placer: CallPlacer, runner: AnsweredCallRunner | None, reactor: ReactorClock,
+        self, store: CampaignStore, placer: CallPlacer | None, runner: AnsweredCallRunner | None,
+        reactor: ReactorClock,
         *, recording_dir: Path | None = None, max_call_seconds: float | None = None,
         segments: tuple[Segment, ...] | None = None, metrics: Registry = REGISTRY,
-        wall_clock: Callable[[], float] = _time.time,
+        wall_clock: Callable[[], float] = _time.time, attempts: AttemptPlacer | None = None,
     ) -> None:
         self.store = store
         self.placer = placer
         self.runner = runner
+        self.attempts = attempts  # when set, whole attempts go there instead of placer + runner
         self.reactor = reactor
         self.recording_dir = recording_dir
         self.max_call_seconds = max_call_seconds
@@ -213,6 +254,10 @@ class Dialer:
         if self.recording_dir is not None:
             self.recording_dir.mkdir(parents=True, exist_ok=True)
             record_path = str(self.recording_dir / f"{attempt.attempt_id}.wav")
+        if self.attempts is not None:
+            return await self._attempt_elsewhere(attempt, borrower, invite_wall, caller_id, record_path)
+        if self.placer is None:
+            raise RuntimeError("the dialer has neither a call placer nor an attempt placer")
         try:
             call = await self.placer.dial(
                 attempt.phone, attempt.trunk, record_path=record_path, max_seconds=self.max_call_seconds,
@@ -243,6 +288,29 @@ class Dialer:
             log_event(log, "campaign.session_error", logging.ERROR, attempt=attempt.attempt_id, error=repr(exc))
             return self._failed_record(attempt, borrower, "answered", 200, f"session failed: {exc!r}", invite_wall,
                                        str(getattr(call, "call_id", "")) or None, None, hang=call)
+
+    async def _attempt_elsewhere(
+        self, attempt: AttemptStart, borrower: BorrowerState, invite_wall: float, caller_id: str,
+        record_path: str | None,
+    ) -> CallRecord:
+        assert self.attempts is not None
+        request = AttemptRequest(
+            attempt_id=attempt.attempt_id, target=attempt.phone, trunk=attempt.trunk, caller_id=caller_id or None,
+            max_seconds=self.max_call_seconds, record_path=record_path, borrower=dict(borrower.data),
+            segment=borrower.segment,
+            script_set=self.script_set_for(attempt, borrower) if self.script_set_for is not None else None,
+        )
+        try:
+            return await self.attempts.place_attempt(request)
+        except (EndpointBusy, AttemptLost):
+            raise
+        except DialFailure as failure:
+            return self._failed_record(attempt, borrower, failure.disposition, failure.sip_code, failure.reason,
+                                       invite_wall, failure.call_id or None, failure.timings)
+        except Exception as exc:
+            log_event(log, "campaign.dial_error", logging.WARNING, attempt=attempt.attempt_id, error=repr(exc))
+            return self._failed_record(attempt, borrower, "trunk_error", None, f"placing raised {exc!r}", invite_wall,
+                                       None, None)
 
     def _failed_record(
         self, attempt: AttemptStart, borrower: BorrowerState, disposition: str, sip_code: int | None, reason: str,

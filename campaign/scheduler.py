@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from campaign.borrower_facts import RULE_PROMISE_KEPT, RULE_REVIEW_OPEN
 from campaign.clock import ReactorClock
 from campaign.compliance import ComplianceGate, effective_window
-from campaign.dialer import CallCapacity, Dialer, DialResult, Pacer
+from campaign.dialer import AttemptLost, CallCapacity, Dialer, DialResult, Pacer
 from campaign.followups import FollowUp, plan_follow_up
 from campaign.model import (
     BORROWER_ACTIVE,
@@ -230,14 +230,22 @@ class Scheduler:
     ) -> DialResult | None:
         self._pending.discard(done)
         self.pacer.release(keys)
-        if isinstance(result, Failure):  # a bug or a store error: keep the attempt (counted) and retry later
-            log_event(log, "campaign.attempt_failed", logging.ERROR, campaign=campaign.id,
-                      attempt=attempt.attempt_id, error=result.getTraceback())
+        if isinstance(result, Failure):  # a bug, a store error or a lost worker: keep the attempt (counted), retry
+            lost = result.check(AttemptLost) is not None
+            if lost:  # e.g. its call worker died mid-call
+                log_event(log, "campaign.attempt_lost", logging.WARNING, campaign=campaign.id,
+                          attempt=attempt.attempt_id, reason=str(result.value))
+            else:
+                log_event(log, "campaign.attempt_failed", logging.ERROR, campaign=campaign.id,
+                          attempt=attempt.attempt_id, error=result.getTraceback())
             now = self.reactor.seconds()
             try:
                 borrower = self.store.get_borrower(campaign.id, attempt.borrower_id)
                 retry = self.strategy_for(campaign, borrower).retry_after("unknown")
-                self.store.mark_lost(attempt.attempt_id, now, now + retry)
+                if lost:
+                    self.store.mark_lost(attempt.attempt_id, now, now + retry, disposition=str(result.value))
+                else:
+                    self.store.mark_lost(attempt.attempt_id, now, now + retry)
             except Exception as exc:
                 log_event(log, "campaign.attempt_unrecoverable", logging.CRITICAL, attempt=attempt.attempt_id,
                           error=repr(exc))

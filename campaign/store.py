@@ -80,7 +80,7 @@ class CampaignStore(Protocol):
     def complete_attempt(
         self, attempt_id: str, record: CallRecord, completed_at: float, follow_up: FollowUp | None = None
     ) -> None: ...
-    def mark_lost(self, attempt_id: str, now: float, next_due_at: float) -> None: ...
+    def mark_lost(self, attempt_id: str, now: float, next_due_at: float, *, disposition: str = "unknown") -> None: ...
     def withdraw_attempt(self, attempt_id: str, next_due_at: float, next_reason: str) -> bool: ...
     def pending_attempts(self) -> list[AttemptStart]: ...
     def active_attempt_counts(
@@ -451,15 +451,19 @@ class SqliteStore:
              BORROWER_ACTIVE),
         )
 
-    def mark_lost(self, attempt_id: str, now: float, next_due_at: float) -> None:
-        """An attempt whose outcome can no longer be known (crash, internal error): kept, counted, retried."""
+    def mark_lost(self, attempt_id: str, now: float, next_due_at: float, *, disposition: str = "unknown") -> None:
+        """An attempt whose outcome can no longer be known (crash, internal error): kept, counted, retried.
+
+        `disposition` says why when known (`worker_lost`: its call worker died); anything but `answered`
+        counts as unanswered for C2, as before.
+        """
         with self._tx() as db:
             row = db.execute("SELECT campaign_id, borrower_id FROM attempts WHERE id = ? AND state = 'pending'",
                              (attempt_id,)).fetchone()
             if row is None:
                 return
-            db.execute("UPDATE attempts SET state = 'lost', disposition = 'unknown', completed_at = ? WHERE id = ?",
-                       (now, attempt_id))
+            db.execute("UPDATE attempts SET state = 'lost', disposition = ?, completed_at = ? WHERE id = ?",
+                       (disposition if disposition != "answered" else "unknown", now, attempt_id))
             db.execute(
                 "UPDATE borrowers SET next_due_at = ?, next_reason = 'retry' WHERE campaign_id = ? AND borrower_id = ?"
                 " AND status = ? AND next_due_at IS NULL",

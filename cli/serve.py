@@ -17,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sip-port", type=int, default=None, help="override [sip] port (0 = any free port)")
     parser.add_argument("--store", type=Path, default=None, help="override [store] path")
     parser.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="call-worker processes (override [workers] count); 0 = calls in this process (one pjsua2, 4 calls)",
+    )
+    parser.add_argument(
         "--no-session", action="store_true",
         help="trunk check mode: answered calls are hung up at once and recorded as such (no ASR/dialogue)",
     )
@@ -74,8 +78,11 @@ def agent_warning(config: Any) -> str | None:
             "callback by a person instead of a transfer (set [[trunks]] agent_uri to transfer)")
 
 
-def _session_runner(config: Any, reactor: Any, library: Any) -> Any:
-    """The session's runner with its shared heavy parts (model, classifier, scripts, prompt cache)."""
+def _session_runner(config: Any, reactor: Any, library: Any, warmed: list[Any] | None = None) -> Any:
+    """The session's runner with its shared heavy parts (model, classifier, scripts, prompt cache).
+
+    `warmed` (optional) receives the Deferred of the prompt pre-rendering (a call worker waits for it).
+    """
     from twisted.python.threadpool import ThreadPool
 
     from asr.recognizer import build_recognizer
@@ -98,11 +105,13 @@ def _session_runner(config: Any, reactor: Any, library: Any) -> Any:
         pool.stop()  # its threads would keep a failed start-up process alive
         raise
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
-    _prerender_prompts(reactor, pool, renderer, library, config.media.clock_rate)
+    done = _prerender_prompts(reactor, pool, renderer, library, config.media.clock_rate)
+    if warmed is not None:
+        warmed.append(done)
     return runner
 
 
-def _prerender_prompts(reactor: Any, pool: Any, renderer: Any, library: Any, rate: int) -> None:
+def _prerender_prompts(reactor: Any, pool: Any, renderer: Any, library: Any, rate: int) -> Any:
     """Render every script set's fixed prompts (and the coming weeks' dates) once, off the reactor.
 
     Any campaign may use any set, so the server warms them all at start instead of per campaign; calls
@@ -121,12 +130,42 @@ def _prerender_prompts(reactor: Any, pool: Any, renderer: Any, library: Any, rat
     warmed = deferToThreadPool(
         reactor, pool, prerender_script_sets, renderer, library, sets, rate, today=dt.date.today()
     )
-    warmed.addCallbacks(
+    return warmed.addCallbacks(
         lambda made: log_event(log, "prompts.prerendered", script_sets=len(sets), pieces=made),
         lambda failure: log_event(
             log, "prompts.prerender_failed", logging.ERROR, error=failure.getErrorMessage()
         ),
     )
+
+
+def _worker_pool(config: Any, reactor: Any, args: argparse.Namespace, count: int) -> Any:
+    """The call workers (`workers.pool.WorkerPool`), each started with this server's config file."""
+    import dataclasses
+
+    from workers.pool import ProcessSpawner, WorkerPool
+
+    settings = dataclasses.replace(config.workers, count=count)
+    spawner = ProcessSpawner(reactor, Path(args.config).resolve(), count, settings.calls_per_worker,
+                             no_session=bool(args.no_session))
+    return WorkerPool(settings, reactor, spawner, base_sip_port=config.sip.port)
+
+
+def _install_sigint(reactor: Any, pool: Any) -> None:
+    """First SIGINT drains like SIGTERM; a second one stops at once (workers killed, attempts recovered later)."""
+    import os
+    import signal
+
+    seen: list[int] = []
+
+    def on_sigint(*_: object) -> None:
+        seen.append(1)
+        if len(seen) == 1:
+            reactor.callFromThread(reactor.stop)
+            return
+        pool.kill_now()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, on_sigint)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -160,19 +199,33 @@ def run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    try:
-        runner = None if args.no_session else _session_runner(config, reactor, library)
-    except ConfigError:
-        raise
-    except Exception as exc:  # model missing, scripts invalid...: say what, do not dump a traceback
-        print(f"error: the call session cannot start: {exc}", file=sys.stderr)
-        print("(use --no-session to run SIP, scheduler and HTTP without conversations)", file=sys.stderr)
+    count = config.workers.count if getattr(args, "workers", None) is None else args.workers
+    if count < 0 or count > 64:
+        print(f"error: --workers {count}: expected 0 (single process) to 64", file=sys.stderr)
         return 2
-    app = build_app(config, reactor, runner=runner)
+    pool = None
+    runner = None
+    if count > 0:  # the coordinator: calls (pjsua2, sessions) run in call-worker processes
+        pool = _worker_pool(config, reactor, args, count)
+    else:
+        try:
+            runner = None if args.no_session else _session_runner(config, reactor, library)
+        except ConfigError:
+            raise
+        except Exception as exc:  # model missing, scripts invalid...: say what, do not dump a traceback
+            print(f"error: the call session cannot start: {exc}", file=sys.stderr)
+            print("(use --no-session to run SIP, scheduler and HTTP without conversations)", file=sys.stderr)
+            return 2
+    app = build_app(config, reactor, runner=runner, workers=pool)
     status = {"code": 0}
 
     def started(_: object) -> None:
         # One line on stdout that scripts (and tests) can wait for.
+        if pool is not None:
+            ports = ",".join(str(w.sip_port) for w in pool.snapshot() if w.sip_port is not None)
+            print(f"serving http://{config.http.bind_address}:{app.http_port}/ sip ports {ports} "
+                  f"workers {len(pool.snapshot())} call slots {pool.max_calls}", flush=True)
+            return
         print(f"serving http://{config.http.bind_address}:{app.http_port}/ sip port "
               f"{getattr(app.endpoint, 'local_port', 0)}", flush=True)
 
@@ -187,5 +240,7 @@ def run(args: argparse.Namespace) -> int:
     reactor.callWhenRunning(lambda: app.start().addCallbacks(started, failed))
     reactor.addSystemEventTrigger("before", "shutdown", shutdown)
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
+    if pool is not None:
+        _install_sigint(reactor, pool)
     reactor.run()
     return status["code"]

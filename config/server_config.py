@@ -26,6 +26,7 @@ from config.errors import ConfigError
 from config.prompts_config import PromptSettings, parse_prompts
 from config.session_config import SessionConfig, parse_session
 from config.toml_reader import Table, load_toml
+from config.workers_config import WorkersSettings, parse_workers
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_SERVER_TOML = CONFIG_DIR / "server.toml"
@@ -95,6 +96,7 @@ class ServerConfig:
     store: StoreSettings = field(default_factory=StoreSettings)
     session: SessionConfig = field(default_factory=SessionConfig)
     promises: PromiseSettings = field(default_factory=PromiseSettings)
+    workers: WorkersSettings = field(default_factory=WorkersSettings)
 
     def trunk(self, name: str) -> TrunkSettings:
         for trunk in self.trunks:
@@ -122,6 +124,7 @@ def load_server_config(path: Path | str = DEFAULT_SERVER_TOML) -> ServerConfig:
         store=parse_store(root.table("store")),
         session=parse_session(root.table("session")),
         promises=parse_promises(root.table("promises")),
+        workers=parse_workers(root.table("workers")),
     )
 
 

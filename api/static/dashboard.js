@@ -123,6 +123,8 @@ async function refresh() {
   const refused = Object.entries(p.refusals_by_rule).map(([k, v]) => k + " " + v).join(", ");
   $("refusals").textContent = refused || "none";
   showOverview(await api("/api/campaigns/" + encodeURIComponent(current) + "/overview"));
+  const workers = await api("/api/workers");  // workers up, like a dialer's real-time screen
+  $("workers-up").textContent = workers.mode === "workers" ? workers.workers_up + " workers up" : "single process";
   const live = await api("/api/live");
   $("lines").textContent = live.lines.in_use + " / " + (live.lines.total === null ? "?" : live.lines.total);
   const mine = live.calls.filter((c) => c.campaign_id === current);

@@ -108,6 +108,7 @@ class Served:
     proc: subprocess.Popen[bytes]
     base: str
     store: Path
+    banner: str = ""  # the "serving ..." line
 
     def api(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
             content_type: str = "application/json") -> tuple[int, Any]:
@@ -121,9 +122,9 @@ class Served:
             return err.code, json.loads(err.read())
 
 
-def write_config(workdir: Path, sipp_port: int, *, max_concurrent: int = 2) -> Path:
+def write_config(workdir: Path, sipp_port: int, *, max_concurrent: int = 2, extra: str = "") -> Path:
     config = workdir / "server.toml"
-    config.write_text(f"""
+    config.write_text(extra + f"""
 [sip]
 port = 0
 [http]
@@ -149,11 +150,11 @@ calls_per_second = 5
 
 
 @contextmanager
-def serve(workdir: Path, config: Path) -> Iterator[Served]:
-    """`server.py serve --no-session` as a child process; yields once it prints its HTTP address."""
+def serve(workdir: Path, config: Path, args: tuple[str, ...] = ("--no-session",)) -> Iterator[Served]:
+    """`server.py serve --no-session` (or `args`) as a child process; yields once it prints its HTTP address."""
     log = (workdir / "serve.log").open("ab")
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "server.py"), "serve", "--config", str(config), "--no-session"],
+        [sys.executable, str(ROOT / "server.py"), "serve", "--config", str(config), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
     )
     try:
@@ -162,7 +163,7 @@ def serve(workdir: Path, config: Path) -> Iterator[Served]:
         m = re.search(r"serving (http://\S+?)/ ", line)
         if not m:
             raise RuntimeError(f"serve did not start: {line!r}\n{(workdir / 'serve.log').read_text()[-3000:]}")
-        yield Served(proc, m.group(1), workdir / "campaigns.sqlite3")
+        yield Served(proc, m.group(1), workdir / "campaigns.sqlite3", line)
     finally:
         _stop(proc)
         log.close()

@@ -1,4 +1,4 @@
-"""Integration: a trunk allowing 10 calls on the 4-slot pjsua2 endpoint; serve never overfills it or burns attempts."""
+"""Integration: a trunk allowing 10 calls on one 4-slot pjsua2 call worker; serve never overfills it."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_serve_paces_to_the_endpoint_slots_with_no_lost_attempts(tmp_path: Path)
     zone = daytime_zone()
     with sipp_uas(tmp_path / "sipp") as sipp:
         config = write_config(tmp_path, sipp.port, max_concurrent=10)
-        with serve(tmp_path, config) as served:
+        with serve(tmp_path, config, ("--no-session", "--workers", "1")) as served:  # 4 slots: one call worker
             status, campaign = served.api("POST", "/api/campaigns", {
                 "name": "wide", "strategy": "demo_fast", "timezone": zone, "max_concurrent_calls": 10,
                 "calls_per_second": 10, "caller_id": "95533001"})
