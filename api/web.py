@@ -503,6 +503,17 @@ class CampaignApi(Resource):
             raise ApiError(400, "resume: expected true or false")
         return Reply(200, self._ledger().resolve_review(int(rid), resolution, self._actor(request), resume))
 
+    def list_workers(self, request: server.Request) -> Reply:
+        pool = self.call_workers
+        if pool is None:
+            return Reply(200, {"mode": "single_process", "workers": [], "workers_up": 0,
+                               "call_slots": 0, "call_slots_in_use": 0})
+        workers = [w.to_dict() for w in pool.snapshot()]
+        up = [w for w in workers if w["state"] in ("up", "draining")]
+        return Reply(200, {"mode": "workers", "workers": workers, "workers_up": len(up),
+                           "call_slots": sum(w["slots"] for w in up),
+                           "call_slots_in_use": sum(w["in_use"] for w in up)})
+
 
 def _decoded(segments: dict[str, str]) -> dict[str, str]:
     """Percent-decode path segments after routing (so `%2F` inside an id cannot add a segment)."""
@@ -524,17 +535,6 @@ def _client_address(request: server.Request) -> str:
     peer = request.getClientAddress()
     return str(getattr(peer, "host", peer))
 
-
-    def list_workers(self, request: server.Request) -> Reply:
-        pool = self.call_workers
-        if pool is None:
-            return Reply(200, {"mode": "single_process", "workers": [], "workers_up": 0,
-                               "call_slots": 0, "call_slots_in_use": 0})
-        workers = [w.to_dict() for w in pool.snapshot()]
-        up = [w for w in workers if w["state"] in ("up", "draining")]
-        return Reply(200, {"mode": "workers", "workers": workers, "workers_up": len(up),
-                           "call_slots": sum(w["slots"] for w in up),
-                           "call_slots_in_use": sum(w["in_use"] for w in up)})
 
 
 def _summary(call: dict[str, Any]) -> dict[str, Any]:
