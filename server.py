@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "render-prompt": "cli.render_prompt",
     "campaign": "cli.campaign",
     "payments": "cli.payments",
+    "allocate": "cli.allocate",
     "replay": "cli.replay",
     "demo": "cli.demo",
 }
