@@ -14,11 +14,15 @@ import json
 import sqlite3
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
 from config.server_config import DEFAULT_SERVER_TOML
+
+if TYPE_CHECKING:
+    from campaign.allocation import Allocation
 
 HELP = "allocate cases to the bot, a human agent queue, the legal track or hold (config/allocation.toml)"
 
@@ -34,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    from campaign.allocation import Allocation, CaseError, allocate, parse_case
+    from campaign.allocation import CaseError, allocate, parse_case
     from config.allocation_config import DEFAULT_ALLOCATION_TOML, load_allocation
     from config.campaign_config import load_strategies
     from config.server_config import load_server_config
@@ -102,11 +106,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
     return 1 if bad else 0
 
 
-def print_table(allocations: list[object], today: dt.date, out: TextIO) -> None:
+def print_table(rows: Sequence[Allocation], today: dt.date, out: TextIO) -> None:
     """A readable table (one row per case) and the totals per channel."""
-    from campaign.allocation import Allocation
-
-    rows = [a for a in allocations if isinstance(a, Allocation)]
     print(f"allocation on {today.isoformat()}", file=out)
     print(f"{'borrower':<14} {'channel':<7} {'queue/step':<22} {'days':>5}  {'rule':<18} segment/strategy", file=out)
     for a in rows:
