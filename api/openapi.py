@@ -297,3 +297,39 @@ OPENAPI["paths"].update({
                           **_ERRORS}},
     },
 })
+
+# -- case allocation (issue 13; campaign.allocation_store) -----------------------------------------
+_CHANNEL = {"enum": ["bot", "agent", "legal", "hold"]}
+_MOVE = {
+    "type": "object",
+    "required": ["borrower_id", "at", "channel", "previous_channel", "queue", "step", "rule", "actor"],
+    "properties": {"borrower_id": _STR, "at": _NUM, "channel": _CHANNEL,
+                   "previous_channel": {"enum": ["bot", "agent", "legal", "hold", None]},
+                   "queue": _NSTR, "step": _NSTR, "rule": _STR, "actor": _STR},
+}
+_CHANNEL_COUNTS = {"type": "object", "required": ["bot", "agent", "legal", "hold"],
+                   "properties": {c: _INT for c in ("bot", "agent", "legal", "hold")}}
+SCHEMAS.update({
+    "AllocationMove": _MOVE,
+    "AllocationOverview": {
+        "type": "object", "required": ["today", "counts", "moves"],
+        "properties": {"today": _STR, "counts": _CHANNEL_COUNTS,
+                       "moves": {"type": "array", "items": {"$ref": "#/components/schemas/AllocationMove"}}},
+    },
+    "AllocationRunReport": {
+        "type": "object", "required": ["today", "cases", "counts", "moves"],
+        "properties": {"today": _STR, "cases": _INT, "counts": _CHANNEL_COUNTS,
+                       "moves": {"type": "array", "items": {"$ref": "#/components/schemas/AllocationMove"}}},
+    },
+})
+OPENAPI["paths"].update({
+    "/api/allocation": {
+        "get": {"summary": "Cases per channel (bot, agent, legal, hold) and today's moves with time, rule and "
+                           "previous channel", "responses": {"200": _ok("AllocationOverview"), **_ERRORS}},
+    },
+    "/api/allocation/run": {
+        "post": {"summary": "Allocate every borrower now (config/allocation.toml); moves are stored and "
+                            "audit-logged; a case moved away from bot is no longer dialled",
+                 "responses": {"200": _ok("AllocationRunReport"), **_ERRORS}},
+    },
+})

@@ -26,6 +26,7 @@ from twisted.web import server, static
 from twisted.web.resource import Resource
 
 from api.openapi import OPENAPI
+from campaign.allocation_store import AllocationRun
 from campaign.importer import ImportFormatError, RawRow
 from campaign.ledger import PromiseLedger, ReviewStateError
 from campaign.model import Refusal
@@ -82,10 +83,11 @@ class CampaignApi(Resource):
 
     def __init__(
         self, service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None,
-        reactor: Any = None,
+        reactor: Any = None, allocation: AllocationRun | None = None,
     ) -> None:
         super().__init__()
         self.service = service
+        self.allocation = allocation
         self.reactor = reactor  # serves HTTP and takes results back from the import thread; None: import inline
         self._pool: ThreadPool | None = None
         self.settings = settings
@@ -109,6 +111,8 @@ class CampaignApi(Resource):
             ("GET", re.compile(r"/api/promises/summary"), self.promise_summary),
             ("GET", re.compile(r"/api/review"), self.review_queue),
             ("POST", re.compile(r"/api/review/(?P<rid>[^/]+)/resolve"), self.resolve_review),
+            ("GET", re.compile(r"/api/allocation"), self.allocation_overview),
+            ("POST", re.compile(r"/api/allocation/run"), self.allocation_run),
         ]
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -427,6 +431,18 @@ class CampaignApi(Resource):
             raise ApiError(400, "resume: expected true or false")
         return Reply(200, self._ledger().resolve_review(int(rid), resolution, self._actor(request), resume))
 
+    # -- case allocation (campaign.allocation_store, issue 13) ------------------------------------
+    def _allocation(self) -> AllocationRun:
+        if self.allocation is None:
+            raise ApiError(404, "case allocation is not offered by this server")
+        return self.allocation
+
+    def allocation_overview(self, request: server.Request) -> Reply:
+        return Reply(200, self._allocation().overview())
+
+    def allocation_run(self, request: server.Request) -> Reply:
+        return Reply(200, self._allocation().run(self._actor(request)))
+
 
 def _summary(call: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -439,9 +455,9 @@ def _summary(call: dict[str, Any]) -> dict[str, Any]:
 
 def build_site(
     service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None,
-    reactor: Any = None,
+    reactor: Any = None, allocation: AllocationRun | None = None,
 ) -> server.Site:
-    api = CampaignApi(service, settings, metrics, recording_dir, reactor)
+    api = CampaignApi(service, settings, metrics, recording_dir, reactor, allocation)
     site = server.Site(api)
 
     class _Request(LimitedRequest):
