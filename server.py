@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "campaign": "cli.campaign",
     "payments": "cli.payments",
     "allocate": "cli.allocate",
+    "evidence": "cli.evidence",
     "replay": "cli.replay",
     "demo": "cli.demo",
 }
