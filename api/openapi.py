@@ -333,3 +333,50 @@ OPENAPI["paths"].update({
                  "responses": {"200": _ok("AllocationRunReport"), **_ERRORS}},
     },
 })
+
+# -- legal track timeline (issue 13; campaign.legal) ------------------------------------------------
+_LEGAL_STEP = {"enum": ["mediation", "litigation", "filing", "enforcement", "closed"]}
+_STEP_KIND = {"enum": ["people", "litigation", "arbitration", "delegated", "entrusted", "self", "settled", "paid",
+                       "withdrawn", None]}
+SCHEMAS.update({
+    "NewLegalStep": {
+        "type": "object", "required": ["step", "date", "actor"], "additionalProperties": False,
+        "properties": {"step": _LEGAL_STEP, "kind": _STEP_KIND, "date": {"type": "string", "format": "date"},
+                       "actor": {"type": "string", "minLength": 1, "maxLength": 200},
+                       "note": {"type": "string", "maxLength": 4000}},
+        "description": "kind: the mediation kind (default from config/allocation.toml) or, for closed, "
+                       "settled | paid | withdrawn",
+    },
+    "LegalStep": {
+        "type": "object", "required": ["id", "step", "kind", "date", "actor", "note", "recorded_by", "created_at"],
+        "properties": {"borrower_id": _STR, "id": _INT, "step": _LEGAL_STEP, "kind": _STEP_KIND, "date": _STR,
+                       "actor": _STR, "note": _STR, "recorded_by": _STR, "created_at": _NUM},
+    },
+    "LegalCaseList": {
+        "type": "object", "required": ["cases"],
+        "properties": {"cases": {"type": "array", "items": {
+            "type": "object",
+            "required": ["borrower_id", "channel", "rule", "mediation_kind", "allocated_at", "current_step", "closed",
+                         "steps"],
+            "properties": {"borrower_id": _STR, "channel": {"enum": ["bot", "agent", "legal", "hold", None]},
+                           "rule": _NSTR, "mediation_kind": _NSTR, "allocated_at": _NNUM,
+                           "current_step": {"enum": ["mediation", "litigation", "filing", "enforcement", "closed",
+                                                     None]},
+                           "closed": {"type": "boolean"},
+                           "steps": {"type": "array", "items": {"$ref": "#/components/schemas/LegalStep"}}}}}},
+    },
+})
+OPENAPI["paths"].update({
+    "/api/legal": {
+        "get": {"summary": "Cases allocated to legal (or with a timeline) and their steps",
+                "responses": {"200": _ok("LegalCaseList"), **_ERRORS}},
+    },
+    "/api/legal/{borrower_id}/steps": {
+        "post": {"summary": "Append a dated step to a legal case's timeline (audit-logged)", "parameters": [
+            {"name": "borrower_id", "in": "path", "required": True, "schema": _STR}],
+            "requestBody": {"required": True, **_json("NewLegalStep")},
+            "responses": {"201": _ok("LegalStep", "created"),
+                          "409": {"description": "the case is not in legal, or its timeline is closed",
+                                  **_json("Error")}, **_ERRORS}},
+    },
+})

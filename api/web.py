@@ -29,6 +29,7 @@ from api.openapi import OPENAPI
 from campaign.allocation_store import AllocationRun
 from campaign.importer import ImportFormatError, RawRow
 from campaign.ledger import PromiseLedger, ReviewStateError
+from campaign.legal import LegalStateError, UnknownCaseError, add_step, legal_cases
 from campaign.model import Refusal
 from campaign.scheduler import DialStarted
 from campaign.service import CampaignService, CampaignStateError
@@ -113,6 +114,8 @@ class CampaignApi(Resource):
             ("POST", re.compile(r"/api/review/(?P<rid>[^/]+)/resolve"), self.resolve_review),
             ("GET", re.compile(r"/api/allocation"), self.allocation_overview),
             ("POST", re.compile(r"/api/allocation/run"), self.allocation_run),
+            ("GET", re.compile(r"/api/legal"), self.legal_cases),
+            ("POST", re.compile(r"/api/legal/(?P<bid>[^/]+)/steps"), self.add_legal_step),
         ]
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -442,6 +445,20 @@ class CampaignApi(Resource):
 
     def allocation_run(self, request: server.Request) -> Reply:
         return Reply(200, self._allocation().run(self._actor(request)))
+
+    def legal_cases(self, request: server.Request) -> Reply:
+        return Reply(200, {"cases": legal_cases(self._allocation().store.connection)})
+
+    def add_legal_step(self, request: server.Request, bid: str) -> Reply:
+        run = self._allocation()
+        body = self._json_body(request)
+        try:
+            step = add_step(run.store, bid, body, self._actor(request), run.clock.seconds(), run.book.mediation_kind)
+        except UnknownCaseError as exc:
+            raise ApiError(404, str(exc)) from None
+        except LegalStateError as exc:
+            raise ApiError(409, str(exc)) from None
+        return Reply(201, step)
 
 
 def _summary(call: dict[str, Any]) -> dict[str, Any]:

@@ -115,7 +115,8 @@ def collect(db: sqlite3.Connection, borrower_id: str) -> dict[str, bytes]:
         "refusals": _rows(db, "SELECT * FROM refusals WHERE borrower_id = ? ORDER BY id", borrower_id)})
     files["allocation.json"] = _json({
         "current": _rows(db, "SELECT * FROM allocations WHERE borrower_id = ?", borrower_id),
-        "moves": _rows(db, "SELECT * FROM allocation_moves WHERE borrower_id = ? ORDER BY id", borrower_id)})
+        "moves": _rows(db, "SELECT * FROM allocation_moves WHERE borrower_id = ? ORDER BY id", borrower_id),
+        "legal_steps": _rows(db, "SELECT * FROM legal_steps WHERE borrower_id = ? ORDER BY id", borrower_id)})
     if missing:
         files["missing.json"] = _json(missing)
     return files

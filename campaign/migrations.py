@@ -244,7 +244,19 @@ CREATE TABLE allocation_moves (
     actor TEXT NOT NULL
 );
 CREATE INDEX allocation_moves_by_time ON allocation_moves (at);
-CREATE INDEX allocation_moves_by_borrower ON allocation_moves (borrower_id, at)
+CREATE INDEX allocation_moves_by_borrower ON allocation_moves (borrower_id, at);
+CREATE TABLE legal_steps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    borrower_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    kind TEXT,
+    day TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    note TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX legal_steps_by_borrower ON legal_steps (borrower_id, id)
 """,
     ),
 ]

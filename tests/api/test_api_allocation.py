@@ -24,3 +24,43 @@ def test_allocation_run_and_overview_match_openapi(api_stack: ApiStack) -> None:
     assert conforms(h.call("POST", "/api/allocation/run", token=TOKEN), "AllocationRunReport")["moves"] == []
     assert [e["action"] for e in api_stack.app.store.audit_log()].count("allocate") == 2
     assert h.call("GET", "/api/allocation").status == 401
+
+
+def _legal_case(api_stack: ApiStack) -> None:
+    """B001 is 121 days past due with two promises the ledger decided broken; an allocation run puts it in legal."""
+    h = api_stack.http
+    cid = h.call("POST", "/api/campaigns", token=TOKEN, json_body={"name": "l"}).json()["id"]
+    rows = [borrower_row(1, due_date="2026-08-01", overdue_days=121), borrower_row(2)]
+    assert h.call("POST", f"/api/campaigns/{cid}/borrowers", token=TOKEN, json_body={"rows": rows}).status == 200
+    with api_stack.app.store.transaction() as db:
+        for i in range(2):
+            db.execute("INSERT INTO promises (id, borrower_id, campaign_id, promised_date, amount, confirmed, state,"
+                       " created_at, updated_at) VALUES (?, 'B001', ?, '2026-10-01', 100, 1, 'broken', 0, 0)",
+                       (f"p{i}", cid))
+    assert h.call("POST", "/api/allocation/run", token=TOKEN).json()["counts"]["legal"] == 1
+
+
+def test_legal_steps_timeline_matches_openapi(api_stack: ApiStack) -> None:
+    """Steps are appended to a legal case (mediation kind defaults to the file's), listed by GET /api/legal,
+    audit-logged; bad fields are 400 and store nothing; a bot case or a closed timeline is 409; unknown is 404."""
+    h = api_stack.http
+    _legal_case(api_stack)
+    first = conforms(h.call("POST", "/api/legal/B001/steps", token=TOKEN, json_body={
+        "step": "mediation", "date": "2026-11-30", "actor": "mediation centre"}), "LegalStep")
+    assert (first["step"], first["kind"], first["date"]) == ("mediation", "self", "2026-11-30")
+    for bad, field in (({"step": "court"}, "step"), ({"kind": "bogus"}, "kind"), ({"date": "30/11"}, "date"),
+                       ({"actor": ""}, "actor"), ({"colour": 1}, "colour")):
+        body = {"step": "mediation", "date": "2026-12-01", "actor": "m", **bad}
+        r = h.call("POST", "/api/legal/B001/steps", token=TOKEN, json_body=body)
+        assert r.status == 400 and conforms(r, "Error")["error"].startswith(field), (field, r.json())
+    closed = {"step": "closed", "kind": "settled", "date": "2026-12-05", "actor": "mediation centre", "note": "ok"}
+    assert h.call("POST", "/api/legal/B001/steps", token=TOKEN, json_body=closed).status == 201
+    cases = conforms(h.call("GET", "/api/legal", token=TOKEN), "LegalCaseList")["cases"]
+    assert [(c["borrower_id"], c["current_step"], c["closed"], len(c["steps"])) for c in cases] == [
+        ("B001", "closed", True, 2)]
+    again = h.call("POST", "/api/legal/B001/steps", token=TOKEN, json_body={**closed, "kind": "paid"})
+    assert again.status == 409 and "closed" in again.json()["error"]
+    bot = h.call("POST", "/api/legal/B002/steps", token=TOKEN, json_body={**closed})
+    assert bot.status == 409 and "not allocated to legal (bot)" in bot.json()["error"]
+    assert h.call("POST", "/api/legal/B404/steps", token=TOKEN, json_body=closed).status == 404
+    assert [e["action"] for e in api_stack.app.store.audit_log()].count("legal_step") == 2
