@@ -380,3 +380,13 @@ OPENAPI["paths"].update({
                                   **_json("Error")}, **_ERRORS}},
     },
 })
+OPENAPI["paths"].update({
+    "/api/evidence/{borrower_id}": {
+        "get": {"summary": "Evidence package of one borrower (ZIP: manifest.json with SHA-256 per file, "
+                           "manifest.sha256; header X-Manifest-SHA256); audit-logged",
+                "parameters": [{"name": "borrower_id", "in": "path", "required": True, "schema": _STR}],
+                "responses": {"200": {"description": "the package", "content": {
+                    "application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}}},
+                    **_ERRORS}},
+    },
+})

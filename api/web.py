@@ -27,6 +27,7 @@ from twisted.web.resource import Resource
 
 from api.openapi import OPENAPI
 from campaign.allocation_store import AllocationRun
+from campaign.evidence import EvidenceError, package_from_file, record_package
 from campaign.importer import ImportFormatError, RawRow
 from campaign.ledger import PromiseLedger, ReviewStateError
 from campaign.legal import LegalStateError, UnknownCaseError, add_step, legal_cases
@@ -115,6 +116,7 @@ class CampaignApi(Resource):
             ("GET", re.compile(r"/api/allocation"), self.allocation_overview),
             ("POST", re.compile(r"/api/allocation/run"), self.allocation_run),
             ("GET", re.compile(r"/api/legal"), self.legal_cases),
+            ("GET", re.compile(r"/api/evidence/(?P<bid>[^/]+)"), self.evidence),
             ("POST", re.compile(r"/api/legal/(?P<bid>[^/]+)/steps"), self.add_legal_step),
         ]
 
@@ -448,6 +450,30 @@ class CampaignApi(Resource):
 
     def legal_cases(self, request: server.Request) -> Reply:
         return Reply(200, {"cases": legal_cases(self._allocation().store.connection)})
+
+    def evidence(self, request: server.Request, bid: str) -> Deferred[Reply]:
+        """The evidence ZIP, built on a worker thread with its own read-only connection; audit-logged when sent."""
+        run = self._allocation()
+        store = self.service.store
+        path = getattr(store, "path", None)
+        if path is None or str(path) == ":memory:":
+            raise ApiError(404, "evidence packages need a file-backed store")
+        actor, now = self._actor(request), run.clock.seconds()
+
+        def built(result: tuple[bytes, str, int]) -> Reply:
+            data, digest, count = result
+            record_package(store, bid, digest, count, actor, now, f"{bid}.zip")
+            request.setHeader(b"Content-Disposition", f'attachment; filename="evidence-{bid}.zip"'.encode())
+            request.setHeader(b"X-Manifest-SHA256", digest.encode())
+            return Reply(200, data, "application/zip")
+
+        def failed(failure: Failure) -> Reply:
+            if failure.check(EvidenceError):
+                raise ApiError(404, str(failure.value))
+            failure.raiseException()
+            raise AssertionError("unreachable")
+
+        return self.in_thread(lambda: package_from_file(Path(path), bid, now, actor)).addCallbacks(built, failed)
 
     def add_legal_step(self, request: server.Request, bid: str) -> Reply:
         run = self._allocation()

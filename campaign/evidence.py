@@ -145,6 +145,26 @@ def build_package(db: sqlite3.Connection, borrower_id: str, created_at: float, c
     return buf.getvalue(), digest
 
 
+def package_from_file(db_path: Path, borrower_id: str, created_at: float, created_by: str) -> tuple[bytes, str, int]:
+    """Build a package on a worker thread: its own read-only connection (WAL readers never block the writer)."""
+    db = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    try:
+        data, digest = build_package(db, borrower_id, created_at, created_by)
+    finally:
+        db.close()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return data, digest, len(z.namelist()) - 2
+
+
+def record_package(store: Any, borrower_id: str, digest: str, count: int, actor: str, now: float,
+                   name: str) -> None:
+    """The audit-log entry and log line for a package handed out: ids, counts and the hash, no personal data."""
+    store.audit(actor, "evidence", None, {"borrower_id": borrower_id, "files": count, "manifest_sha256": digest,
+                                          "package": name}, now)
+    log_event(log, "evidence.written", borrower=borrower_id, files=count, manifest_sha256=digest)
+
+
 def write_package(store: Any, borrower_id: str, out: Path, actor: str, now: float) -> tuple[str, int]:
     """Write the ZIP, then the audit-log entry (ids, counts and the hash only); returns (hash, file count)."""
     data, digest = build_package(store.connection, borrower_id, now, actor)
@@ -154,9 +174,7 @@ def write_package(store: Any, borrower_id: str, out: Path, actor: str, now: floa
     tmp.replace(out)
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         count = len(z.namelist()) - 2
-    store.audit(actor, "evidence", None, {"borrower_id": borrower_id, "files": count, "manifest_sha256": digest,
-                                          "package": out.name}, now)
-    log_event(log, "evidence.written", borrower=borrower_id, files=count, manifest_sha256=digest)
+    record_package(store, borrower_id, digest, count, actor, now, out.name)
     return digest, count
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
+from pathlib import Path
+
 from api_stack import TOKEN, ApiStack
-from campaign_fakes import borrower_row
+from campaign_fakes import borrower_row, run_for
 from test_api_promises import conforms
+
+from campaign.evidence import verify_package
 
 
 def test_allocation_run_and_overview_match_openapi(api_stack: ApiStack) -> None:
@@ -64,3 +70,28 @@ def test_legal_steps_timeline_matches_openapi(api_stack: ApiStack) -> None:
     assert bot.status == 409 and "not allocated to legal (bot)" in bot.json()["error"]
     assert h.call("POST", "/api/legal/B404/steps", token=TOKEN, json_body=closed).status == 404
     assert [e["action"] for e in api_stack.app.store.audit_log()].count("legal_step") == 2
+
+
+def test_evidence_package_over_http_verifies(api_stack: ApiStack, tmp_path: Path) -> None:
+    """GET /api/evidence/B001 returns a ZIP holding B001's call whose hashes verify, names its manifest hash in
+    a header and the audit log; an unknown borrower is 404."""
+    h = api_stack.http
+    cid = h.call("POST", "/api/campaigns", token=TOKEN, json_body={"name": "e"}).json()["id"]
+    assert h.call("POST", f"/api/campaigns/{cid}/borrowers", token=TOKEN,
+                  json_body={"rows": [borrower_row(1)]}).status == 200
+    assert h.call("POST", f"/api/campaigns/{cid}/start", token=TOKEN).status == 200
+    run_for(api_stack.clock, 60)
+    (call_id,) = [r[0] for r in api_stack.app.store.connection.execute("SELECT call_id FROM calls")]
+    r = h.call("GET", "/api/evidence/B001", token=TOKEN)
+    assert r.status == 200 and r.headers["Content-Type"] == "application/zip"
+    path = tmp_path / "B001.zip"
+    path.write_bytes(r.body)
+    digest = {k.lower(): v for k, v in r.headers.items()}["x-manifest-sha256"]
+    result = verify_package(path, digest)
+    assert result.ok, result.problems
+    with zipfile.ZipFile(path) as z:
+        assert f"calls/{call_id}.json" in z.namelist()
+    (entry,) = [e for e in api_stack.app.store.audit_log() if e["action"] == "evidence"]
+    assert json.loads(entry["detail"])["manifest_sha256"] == digest
+    missing = h.call("GET", "/api/evidence/B404", token=TOKEN)
+    assert missing.status == 404 and "no borrower" in missing.json()["error"]
