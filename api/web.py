@@ -191,6 +191,8 @@ class CampaignApi(Resource):
             return Reply(200, (STATIC_DIR / "dashboard.js").read_bytes(), "text/javascript; charset=utf-8")
         if path == "/promises.js":
             return Reply(200, (STATIC_DIR / "promises.js").read_bytes(), "text/javascript; charset=utf-8")
+        if path == "/allocation.js":
+            return Reply(200, (STATIC_DIR / "allocation.js").read_bytes(), "text/javascript; charset=utf-8")
         if path == "/openapi.json":
             return Reply(200, OPENAPI)
         if path == "/metrics":
