@@ -42,11 +42,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
     from config.allocation_config import DEFAULT_ALLOCATION_TOML, load_allocation
     from config.campaign_config import load_strategies
     from config.server_config import load_server_config
-    from dialogue.segments import DEFAULT_SEGMENTS_TOML, load_segments
+    from dialogue.segments import load_segments
 
     config = load_server_config(args.config)
     strategies = load_strategies(config.campaign.strategies_file)
-    segments = load_segments(DEFAULT_SEGMENTS_TOML, strategies=frozenset(strategies.strategies))
+    segments = load_segments(config.dialogue.segments_file, strategies=frozenset(strategies.strategies))
     book = load_allocation(args.rules or DEFAULT_ALLOCATION_TOML, segments=frozenset(s.name for s in segments),
                            strategies=frozenset(strategies.strategies))
     if args.today is not None:
