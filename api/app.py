@@ -135,6 +135,7 @@ def build_app(
     book = load_allocation(DEFAULT_ALLOCATION_TOML, segments=frozenset(s.name for s in segments),
                            strategies=frozenset(strategies.strategies))
     allocation = AllocationRun(db, book, segments, reactor, settings.timezone)
+    service.after_import.append(allocation.after_import)
     register_standard_metrics(metrics)
     web_reactor = http_reactor if http_reactor is not None else reactor
     site = build_site(service, config.http, metrics, recording_dir=config.calls.recording_dir,

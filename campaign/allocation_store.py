@@ -152,11 +152,15 @@ class AllocationRun:
             self._loop.stop()
         self._loop = None
 
-    def _tick(self) -> None:
+    def after_import(self, campaign_id: str, actor: str) -> None:
+        """`CampaignService.after_import` hook: new borrowers are placed before any campaign dials them."""
+        self._tick(f"import:{actor}")
+
+    def _tick(self, actor: str = "scheduler") -> None:
         try:
-            self.run("scheduler")
-        except Exception as exc:  # a failed run must not stop tomorrow's
-            log_event(log, "allocation.run_failed", logging.ERROR, error=repr(exc))
+            self.run(actor)
+        except Exception as exc:  # a failed run must not stop tomorrow's (nor fail the import that triggered it)
+            log_event(log, "allocation.run_failed", logging.ERROR, actor=actor, error=repr(exc))
 
     def _failed(self, failure: Failure) -> None:
         log_event(log, "allocation.loop_failed", logging.ERROR, error=failure.getErrorMessage())

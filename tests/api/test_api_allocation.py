@@ -14,21 +14,28 @@ from campaign.evidence import verify_package
 
 
 def test_allocation_run_and_overview_match_openapi(api_stack: ApiStack) -> None:
-    """A run stores one move per new case with its rule; the overview counts channels and lists today's moves;
-    the run is audit-logged with the token's actor; no token is 401."""
+    """An import allocates the new borrowers at once; a run after a complaint moves B002 with its previous channel;
+    the overview counts channels and lists today's moves; runs are audit-logged with the actor; no token is 401."""
     h = api_stack.http
     cid = h.call("POST", "/api/campaigns", token=TOKEN, json_body={"name": "a"}).json()["id"]
     rows = [borrower_row(1, amount_due=70000.0), borrower_row(2)]
     assert h.call("POST", f"/api/campaigns/{cid}/borrowers", token=TOKEN, json_body={"rows": rows}).status == 200
-    report = conforms(h.call("POST", "/api/allocation/run", token=TOKEN), "AllocationRunReport")
-    assert report["cases"] == 2 and report["counts"] == {"bot": 1, "agent": 1, "legal": 0, "hold": 0}
-    moves = {m["borrower_id"]: (m["channel"], m["queue"], m["rule"], m["previous_channel"]) for m in report["moves"]}
-    assert moves == {"B001": ("agent", "senior", "senior_agent", None), "B002": ("bot", None, "bot_by_segment", None)}
-    assert report["moves"][0]["actor"].startswith("token:")
     overview = conforms(h.call("GET", "/api/allocation", token=TOKEN), "AllocationOverview")
-    assert overview["counts"]["agent"] == 1 and len(overview["moves"]) == 2 and overview["today"] == "2026-11-30"
+    assert overview["counts"] == {"bot": 1, "agent": 1, "legal": 0, "hold": 0} and overview["today"] == "2026-11-30"
+    moves = {m["borrower_id"]: (m["channel"], m["queue"], m["rule"], m["previous_channel"]) for m in overview["moves"]}
+    assert moves == {"B001": ("agent", "senior", "senior_agent", None), "B002": ("bot", None, "bot_by_segment", None)}
+    assert overview["moves"][0]["actor"].startswith("import:token:")
     assert conforms(h.call("POST", "/api/allocation/run", token=TOKEN), "AllocationRunReport")["moves"] == []
-    assert [e["action"] for e in api_stack.app.store.audit_log()].count("allocate") == 2
+    with api_stack.app.store.transaction() as db:
+        db.execute("INSERT INTO borrower_facts (borrower_id, kind, state, campaign_id, detail, created_at)"
+                   " VALUES ('B002', 'complaint', 'open', ?, '{}', 0)", (cid,))
+    report = conforms(h.call("POST", "/api/allocation/run", token=TOKEN), "AllocationRunReport")
+    assert report["cases"] == 2 and report["counts"] == {"bot": 0, "agent": 2, "legal": 0, "hold": 0}
+    assert [(m["borrower_id"], m["previous_channel"], m["channel"], m["queue"], m["rule"]) for m in report["moves"]] \
+        == [("B002", "bot", "agent", "complaints", "review_open")]
+    assert report["moves"][0]["actor"].startswith("token:")
+    assert len(conforms(h.call("GET", "/api/allocation", token=TOKEN), "AllocationOverview")["moves"]) == 3
+    assert [e["action"] for e in api_stack.app.store.audit_log()].count("allocate") == 3
     assert h.call("GET", "/api/allocation").status == 401
 
 

@@ -100,3 +100,27 @@ def test_the_daily_run_ticks_on_the_injected_clock(stack_factory: StackFactory) 
     run.stop()
     s.clock.advance(86400)
     assert runs() == 2
+
+
+def test_an_import_allocates_new_borrowers_before_any_dial(stack_factory: StackFactory) -> None:
+    """Hardship told in campaign A is no borrower fact; with the import hook, campaign B's import sends B001 to the
+    senior queue at once, so B never dials it (ALLOCATED_AWAY), while a new borrower B002 is dialled."""
+    s = stack_factory()
+    run = _run(s)
+    s.service.after_import.append(run.after_import)
+    s.runner.outcome = lambda b: {"disposition": "hardship"} if b.id == "B001" else {"disposition": "refused"}
+    a = s.service.create_campaign("A")
+    s.service.import_records(a.id, [borrower_row(1)])
+    s.scheduler.start()
+    s.service.start(a.id)
+    run_for(s.clock, 60)
+    assert s.runner.runs == ["B001"]
+    b = s.service.create_campaign("B")
+    s.service.import_records(b.id, [borrower_row(1), borrower_row(2)], actor="ops")
+    assert s.store.allocated_channel("B001") == ("agent", "senior_agent")
+    s.service.start(b.id)
+    run_for(s.clock, 120)
+    assert s.runner.runs == ["B001", "B002"]
+    assert [(r["borrower_id"], r["rule"]) for r in s.store.refusals(b.id)] == [("B001", RULE_ALLOCATED_AWAY)]
+    actors = [e["actor"] for e in s.store.audit_log() if e["action"] == "allocate"]
+    assert actors == ["import:api", "import:ops"]
