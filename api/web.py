@@ -436,7 +436,10 @@ class CampaignApi(Resource):
         resume = body.get("resume", False)
         if not isinstance(resume, bool):
             raise ApiError(400, "resume: expected true or false")
-        return Reply(200, self._ledger().resolve_review(int(rid), resolution, self._actor(request), resume))
+        resolved = self._ledger().resolve_review(int(rid), resolution, self._actor(request), resume)
+        if self.allocation is not None:  # the case may leave the complaints queue now, not at the next daily run
+            self.allocation.after_review(self._actor(request))
+        return Reply(200, resolved)
 
     # -- case allocation (campaign.allocation_store, issue 13) ------------------------------------
     def _allocation(self) -> AllocationRun:

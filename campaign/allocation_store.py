@@ -156,6 +156,10 @@ class AllocationRun:
         """`CampaignService.after_import` hook: new borrowers are placed before any campaign dials them."""
         self._tick(f"import:{actor}")
 
+    def after_review(self, actor: str) -> None:
+        """A complaint or dispute was resolved: re-allocate so a resumed borrower is not held for a day."""
+        self._tick(f"review:{actor}")
+
     def _tick(self, actor: str = "scheduler") -> None:
         try:
             self.run(actor)

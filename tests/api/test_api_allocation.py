@@ -8,7 +8,7 @@ from pathlib import Path
 
 from api_stack import TOKEN, ApiStack
 from campaign_fakes import borrower_row, run_for
-from test_api_promises import conforms
+from test_api_promises import _campaign_with, conforms
 
 from campaign.evidence import verify_package
 
@@ -102,3 +102,26 @@ def test_evidence_package_over_http_verifies(api_stack: ApiStack, tmp_path: Path
     assert json.loads(entry["detail"])["manifest_sha256"] == digest
     missing = h.call("GET", "/api/evidence/B404", token=TOKEN)
     assert missing.status == 404 and "no borrower" in missing.json()["error"]
+
+
+def test_resolving_a_complaint_reallocates_at_once(api_stack: ApiStack) -> None:
+    """A complaint puts B001 in the complaints queue at the next run; resolving it moves B001 back to the bot
+    (previous channel agent) in the same request, and a new campaign dials the borrower again."""
+    h = api_stack.http
+    cid = _campaign_with(api_stack, {"disposition": "complaint", "complaint": True})
+    assert h.call("POST", "/api/allocation/run", token=TOKEN).json()["counts"]["agent"] == 1
+    rid = h.call("GET", "/api/review", token=TOKEN).json()["items"][0]["id"]
+    api_stack.runner.outcome = lambda b: {"disposition": "refused"}
+    ok = h.call("POST", f"/api/review/{rid}/resolve", token=TOKEN, json_body={"resolution": "done", "resume": True})
+    assert ok.status == 200
+    assert api_stack.app.store.allocated_channel("B001") == ("bot", "bot_by_segment")
+    moves = conforms(h.call("GET", "/api/allocation", token=TOKEN), "AllocationOverview")["moves"]
+    assert (moves[-1]["previous_channel"], moves[-1]["channel"]) == ("agent", "bot")
+    assert moves[-1]["actor"].startswith("review:token:")
+    assert api_stack.app.store.get_campaign(cid).state == "finished"  # A had no one left to call
+    other = h.call("POST", "/api/campaigns", token=TOKEN, json_body={"name": "again"}).json()["id"]
+    assert h.call("POST", f"/api/campaigns/{other}/borrowers", token=TOKEN,
+                  json_body={"rows": [borrower_row(1)]}).status == 200
+    assert h.call("POST", f"/api/campaigns/{other}/start", token=TOKEN).status == 200
+    run_for(api_stack.clock, 60)
+    assert len(api_stack.placer.dials) == 2 and api_stack.app.store.refusals(other) == []
