@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "render-prompt": "cli.render_prompt",
     "campaign": "cli.campaign",
     "payments": "cli.payments",
+    "allocate": "cli.allocate",
+    "evidence": "cli.evidence",
     "replay": "cli.replay",
     "demo": "cli.demo",
 }

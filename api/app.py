@@ -15,11 +15,13 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.web import server
 
 from api.web import build_site
+from campaign.allocation_store import AllocationRun
 from campaign.dialer import AnsweredCallRunner, CallCapacity, CallPlacer, Dialer
 from campaign.ledger import PromiseLedger
 from campaign.scheduler import Scheduler
 from campaign.service import CampaignService
 from campaign.store import SqliteStore
+from config.allocation_config import DEFAULT_ALLOCATION_TOML, load_allocation
 from config.campaign_config import StrategyBook, load_strategies
 from config.server_config import ServerConfig
 from dialogue.segments import Segment, load_segments
@@ -54,6 +56,7 @@ class VoicebotApp:
     endpoint: Any = None  # the SipEndpoint we own (started and stopped here), if any
     port: Any = None
     workers: Any = None  # workers.pool.WorkerPool when calls run in call-worker processes
+    allocation: AllocationRun | None = None  # the daily case allocation (issue 13)
     _started: list[str] = field(default_factory=list)
 
     @property
@@ -72,6 +75,8 @@ class VoicebotApp:
         self._started.append("scheduler")
         if self.service.ledger is not None:
             self.service.ledger.start()  # reconciles promises now and then hourly
+        if self.allocation is not None:
+            self.allocation.start()  # allocates every borrower now and then daily
         if listen_http:
             http = self.config.http
             self.port = self.reactor.listenTCP(http.port, self.site, interface=http.bind_address)
@@ -84,6 +89,8 @@ class VoicebotApp:
         self.scheduler.stop()
         if self.service.ledger is not None:
             self.service.ledger.stop()
+        if self.allocation is not None:
+            self.allocation.stop()
         if self.port is not None:
             yield self.port.stopListening()
             self.port = None
@@ -135,12 +142,17 @@ def build_app(
                           capacity=capacity, promises=config.promises)
     ledger = PromiseLedger(db, strategies, config.promises, reactor, settings.timezone)
     service = CampaignService(db, scheduler, strategies, settings, reactor, segments=segments, ledger=ledger)
+    book = load_allocation(DEFAULT_ALLOCATION_TOML, segments=frozenset(s.name for s in segments),
+                           strategies=frozenset(strategies.strategies))
+    allocation = AllocationRun(db, book, segments, reactor, settings.timezone)
+    service.after_import.append(allocation.after_import)
     register_standard_metrics(metrics)
     web_reactor = http_reactor if http_reactor is not None else reactor
     site = build_site(service, config.http, metrics, recording_dir=config.calls.recording_dir,
-                      reactor=web_reactor if hasattr(web_reactor, "callFromThread") else None)
+                      reactor=web_reactor if hasattr(web_reactor, "callFromThread") else None,
+                      allocation=allocation)
     if workers is not None:
         site.resource.call_workers = workers
     return VoicebotApp(config, reactor, db, strategies, segments, dialer, scheduler, service, site, metrics,
-                       endpoint=endpoint, workers=workers)
+                       endpoint=endpoint, workers=workers, allocation=allocation)
 

@@ -376,3 +376,96 @@ OPENAPI["paths"].update({
                           **_ERRORS}},
     },
 })
+
+# -- case allocation (issue 13; campaign.allocation_store) -----------------------------------------
+_CHANNEL = {"enum": ["bot", "agent", "legal", "hold"]}
+_MOVE = {
+    "type": "object",
+    "required": ["borrower_id", "at", "channel", "previous_channel", "queue", "step", "rule", "actor"],
+    "properties": {"borrower_id": _STR, "at": _NUM, "channel": _CHANNEL,
+                   "previous_channel": {"enum": ["bot", "agent", "legal", "hold", None]},
+                   "queue": _NSTR, "step": _NSTR, "rule": _STR, "actor": _STR},
+}
+_CHANNEL_COUNTS = {"type": "object", "required": ["bot", "agent", "legal", "hold"],
+                   "properties": {c: _INT for c in ("bot", "agent", "legal", "hold")}}
+SCHEMAS.update({
+    "AllocationMove": _MOVE,
+    "AllocationOverview": {
+        "type": "object", "required": ["today", "counts", "moves"],
+        "properties": {"today": _STR, "counts": _CHANNEL_COUNTS,
+                       "moves": {"type": "array", "items": {"$ref": "#/components/schemas/AllocationMove"}}},
+    },
+    "AllocationRunReport": {
+        "type": "object", "required": ["today", "cases", "counts", "moves"],
+        "properties": {"today": _STR, "cases": _INT, "counts": _CHANNEL_COUNTS,
+                       "moves": {"type": "array", "items": {"$ref": "#/components/schemas/AllocationMove"}}},
+    },
+})
+OPENAPI["paths"].update({
+    "/api/allocation": {
+        "get": {"summary": "Cases per channel (bot, agent, legal, hold) and today's moves with time, rule and "
+                           "previous channel", "responses": {"200": _ok("AllocationOverview"), **_ERRORS}},
+    },
+    "/api/allocation/run": {
+        "post": {"summary": "Allocate every borrower now (config/allocation.toml); moves are stored and "
+                            "audit-logged; a case moved away from bot is no longer dialled",
+                 "responses": {"200": _ok("AllocationRunReport"), **_ERRORS}},
+    },
+})
+
+# -- legal track timeline (issue 13; campaign.legal) ------------------------------------------------
+_LEGAL_STEP = {"enum": ["mediation", "litigation", "filing", "enforcement", "closed"]}
+_STEP_KIND = {"enum": ["people", "litigation", "arbitration", "delegated", "entrusted", "self", "settled", "paid",
+                       "withdrawn", None]}
+SCHEMAS.update({
+    "NewLegalStep": {
+        "type": "object", "required": ["step", "date", "actor"], "additionalProperties": False,
+        "properties": {"step": _LEGAL_STEP, "kind": _STEP_KIND, "date": {"type": "string", "format": "date"},
+                       "actor": {"type": "string", "minLength": 1, "maxLength": 200},
+                       "note": {"type": "string", "maxLength": 4000}},
+        "description": "kind: the mediation kind (default from config/allocation.toml) or, for closed, "
+                       "settled | paid | withdrawn",
+    },
+    "LegalStep": {
+        "type": "object", "required": ["id", "step", "kind", "date", "actor", "note", "recorded_by", "created_at"],
+        "properties": {"borrower_id": _STR, "id": _INT, "step": _LEGAL_STEP, "kind": _STEP_KIND, "date": _STR,
+                       "actor": _STR, "note": _STR, "recorded_by": _STR, "created_at": _NUM},
+    },
+    "LegalCaseList": {
+        "type": "object", "required": ["cases"],
+        "properties": {"cases": {"type": "array", "items": {
+            "type": "object",
+            "required": ["borrower_id", "channel", "rule", "mediation_kind", "allocated_at", "current_step", "closed",
+                         "steps"],
+            "properties": {"borrower_id": _STR, "channel": {"enum": ["bot", "agent", "legal", "hold", None]},
+                           "rule": _NSTR, "mediation_kind": _NSTR, "allocated_at": _NNUM,
+                           "current_step": {"enum": ["mediation", "litigation", "filing", "enforcement", "closed",
+                                                     None]},
+                           "closed": {"type": "boolean"},
+                           "steps": {"type": "array", "items": {"$ref": "#/components/schemas/LegalStep"}}}}}},
+    },
+})
+OPENAPI["paths"].update({
+    "/api/legal": {
+        "get": {"summary": "Cases allocated to legal (or with a timeline) and their steps",
+                "responses": {"200": _ok("LegalCaseList"), **_ERRORS}},
+    },
+    "/api/legal/{borrower_id}/steps": {
+        "post": {"summary": "Append a dated step to a legal case's timeline (audit-logged)", "parameters": [
+            {"name": "borrower_id", "in": "path", "required": True, "schema": _STR}],
+            "requestBody": {"required": True, **_json("NewLegalStep")},
+            "responses": {"201": _ok("LegalStep", "created"),
+                          "409": {"description": "the case is not in legal, or its timeline is closed",
+                                  **_json("Error")}, **_ERRORS}},
+    },
+})
+OPENAPI["paths"].update({
+    "/api/evidence/{borrower_id}": {
+        "get": {"summary": "Evidence package of one borrower (ZIP: manifest.json with SHA-256 per file, "
+                           "manifest.sha256; header X-Manifest-SHA256); audit-logged",
+                "parameters": [{"name": "borrower_id", "in": "path", "required": True, "schema": _STR}],
+                "responses": {"200": {"description": "the package", "content": {
+                    "application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}}},
+                    **_ERRORS}},
+    },
+})

@@ -26,8 +26,11 @@ from twisted.web.resource import Resource
 
 from api.auth import AuthFailureBrake, MonotonicClock, configured_digests, token_matches
 from api.openapi import OPENAPI
+from campaign.allocation_store import AllocationRun
+from campaign.evidence import EvidenceError, package_from_file, record_package
 from campaign.importer import ImportFormatError, RawRow
 from campaign.ledger import PromiseLedger, ReviewStateError
+from campaign.legal import LegalStateError, UnknownCaseError, add_step, legal_cases
 from campaign.model import BORROWER_ACTIVE, BORROWER_EXHAUSTED, BORROWER_REVIEW, BORROWER_STOPPED, Refusal
 from campaign.scheduler import DialStarted
 from campaign.service import CampaignService, CampaignStateError
@@ -92,10 +95,11 @@ class CampaignApi(Resource):
 
     def __init__(
         self, service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None,
-        reactor: Any = None,
+        reactor: Any = None, allocation: AllocationRun | None = None,
     ) -> None:
         super().__init__()
         self.service = service
+        self.allocation = allocation
         self.reactor = reactor  # serves HTTP and takes results back from the import thread; None: import inline
         self._pool: ThreadPool | None = None
         self.settings = settings
@@ -124,6 +128,11 @@ class CampaignApi(Resource):
             ("GET", re.compile(r"/api/review"), self.review_queue),
             ("POST", re.compile(r"/api/review/(?P<rid>[^/]+)/resolve"), self.resolve_review),
             ("GET", re.compile(r"/api/workers"), self.list_workers),
+            ("GET", re.compile(r"/api/allocation"), self.allocation_overview),
+            ("POST", re.compile(r"/api/allocation/run"), self.allocation_run),
+            ("GET", re.compile(r"/api/legal"), self.legal_cases),
+            ("GET", re.compile(r"/api/evidence/(?P<bid>[^/]+)"), self.evidence),
+            ("POST", re.compile(r"/api/legal/(?P<bid>[^/]+)/steps"), self.add_legal_step),
         ]
         self.call_workers: Any = None  # workers.pool.WorkerPool when serve runs its calls in call workers
 
@@ -202,6 +211,8 @@ class CampaignApi(Resource):
             return Reply(200, (STATIC_DIR / "dashboard.css").read_bytes(), "text/css; charset=utf-8")
         if path == "/promises.js":
             return Reply(200, (STATIC_DIR / "promises.js").read_bytes(), "text/javascript; charset=utf-8")
+        if path == "/allocation.js":
+            return Reply(200, (STATIC_DIR / "allocation.js").read_bytes(), "text/javascript; charset=utf-8")
         if path == "/openapi.json":
             return Reply(200, OPENAPI)
         if path == "/metrics":
@@ -501,7 +512,60 @@ class CampaignApi(Resource):
         resume = body.get("resume", False)
         if not isinstance(resume, bool):
             raise ApiError(400, "resume: expected true or false")
-        return Reply(200, self._ledger().resolve_review(int(rid), resolution, self._actor(request), resume))
+        resolved = self._ledger().resolve_review(int(rid), resolution, self._actor(request), resume)
+        if self.allocation is not None:  # the case may leave the complaints queue now, not at the next daily run
+            self.allocation.after_review(self._actor(request))
+        return Reply(200, resolved)
+
+    # -- case allocation (campaign.allocation_store, issue 13) ------------------------------------
+    def _allocation(self) -> AllocationRun:
+        if self.allocation is None:
+            raise ApiError(404, "case allocation is not offered by this server")
+        return self.allocation
+
+    def allocation_overview(self, request: server.Request) -> Reply:
+        return Reply(200, self._allocation().overview())
+
+    def allocation_run(self, request: server.Request) -> Reply:
+        return Reply(200, self._allocation().run(self._actor(request)))
+
+    def legal_cases(self, request: server.Request) -> Reply:
+        return Reply(200, {"cases": legal_cases(self._allocation().store.connection)})
+
+    def evidence(self, request: server.Request, bid: str) -> Deferred[Reply]:
+        """The evidence ZIP, built on a worker thread with its own read-only connection; audit-logged when sent."""
+        run = self._allocation()
+        store = self.service.store
+        path = getattr(store, "path", None)
+        if path is None or str(path) == ":memory:":
+            raise ApiError(404, "evidence packages need a file-backed store")
+        actor, now = self._actor(request), run.clock.seconds()
+
+        def built(result: tuple[bytes, str, int]) -> Reply:
+            data, digest, count = result
+            record_package(store, bid, digest, count, actor, now, f"{bid}.zip")
+            request.setHeader(b"Content-Disposition", f'attachment; filename="evidence-{bid}.zip"'.encode())
+            request.setHeader(b"X-Manifest-SHA256", digest.encode())
+            return Reply(200, data, "application/zip")
+
+        def failed(failure: Failure) -> Reply:
+            if failure.check(EvidenceError):
+                raise ApiError(404, str(failure.value))
+            failure.raiseException()
+            raise AssertionError("unreachable")
+
+        return self.in_thread(lambda: package_from_file(Path(path), bid, now, actor)).addCallbacks(built, failed)
+
+    def add_legal_step(self, request: server.Request, bid: str) -> Reply:
+        run = self._allocation()
+        body = self._json_body(request)
+        try:
+            step = add_step(run.store, bid, body, self._actor(request), run.clock.seconds(), run.book.mediation_kind)
+        except UnknownCaseError as exc:
+            raise ApiError(404, str(exc)) from None
+        except LegalStateError as exc:
+            raise ApiError(409, str(exc)) from None
+        return Reply(201, step)
 
     def list_workers(self, request: server.Request) -> Reply:
         pool = self.call_workers
@@ -548,9 +612,9 @@ def _summary(call: dict[str, Any]) -> dict[str, Any]:
 
 def build_site(
     service: CampaignService, settings: HttpSettings, metrics: Registry, recording_dir: Path | None = None,
-    reactor: Any = None,
+    reactor: Any = None, allocation: AllocationRun | None = None,
 ) -> server.Site:
-    api = CampaignApi(service, settings, metrics, recording_dir, reactor)
+    api = CampaignApi(service, settings, metrics, recording_dir, reactor, allocation)
     site = server.Site(api)
 
     class _Request(LimitedRequest):

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from campaign.allocation_store import RECHECK_SECONDS, RULE_ALLOCATED_AWAY
 from campaign.borrower_facts import fact_refusal
 from campaign.model import Refusal
 from campaign.store import CampaignStore
@@ -160,6 +161,10 @@ class ComplianceGate:
         )
         if by_fact is not None:
             return by_fact
+        allocated = self.store.allocated_channel(borrower_id)  # issue 13: only channel `bot` is dialled
+        if allocated is not None and allocated[0] != "bot":
+            return Refusal(RULE_ALLOCATED_AWAY, f"the case is allocated to {allocated[0]} (rule {allocated[1]})",
+                           retry_at=now + RECHECK_SECONDS)
         window = effective_window(strategy, known)
         span = f"{window.start:%H:%M}-{window.end:%H:%M}"
         for zone in zones:

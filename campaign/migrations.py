@@ -219,4 +219,44 @@ SELECT borrower_id, phone, 'wrong_number', 'open', campaign_id, '{"migrated_from
 FROM contacts WHERE valid = 0
 """,
     ),
+    (
+        4,
+        """
+CREATE TABLE allocations (
+    borrower_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    queue TEXT,
+    step TEXT,
+    mediation_kind TEXT,
+    strategy TEXT,
+    rule TEXT NOT NULL,
+    decided_at REAL NOT NULL
+);
+CREATE TABLE allocation_moves (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    borrower_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    channel TEXT NOT NULL,
+    previous_channel TEXT,
+    queue TEXT,
+    step TEXT,
+    rule TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
+CREATE INDEX allocation_moves_by_time ON allocation_moves (at);
+CREATE INDEX allocation_moves_by_borrower ON allocation_moves (borrower_id, at);
+CREATE TABLE legal_steps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    borrower_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    kind TEXT,
+    day TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    note TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX legal_steps_by_borrower ON legal_steps (borrower_id, id)
+""",
+    ),
 ]

@@ -8,7 +8,7 @@ pausing only stops new dials, live calls finish and are stored normally.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,9 @@ class CampaignService:
         self.settings = settings
         self.reactor = reactor
         self.importer = BorrowerImporter(store, strategies, segments, reactor.seconds)
+        # Called with (campaign_id, actor) after every import, on the reactor: the case allocation
+        # (campaign.allocation_store) places new borrowers before the first dial.
+        self.after_import: list[Callable[[str, str], object]] = []
 
     def create_campaign(
         self, name: str, *, strategy: str | None = None, timezone: str | None = None, trunk: str | None = None,
@@ -155,6 +158,8 @@ class CampaignService:
         detail["bad_rows"] = len(report.errors)
         detail["source"] = source
         self.store.audit(actor, "import", campaign_id, detail, self.reactor.seconds())
+        for hook in self.after_import:
+            hook(campaign_id, actor)
 
     def change_state(
         self, campaign_id: str, action: str, actor: str = "api", start_at: float | None = None

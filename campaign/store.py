@@ -73,6 +73,7 @@ class CampaignStore(Protocol):
     def is_opted_out(self, phone: str) -> bool: ...
     def open_facts(self, borrower_id: str) -> list[BorrowerFact]: ...
     def active_promises(self, borrower_id: str) -> list[Promise]: ...
+    def allocated_channel(self, borrower_id: str) -> tuple[str, str] | None: ...
     def add_opt_out(
         self, phone: str, borrower_id: str | None, campaign_id: str | None, reason: str, at: float
     ) -> None: ...
@@ -163,6 +164,11 @@ class SqliteStore:
 
     def active_promises(self, borrower_id: str) -> list[Promise]:
         return active_promises(self._db, borrower_id)
+
+    def allocated_channel(self, borrower_id: str) -> tuple[str, str] | None:
+        """(channel, rule) of the borrower's stored allocation (campaign.allocation_store), None if never allocated."""
+        row = self._db.execute("SELECT channel, rule FROM allocations WHERE borrower_id = ?", (borrower_id,)).fetchone()
+        return (str(row["channel"]), str(row["rule"])) if row is not None else None
 
     # -- campaigns ------------------------------------------------------------------------------
     def create_campaign(self, campaign: Campaign) -> Campaign:

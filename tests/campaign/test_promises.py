@@ -246,7 +246,7 @@ def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
     con.close()
     store = SqliteStore(db)
     try:
-        assert store.schema_version == 3
+        assert store.schema_version == MIGRATIONS[-1][0]  # 3, or later when newer migrations land
         assert store.is_opted_out("+8613800000000")
         (pending,) = store.active_promises("B001")  # the older promise is superseded by the later one
         assert (pending.call_id, pending.amount, pending.promised_date.isoformat()) == ("k2", 3200.0, "1970-01-08")
