@@ -20,7 +20,8 @@ pytestmark = pytest.mark.integration
 def test_dashboard_login_start_and_live_counts(tmp_path: Path) -> None:
     """Sign in, only valid buttons enabled, Start, live states, lines, rates and call times shown, open a transcript."""
     zone = daytime_zone()
-    with sipp_uas(tmp_path / "sipp") as sipp, serve(tmp_path, write_config(tmp_path, sipp.port)) as served:
+    with sipp_uas(tmp_path / "sipp") as sipp, serve(tmp_path, write_config(tmp_path, sipp.port),
+                                                   ("--no-session", "--workers", "2")) as served:
         status, campaign = served.api("POST", "/api/campaigns", {"name": "browser", "strategy": "demo_fast",
                                                                  "timezone": zone})
         assert status == 201
@@ -44,7 +45,9 @@ def test_dashboard_login_start_and_live_counts(tmp_path: Path) -> None:
             assert page.evaluate("document.getElementById('count-attempts').textContent") == "0"
             enabled = "ACTIONS.filter((a) => !document.getElementById(a).disabled).join(',')"
             assert page.wait_for(f"{enabled} === 'start,stop' && {enabled}") == "start,stop"  # draft: no pause/resume
-            assert page.evaluate("document.getElementById('lines').textContent").endswith("/ 4")  # endpoint slots
+            assert page.evaluate("document.getElementById('lines').textContent").startswith("0 / 8")  # 2 workers x 4 slots
+            up = "document.getElementById('workers-up').textContent"
+            assert page.wait_for(f"{up} === '2 workers up' && {up}") == "2 workers up"
             page.evaluate("document.getElementById('start').click()")
             page.wait_for("document.getElementById('campaign-state').textContent === 'running'")
             assert page.wait_for(f"{enabled} === 'pause,stop' && {enabled}") == "pause,stop"
