@@ -45,7 +45,7 @@ def test_dashboard_login_start_and_live_counts(tmp_path: Path) -> None:
             assert page.evaluate("document.getElementById('count-attempts').textContent") == "0"
             enabled = "ACTIONS.filter((a) => !document.getElementById(a).disabled).join(',')"
             assert page.wait_for(f"{enabled} === 'start,stop' && {enabled}") == "start,stop"  # draft: no pause/resume
-            assert page.evaluate("document.getElementById('lines').textContent").startswith("0 / 8")  # 2 workers x 4 slots
+            assert page.evaluate("document.getElementById('lines').textContent").startswith("0 / 8")  # 2 x 4 slots
             up = "document.getElementById('workers-up').textContent"
             assert page.wait_for(f"{up} === '2 workers up' && {up}") == "2 workers up"
             page.evaluate("document.getElementById('start').click()")

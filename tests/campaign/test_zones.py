@@ -33,8 +33,8 @@ def test_dubai_campaign_does_not_call_beijing_number_at_2158(stack_factory: Stac
     s.service.import_records(c.id, [row])
     result = s.service.call_now(c.id, "B001")
     assert s.placer.dials == []
-    assert getattr(result, "rule", None) == "C1" and "Asia/Shanghai" in result.reason  # type: ignore[union-attr]
-    retry = dt.datetime.fromtimestamp(result.retry_at or 0, ZoneInfo("Asia/Shanghai"))  # type: ignore[union-attr]
+    assert getattr(result, "rule", None) == "C1" and "Asia/Shanghai" in result.reason
+    retry = dt.datetime.fromtimestamp(result.retry_at or 0, ZoneInfo("Asia/Shanghai"))
     assert (retry.date(), retry.time()) == (dt.date(2026, 12, 1), dt.time(8, 30))
     s.scheduler.start()
     s.service.start(c.id)
@@ -76,7 +76,7 @@ def test_several_zones_need_the_window_open_in_all() -> None:
             assert dt.time(8, 30) <= local < dt.time(21, 0), zone.key
         assert gate.check(borrower_id="R", phone=RUSSIAN_MOBILE, valid_contact=True, timezone=None,
                           campaign_timezone="Europe/Moscow", strategy=strategy, now=refusal.retry_at) is None
-        gate.store.close()  # type: ignore[attr-defined]
+        gate.store.close()
 
 
 def test_common_window_of_zones_too_far_apart_is_none() -> None:
