@@ -153,6 +153,12 @@ def call_day(record: CallRecord | None, timezone: str) -> dt.date | None:
     return dt.datetime.fromtimestamp(record.answered_at, zoneinfo.ZoneInfo(timezone)).date()
 
 
+def _agent_was_available(config: ServerConfig, live: CallRecord | None) -> bool:
+    """Whether the live call could transfer (C9): its trunk's `agent_uri`, or any trunk's when the call is unknown."""
+    trunks = [t for t in config.trunks if live is None or live.trunk is None or t.name == live.trunk]
+    return any(t.agent_uri for t in trunks)
+
+
 def replay_recording(
     recording: Path | str,
     borrower: Borrower,
@@ -203,6 +209,7 @@ def replay_recording(
         script_set=chosen_set,
         segments=None if chosen_set else kit.segments,
         config=kit.config.dialogue,
+        agent_available=_agent_was_available(kit.config, live),
     )
     settings = SessionSettings(
         no_input_timeout_s=kit.config.dialogue.no_input_timeout_s,
