@@ -22,7 +22,13 @@ FIELDS = (
     "id", "name", "gender", "phone", "amount_due", "overdue_days", "due_date", "product",
     "creditor", "risk_score", "value_tier", "timezone",
 )
-_OPTIONAL_DEFAULTS: dict[str, Any] = {"gender": "unknown", "value_tier": "normal", "timezone": "Asia/Shanghai"}
+# Case fields beyond the borrower record: set only for a case referred to mediation (issue 13), read by the
+# mediation notice set. Optional, so imports and allocation case files without them are unchanged.
+CASE_FIELDS = ("mediator", "mediator_phone")
+_OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "gender": "unknown", "value_tier": "normal", "timezone": "Asia/Shanghai", "mediator": None, "mediator_phone": None,
+}
+_CONTACT_PHONE = re.compile(r"\d[\d\-]{3,19}")
 
 _CN_MOBILE = re.compile(r"1[3-9]\d{9}")
 _CN_LANDLINE = re.compile(r"0[1-9]\d{8,10}")  # area code + subscriber number, trunk prefix 0
@@ -75,6 +81,10 @@ class Borrower:
     risk_score: int  # credit-style score 0-1000: higher means lower risk
     value_tier: str
     timezone: str
+    # A case referred to mediation (issue 13): the mediation organisation and its contact number, as
+    # the mediation notice call says them. None for cases not in mediation.
+    mediator: str | None = None
+    mediator_phone: str | None = None
 
     @property
     def stage(self) -> str:
@@ -91,9 +101,9 @@ class Borrower:
     def from_dict(cls, data: Mapping[str, Any]) -> Borrower:
         if not isinstance(data, Mapping):
             raise BorrowerError("(record)", f"expected a JSON object, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(FIELDS))
+        unknown = sorted(set(data) - set(FIELDS) - set(CASE_FIELDS))
         if unknown:
-            raise BorrowerError(unknown[0], "unknown field (known: " + ", ".join(FIELDS) + ")")
+            raise BorrowerError(unknown[0], "unknown field (known: " + ", ".join((*FIELDS, *CASE_FIELDS)) + ")")
         values = {**_OPTIONAL_DEFAULTS, **{k: v for k, v in data.items() if v is not None}}
         for name in FIELDS:
             if name not in values:
@@ -111,11 +121,16 @@ class Borrower:
             risk_score=_int(values, "risk_score", 0, 1000),
             value_tier=_choice(values, "value_tier", VALUE_TIERS),
             timezone=_timezone(values["timezone"]),
+            mediator=None if values["mediator"] is None else _text(values, "mediator"),
+            mediator_phone=_contact_phone(values["mediator_phone"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["due_date"] = self.due_date.isoformat()
+        for name in CASE_FIELDS:  # only a case in mediation carries them; other records keep their shape
+            if data[name] is None:
+                del data[name]
         return data
 
 
@@ -136,6 +151,15 @@ def _text(values: Mapping[str, Any], name: str) -> str:
     value = values[name]
     if not isinstance(value, str) or not value.strip():
         raise BorrowerError(name, "expected a non-empty string")
+    return value.strip()
+
+
+def _contact_phone(value: Any) -> str | None:
+    """The mediator's number as it is read out digit by digit (`400-820-1234`, `02112345678`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CONTACT_PHONE.fullmatch(value.strip()):
+        raise BorrowerError("mediator_phone", f"expected 4-20 digits and hyphens, got {value!r}")
     return value.strip()
 
 

@@ -166,6 +166,7 @@ class DialogueManager:
         self._retries: Counter[str] = Counter()
         self._amount_said = False  # ptp_amount came from the borrower's words (not copied from the amount due)
         self.transfer_failed = False
+        self.mediation_consent: bool | None = None  # the last answer to a mediation notice (issue 13)
 
     @property
     def ended(self) -> bool:
@@ -369,6 +370,10 @@ class DialogueManager:
             self.identity_confirmed = True
             log_event(log, "dialogue.identity_confirmed", node=node.key)
         self.flags.update(node.flags)
+        if "mediation_consent" in node.flags:
+            self.mediation_consent = True
+        if "mediation_declined" in node.flags:
+            self.mediation_consent = False
         if node.mark is not None:
             self.mark = node.mark
             if node.mark != "auto":
@@ -522,12 +527,14 @@ class DialogueManager:
         promised = self.promise_stated or "ptp_confirmed" in self.flags or disposition == "promise_to_pay"
         ptp_date, ptp_amount, full = self._promise_terms() if promised else (None, None, False)
         facts = self.facts | {disposition}
+        opt_out = "opt_out" in self.flags or "opt_out" in facts
+        consent = False if opt_out and self.mediation_consent else self.mediation_consent
         outcome = Outcome(
             disposition=disposition,
             ptp_date=ptp_date,
             ptp_amount=ptp_amount,
             callback_at=_as_date(self.slots.get("callback_at")),
-            opt_out="opt_out" in self.flags or "opt_out" in facts,
+            opt_out=opt_out,
             complaint="complaint" in self.flags or "complaint" in facts,
             identity_confirmed=self.identity_confirmed,
             turns=self.turns,
@@ -545,6 +552,7 @@ class DialogueManager:
                                 or self.slots.get("callback_at") is not None),
             transfer_failed=self.transfer_failed,
             completed=completed,
+            mediation_consent=consent,
         )
         self.outcome = outcome
         self._waiting = None

@@ -50,12 +50,17 @@ class Outcome:
     callback_requested: bool = False  # a person or the bot should call back (callback_at when a time was said)
     transfer_failed: bool = False  # a transfer to a human agent was attempted and did not happen
     completed: bool = True  # False: the call ended before the dialogue reached an end
+    # Mediation notice calls (issue 13): True the borrower agreed to be contacted by the mediator, False
+    # declined (or asked to stop calls after agreeing), None not asked or no clear answer.
+    mediation_consent: bool | None = None
 
     def __post_init__(self) -> None:
         if self.disposition not in DISPOSITIONS:
             raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}, got {self.disposition!r}")
         if self.turns < 0:
             raise ValueError("turns must be >= 0")
+        if self.mediation_consent is True and self.opt_out:
+            raise ValueError("mediation_consent cannot be true with opt_out: a stop-calling request withdraws it")
 
     @property
     def promised(self) -> bool:
@@ -89,4 +94,5 @@ class Outcome:
             "identity_confirmed": self.identity_confirmed,
             "completed": self.completed,
             "turns": self.turns,
+            "mediation_consent": self.mediation_consent,
         }

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 VARIABLE_KINDS = frozenset({"text", "money", "date", "count", "digits"})
 
-# Variables that are debt details under C6: never rendered before identity is confirmed.
-DEBT_VARIABLES = frozenset({"amount", "overdue_days", "due_date", "product", "ptp_amount"})
+# Variables that are debt details under C6: never rendered before identity is confirmed. The mediation
+# organisation and its number tell a listener the case went to mediation, so they count too.
+DEBT_VARIABLES = frozenset({
+    "amount", "overdue_days", "due_date", "product", "ptp_amount", "mediator", "mediator_phone",
+})
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,10 @@ def variable(
         value = today
     elif name == "phone_tail":
         value = borrower.phone[-4:]
+    elif name in ("mediator", "mediator_phone"):
+        value = getattr(borrower, name)
+        if value is None:  # not a case in mediation: the engine closes politely (logged), never guesses
+            raise PromptValueMissing(f"{node}: variable {{{name}}}: the borrower record has no {name}")
     else:
         value = slots.get(name)
         if value is None:

@@ -48,12 +48,13 @@ SLOT_NAMES = ("ptp_date", "ptp_amount", "callback_at")
 ROUTE_NAMES = (*SLOT_NAMES, "callback_moved", "pursued")
 # `pursuit`: this node asks for a promise after a refusal, hardship, negotiation or vague reply;
 # routes test `pursued` so a call makes at most one such attempt (issue 12).
-FLAGS = ("complaint", "opt_out", "ptp_confirmed", "callback_requested", "pursuit")
+FLAGS = ("complaint", "opt_out", "ptp_confirmed", "callback_requested", "pursuit", "mediation_consent",
+         "mediation_declined")
 # Variable name -> kind. `company` is the creditor's name as spoken (same value, kept for script wording).
 VARIABLES: dict[str, str] = {
     "name": "text", "honorific": "text", "company": "text", "creditor": "text", "amount": "money",
     "due_date": "date", "overdue_days": "count", "product": "text", "ptp_date": "date", "ptp_amount": "money",
-    "callback_at": "date", "today": "date", "phone_tail": "digits",
+    "callback_at": "date", "today": "date", "phone_tail": "digits", "mediator": "text", "mediator_phone": "digits",
 }
 FILL_SOURCES = ("amount", "due_date", "today")  # borrower/call values a node may copy into an empty slot
 # Back to the question a global handler interrupted: `@return` listens again without re-asking a question

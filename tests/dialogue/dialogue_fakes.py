@@ -57,6 +57,8 @@ BORROWER_BASE: dict[str, Any] = {
     "id": "B001", "name": "张伟", "gender": "male", "phone": "+8613800138000", "amount_due": 3200.0,
     "overdue_days": 12, "due_date": "2026-11-16", "product": "信用贷", "creditor": "示例消费金融",
     "risk_score": 620, "value_tier": "normal", "timezone": "Asia/Shanghai",
+    # so the mediation notice set (issue 13) can run in the property tests over every set
+    "mediator": "示例调解中心", "mediator_phone": "400-820-1234",
 }
 
 

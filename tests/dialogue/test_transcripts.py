@@ -73,6 +73,10 @@ CASES: list[tuple[str, str, dict[str, object], list[str], str, set[str]]] = [
     ("payment_method_before_identity", FON, {}, ["deny", "ask_payment_method", "wrong_number"], "wrong_number",
      {"payment_method"}),
     ("amount_before_identity", FON, {}, ["deny", "ask_amount", "wrong_number"], "wrong_number", {"amount_question"}),
+    ("mediation_consent", "mediation_notice", {"overdue_days": 120}, ["affirm", "affirm"], "callback",
+     {"opening_standard", "identity_check", "notice_mediation"}),
+    ("mediation_declined", "mediation_notice", {"overdue_days": 120}, ["affirm", "hardship", "deny"], "refused",
+     {"notice_mediation"}),
 ]
 
 

@@ -18,7 +18,7 @@ from prompts.warmup import borrower_variables, fixed_fragment_ids, prerender_scr
 BORROWER = Borrower.from_dict({
     "id": "B1", "name": "张伟", "gender": "male", "phone": "13800138000", "amount_due": 3200.5,
     "overdue_days": 12, "due_date": "2026-11-16", "product": "信用贷", "creditor": "示例消费金融",
-    "risk_score": 620,
+    "risk_score": 620, "mediator": "示例调解中心", "mediator_phone": "400-820-1234",  # for the mediation notice set
 })
 
 
