@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from campaign.allocation_store import RECHECK_SECONDS, RULE_ALLOCATED_AWAY
 from campaign.borrower_facts import fact_refusal
+from campaign.mediation import is_notice_strategy, notice_refusal
 from campaign.model import Refusal
 from campaign.store import CampaignStore
 from campaign.zones import number_zone_infos
@@ -162,7 +163,11 @@ class ComplianceGate:
         if by_fact is not None:
             return by_fact
         allocated = self.store.allocated_channel(borrower_id)  # issue 13: only channel `bot` is dialled
-        if allocated is not None and allocated[0] != "bot":
+        if is_notice_strategy(strategy):  # ... except by a mediation-notice strategy, which dials only mediation
+            notice = notice_refusal(allocated, self.store.allocated_step(borrower_id), now)
+            if notice is not None:
+                return notice
+        elif allocated is not None and allocated[0] != "bot":
             return Refusal(RULE_ALLOCATED_AWAY, f"the case is allocated to {allocated[0]} (rule {allocated[1]})",
                            retry_at=now + RECHECK_SECONDS)
         window = effective_window(strategy, known)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from campaign.compliance import CallWindow, next_window_open
+from campaign.mediation import STOP_NOTIFIED, notice_given
 from campaign.model import BORROWER_ACTIVE, BORROWER_EXHAUSTED, BORROWER_REVIEW, BORROWER_STOPPED
 from config.campaign_config import Strategy
 from session.record import CallRecord
@@ -67,6 +68,8 @@ def plan_follow_up(
         return _stop("opt_out", opt_out_phone=True)
     if outcome.get("complaint") or kind in REVIEW_OUTCOMES:
         return FollowUp(BORROWER_REVIEW, None, "human_review", 0, stop_reason=str(kind or "complaint"))
+    if notice_given(strategy, outcome):  # issue 13: the consent question was answered, the notice is given
+        return _stop(STOP_NOTIFIED)
     if kind in STOP_OUTCOMES:
         return _stop(STOP_OUTCOMES[str(kind)])
     if kind in ("wrong_number", "invalid_number"):

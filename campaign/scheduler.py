@@ -279,6 +279,8 @@ class Scheduler:
     def _script_set_for(self, attempt: AttemptStart, borrower: BorrowerState) -> str | None:
         """Promise follow-up calls speak the script set their strategy names (strategies.toml)."""
         strategy = self.strategy_for(self.store.get_campaign(attempt.campaign_id), borrower)
+        if strategy.mediation_notice_script_set is not None:  # issue 13: every call of it is the notice
+            return strategy.mediation_notice_script_set
         if attempt.reason == REASON_BROKEN:
             return strategy.broken_promise_script_set
         if attempt.reason == REASON_REMINDER:

@@ -74,6 +74,7 @@ class CampaignStore(Protocol):
     def open_facts(self, borrower_id: str) -> list[BorrowerFact]: ...
     def active_promises(self, borrower_id: str) -> list[Promise]: ...
     def allocated_channel(self, borrower_id: str) -> tuple[str, str] | None: ...
+    def allocated_step(self, borrower_id: str) -> str | None: ...
     def add_opt_out(
         self, phone: str, borrower_id: str | None, campaign_id: str | None, reason: str, at: float
     ) -> None: ...
@@ -169,6 +170,11 @@ class SqliteStore:
         """(channel, rule) of the borrower's stored allocation (campaign.allocation_store), None if never allocated."""
         row = self._db.execute("SELECT channel, rule FROM allocations WHERE borrower_id = ?", (borrower_id,)).fetchone()
         return (str(row["channel"]), str(row["rule"])) if row is not None else None
+
+    def allocated_step(self, borrower_id: str) -> str | None:
+        """The legal step of the borrower's stored allocation (`mediation`, ...), None if none (campaign.mediation)."""
+        row = self._db.execute("SELECT step FROM allocations WHERE borrower_id = ?", (borrower_id,)).fetchone()
+        return str(row["step"]) if row is not None and row["step"] is not None else None
 
     # -- campaigns ------------------------------------------------------------------------------
     def create_campaign(self, campaign: Campaign) -> Campaign:

@@ -69,6 +69,9 @@ class Strategy:
     partly_kept_call: bool = True
     broken_promise_script_set: str | None = "promise_followup"  # None: the segment's own script set
     ptp_reminder_script_set: str | None = None
+    # Issue 13: a strategy for mediation notices. Every call it makes speaks this script set, and the gate
+    # lets it reach only cases allocated to `legal` at step `mediation` (campaign/mediation.py).
+    mediation_notice_script_set: str | None = None
 
     def retry_after(self, disposition: str, trunk_error_streak: int = 0) -> float:
         base = self.retry_seconds.get(disposition, self.default_retry_seconds)
@@ -209,7 +212,7 @@ _STRATEGY_KEYS = [
     "max_attempts_per_borrower_per_week", "max_attempts_total", "retry_minutes", "default_retry_minutes",
     "trunk_error_backoff", "trunk_error_max_minutes", "ptp_check_days_after", "priority",
     "ptp_reminder_days_before", "broken_promise_call", "partly_kept_call", "broken_promise_script_set",
-    "ptp_reminder_script_set",
+    "ptp_reminder_script_set", "mediation_notice_script_set",
 ]
 
 
@@ -269,6 +272,7 @@ def parse_strategy(name: str, t: Table) -> Strategy:
         partly_kept_call=t.boolean("partly_kept_call", d.partly_kept_call),
         broken_promise_script_set=t.string("broken_promise_script_set", d.broken_promise_script_set) or None,
         ptp_reminder_script_set=t.string("ptp_reminder_script_set", d.ptp_reminder_script_set) or None,
+        mediation_notice_script_set=t.string("mediation_notice_script_set", d.mediation_notice_script_set) or None,
     )
 
 
@@ -277,7 +281,7 @@ def unknown_script_sets(book: StrategyBook, known: Iterable[str]) -> list[str]:
     names = set(known)
     problems = []
     for strategy in book.strategies.values():
-        for key in ("broken_promise_script_set", "ptp_reminder_script_set"):
+        for key in ("broken_promise_script_set", "ptp_reminder_script_set", "mediation_notice_script_set"):
             value = getattr(strategy, key)
             if value is not None and value not in names:
                 problems.append(f"{book.source}: strategies.{strategy.name}.{key}: unknown script set {value!r}")
