@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from campaign_fakes import borrower_row, run_for
@@ -13,6 +16,9 @@ from campaign.mediation import RULE_NOT_IN_MEDIATION, STOP_NOTIFIED, notice_refu
 from config.allocation_config import load_allocation
 from config.campaign_config import load_strategies, unknown_script_sets
 from config.errors import ConfigError
+from dialogue.borrower import Borrower
+from dialogue.intents import IntentClassifier
+from dialogue.manager import DialogueManager
 from dialogue.scripts import load_script_library
 from dialogue.segments import load_segments
 
@@ -33,14 +39,31 @@ def _cases(s: Stack, campaign_id: str) -> None:
     assert report["counts"] == {"bot": 1, "agent": 1, "legal": 1, "hold": 0}
 
 
+def _real_notice(borrower: Borrower) -> dict[str, Any]:
+    """The borrower the dialer rebuilt from the store hears the real notice (real classifier) and says yes."""
+    manager = DialogueManager(load_script_library(), IntentClassifier.load(), dt.date(2026, 11, 30),
+                              script_set="mediation_notice")
+    manager.start(borrower)
+    manager.on_utterance("是我")
+    manager.on_utterance("可以")
+    assert manager.outcome is not None and manager.path[-1] == "notice_mediation/consent_yes", manager.path
+    return manager.outcome.to_dict()
+
+
 def test_notice_campaign_dials_only_the_mediation_case_with_the_notice_set(stack_factory: StackFactory) -> None:
     """A mediation_notice campaign calls B001 (legal/mediation) with the mediation_notice set; the bot and agent
-    cases are refused NOT_IN_MEDIATION; once consent is answered B001 is stopped and never called again."""
+    cases are refused NOT_IN_MEDIATION; the imported mediator reaches the call; once consent is answered B001 is
+    stopped and never called again."""
     s = stack_factory()
     m = s.service.create_campaign("M", strategy="mediation_notice")
     _cases(s, m.id)
-    s.runner.outcome = lambda b: {"disposition": "callback", "callback_requested": True, "mediation_consent": True,
-                                  "identity_confirmed": True}
+    heard: list[Borrower] = []
+
+    def notice(borrower: Borrower) -> dict[str, Any]:
+        heard.append(borrower)
+        return _real_notice(borrower)
+
+    s.runner.outcome = notice
     s.scheduler.start()
     s.service.start(m.id)
     run_for(s.clock, 300)
@@ -49,6 +72,9 @@ def test_notice_campaign_dials_only_the_mediation_case_with_the_notice_set(stack
     assert refused == {("B002", RULE_NOT_IN_MEDIATION), ("B003", RULE_NOT_IN_MEDIATION)}
     state = s.store.get_borrower(m.id, "B001")
     assert (state.status, state.stop_reason) == ("stopped", STOP_NOTIFIED)
+    assert (heard[0].mediator, heard[0].mediator_phone) == (MEDIATOR["mediator"], MEDIATOR["mediator_phone"])
+    outcomes = [json.loads(r["data"]) for r in s.store.connection.execute("SELECT data FROM outcomes")]
+    assert [o["mediation_consent"] for o in outcomes] == [True]
     run_for(s.clock, 3 * 86400, step=60.0)
     assert s.runner.runs == ["B001"]
 
