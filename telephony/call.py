@@ -48,6 +48,7 @@ EventListener = Callable[[Any], None]
 
 _PJSUA_ANSWERS_INFO = frozenset({DTMF_RELAY, "application/media_control+xml"})
 EARLY_MEDIA_MAX_S = 60.0  # a carrier announcement is shorter; cap memory if a peer streams forever
+RTP_CHECK_S = 1.0  # how often an answered call's received-RTP counter is read for the media timeout
 
 
 class _PjCall(pj.Call):
@@ -142,6 +143,7 @@ class Call:
         local_name: str,
         trunk: str | None = None,
         agent_uri: str | None = None,
+        rtp_timeout_s: float = 0.0,
     ) -> None:
         self.endpoint = endpoint
         self.reactor = endpoint.reactor
@@ -177,6 +179,10 @@ class Call:
         self._recorder: StereoRecorder | None = None
         self._ring_timer: Any = None
         self._max_timer: Any = None
+        self.rtp_timeout_s = rtp_timeout_s
+        self._rtp_timer: Any = None
+        self._rtp_seen = -1
+        self._rtp_last_at = 0.0
         self._transfer: defer.Deferred[TransferResult] | None = None
         self._port: CallMediaPort | None = CallMediaPort(local_name, clock_rate, self.playback, relay, self._on_tick)
         self._pj: _PjCall | None = _PjCall(self, account)
@@ -383,6 +389,9 @@ class Call:
         if self._port is not None:
             self._port.sending = True
         self._max_timer = self.reactor.callLater(self.max_seconds, self._max_duration)
+        if self.rtp_timeout_s > 0:
+            self._rtp_last_at = now
+            self._rtp_timer = self.reactor.callLater(RTP_CHECK_S, self._check_rtp)
         log_event(log, "call.answered", call_id=self.call_id, callee=self.target)
         d, self._dial_result = self._dial_result, None
         if d is not None:
@@ -456,6 +465,28 @@ class Call:
         # transaction until Timer B. The dialer must not wait that long, so report now.
         self._fail(NO_ANSWER, 408, "ring timeout")
 
+    def _check_rtp(self) -> None:
+        """Hang up a call whose peer has sent no RTP for `rtp_timeout_s` (a dead phone or NAT path).
+
+        The media port keeps ticking without RTP (the jitter buffer invents silence), so the frames
+        cannot tell; the stream's received-packet counter can, and reading it once a second is cheap.
+        """
+        self._rtp_timer = None
+        if self._finished:
+            return
+        now = self.reactor.seconds()
+        received = self.media_stats().get("rx_packets", 0)
+        if received != self._rtp_seen:
+            self._rtp_seen = received
+            self._rtp_last_at = now
+        silent_s = now - self._rtp_last_at
+        if silent_s >= self.rtp_timeout_s:
+            log_event(log, "call.media_timeout", logging.WARNING, call_id=self.call_id,
+                      silent_s=round(silent_s, 1), rx_packets=received)
+            self.hangup("media_timeout")
+            return
+        self._rtp_timer = self.reactor.callLater(RTP_CHECK_S, self._check_rtp)
+
     def _max_duration(self) -> None:
         self._max_timer = None
         if not self._finished:
@@ -500,6 +531,8 @@ class Call:
         self._ended_at = now
         self._cancel_timer(self._max_timer)
         self._max_timer = None
+        self._cancel_timer(self._rtp_timer)
+        self._rtp_timer = None
         if self._port is not None:
             self._port.detach()
         self.playback.cut()
