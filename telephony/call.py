@@ -383,7 +383,8 @@ class Call:
             try:
                 self._recorder = StereoRecorder(self.record_path, self.clock_rate)
             except OSError as exc:
-                log_event(log, "call.recording_failed", logging.ERROR, call_id=self.call_id, error=str(exc))
+                log_event(log, "call.recording_failed", logging.ERROR, call_id=self.call_id, phase="start",
+                          error=str(exc))
                 self.record_path = None
         self._ticks = 0
         if self._port is not None:
@@ -411,12 +412,39 @@ class Call:
         t = self._ticks * 0.02
         self._ticks += 1
         if self._recorder is not None:
-            self._recorder.write(bot, borrower)
+            try:
+                self._recorder.write(bot, borrower)
+            except OSError as exc:
+                self._recording_lost(exc)
         if self._consumer is not None:
             try:
                 self._consumer(borrower, t)
             except Exception:
                 log.exception("frame consumer failed; frames keep flowing")
+
+    def _recording_lost(self, exc: OSError) -> None:
+        """The recording cannot be written (disk full, quota, file too large): the call goes on without it.
+
+        Logged once; the call keeps its recording path only if some audio reached the disk intact.
+        """
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return
+        recorder.abandon()
+        kept = recorder.frames_on_disk
+        log_event(log, "call.recording_failed", logging.ERROR, call_id=self.call_id, phase="during_call",
+                  error=exc.strerror or str(exc), seconds_kept=round(kept * 0.02, 2))
+        if kept == 0:
+            self.record_path = None
+
+    def _close_recorder(self) -> None:
+        if self._recorder is None:
+            return
+        try:
+            self._recorder.close()
+        except OSError as exc:  # the last flush failed: same as failing mid-call
+            self._recording_lost(exc)
+        self._recorder = None
 
     def _on_dtmf(self, digit: str, method: str) -> None:
         if self._finished:
@@ -536,8 +564,7 @@ class Call:
         if self._port is not None:
             self._port.detach()
         self.playback.cut()
-        if self._recorder is not None:
-            self._recorder.close()
+        self._close_recorder()
         hangup_by = self._hangup_by or HANGUP_BY_REMOTE
         end_reason = self._end_reason or ("remote_bye" if hangup_by == HANGUP_BY_REMOTE else "local_hangup")
         if self._transfer is not None:
@@ -580,8 +607,7 @@ class Call:
         """Hand the pjsua2 objects to the endpoint, which deletes them in a safe order."""
         pj_call, port = self._pj, self._port
         self._pj, self._port = None, None
-        if self._recorder is not None:
-            self._recorder.close()
+        self._close_recorder()
         return pj_call, port
 
     @staticmethod

@@ -8,6 +8,7 @@ which is what keeps the two channels time-aligned.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from pathlib import Path
@@ -42,12 +43,18 @@ class StereoRecorder:
         self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._file.write(_header(rate, 2, 0))
         self._data_bytes = 0
+        self._flushed_bytes = 0  # audio the header on disk describes
         self._flush_every = max(1, int(flush_interval_s * rate * 4))  # bytes of stereo data
         self._since_flush = 0
 
     @property
     def frames_written(self) -> int:
         return self._data_bytes // 4
+
+    @property
+    def frames_on_disk(self) -> int:
+        """Frames that reached the OS with a header describing them (what a crash or a full disk keeps)."""
+        return self._flushed_bytes // 4
 
     def write(self, bot: bytes, borrower: bytes) -> None:
         """Append one tick; the shorter side is padded with silence so the channels stay aligned."""
@@ -79,6 +86,18 @@ class StereoRecorder:
         f.seek(0, os.SEEK_END)
         f.flush()
         self._since_flush = 0
+        self._flushed_bytes = self._data_bytes
+
+    def abandon(self) -> None:
+        """Stop after a write error (disk full, file too large): close without writing more.
+
+        What was flushed before stays a valid WAV, since the header was rewritten at that flush.
+        """
+        f, self._file = self._file, None
+        if f is None:
+            return
+        with contextlib.suppress(OSError):  # the buffered remainder may fail to go out again
+            f.close()
 
     def close(self) -> None:
         if self._file is None:
