@@ -61,4 +61,14 @@ class LikelyMachine:
     longest_pause_ms: int  # longest pause inside that run
 
 
-SpeechEvent = SpeechStarted | SpeechEnded | PartialTranscript | FinalTranscript | BargeIn | LikelyMachine
+@dataclass(frozen=True)
+class RecognizerFailed:
+    """The recognizer raised on this utterance's result: the call cannot hear, so it should end `error`."""
+
+    utterance: int
+    error: str  # "<ExceptionType>: <message>"
+
+
+SpeechEvent = (
+    SpeechStarted | SpeechEnded | PartialTranscript | FinalTranscript | BargeIn | LikelyMachine | RecognizerFailed
+)

@@ -20,6 +20,7 @@ from asr.events import (
     BargeIn,
     FinalTranscript,
     PartialTranscript,
+    RecognizerFailed,
     SpeechEnded,
     SpeechEvent,
     SpeechStarted,
@@ -214,8 +215,14 @@ class SpeechInput:
                 self._partial_counts.pop(number, None)
                 self._last_partial.pop(number, None)
                 return
-            # The turn must still end: an empty final (no words heard) keeps the call going.
+            # A recognizer that raises cannot be trusted with the next utterance either: the call would
+            # go on deaf. The listener ends the call `error` with this reason (issue 15).
             log_event(log, "asr.final_failed", logging.ERROR, call_id=self._call_id, error=str(failure.value))
-            delivered(RecognitionResult("", None))
+            if self._awaiting and self._awaiting[0] == number:
+                self._awaiting.popleft()
+            self._partial_counts.pop(number, None)
+            self._last_partial.pop(number, None)
+            kind = failure.type.__name__ if failure.type is not None else "Error"
+            self._listener(RecognizerFailed(number, f"{kind}: {failure.getErrorMessage()}"))
 
         self._stream.finish().addCallbacks(delivered, failed)

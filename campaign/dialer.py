@@ -11,6 +11,7 @@ and the session's runner in production, and against fakes driven by `task.Clock`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time as _time
@@ -252,7 +253,8 @@ class Dialer:
     ) -> CallRecord:
         record_path = None
         if self.recording_dir is not None:
-            self.recording_dir.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # unusable: the call's recorder logs it once and the call goes on
+                self.recording_dir.mkdir(parents=True, exist_ok=True)
             record_path = str(self.recording_dir / f"{attempt.attempt_id}.wav")
         if self.attempts is not None:
             return await self._attempt_elsewhere(attempt, borrower, invite_wall, caller_id, record_path)

@@ -46,6 +46,7 @@ class MediaSettings:
     codecs: tuple[str, ...] = ("PCMA", "PCMU")
     rtp_port_start: int = 40000
     rtp_port_range: int = 2000
+    rtp_timeout_seconds: float = 20.0  # answered call with no RTP this long -> media_timeout; 0 = off
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def _sip(t: Table) -> SipSettings:
 
 
 def _media(t: Table) -> MediaSettings:
-    t.reject_unknown(["clock_rate", "codecs", "rtp_port_start", "rtp_port_range"])
+    t.reject_unknown(["clock_rate", "codecs", "rtp_port_start", "rtp_port_range", "rtp_timeout_seconds"])
     d = MediaSettings()
     rate = t.integer("clock_rate", d.clock_rate)
     if rate not in (8000, 16000):
@@ -151,11 +152,15 @@ def _media(t: Table) -> MediaSettings:
             raise t.error("codecs", "a list drawn from 'PCMA', 'PCMU'", codec)
     if not codecs:
         raise t.error("codecs", "at least one codec")
+    rtp_timeout = t.number("rtp_timeout_seconds", d.rtp_timeout_seconds, min=0, max=3600)
+    if rtp_timeout != rtp_timeout:  # NaN passes both range checks and would never fire
+        raise t.error("rtp_timeout_seconds", "a number from 0 (off) to 3600", rtp_timeout)
     return MediaSettings(
         clock_rate=rate,
         codecs=codecs,
         rtp_port_start=t.integer("rtp_port_start", d.rtp_port_start, min=1024, max=65000),
         rtp_port_range=t.integer("rtp_port_range", d.rtp_port_range, min=10, max=20000),
+        rtp_timeout_seconds=rtp_timeout,
     )
 
 

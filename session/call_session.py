@@ -212,6 +212,15 @@ class CallSession:
         feed = self._feed
         self._guarded("speech input", lambda: feed.push(frame, t))
 
+    def recognizer_failed(self, error: str) -> None:
+        """The recognizer raised: this call can no longer hear the borrower, so it ends `error` now."""
+        if self._finished:
+            return
+        message = f"recognizer: {error}"
+        self._errors.append(message)
+        log_event(log, "session.failed", logging.ERROR, call_id=self.call_id, where="recognizer", error=message)
+        self._finish(f"error: {message}", hangup_by="bot", hang_up=True)
+
     def remote_hangup(self, reason: str = "remote_hangup") -> None:
         self._finish(reason, hangup_by="remote", hang_up=False)
 

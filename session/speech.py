@@ -22,6 +22,7 @@ from asr.events import (
     FinalTranscript,
     LikelyMachine,
     PartialTranscript,
+    RecognizerFailed,
     SpeechEnded,
     SpeechEvent,
     SpeechStarted,
@@ -137,6 +138,8 @@ class SpeechRouter:
             s.barge_in(event.t)
         elif isinstance(event, LikelyMachine):
             s.likely_machine(event.t)
+        elif isinstance(event, RecognizerFailed):
+            s.recognizer_failed(event.error)
 
     def _judge_pause(self, t: float) -> None:
         if self._watch.trailing_silent_frames == 0:

@@ -48,6 +48,7 @@ EventListener = Callable[[Any], None]
 
 _PJSUA_ANSWERS_INFO = frozenset({DTMF_RELAY, "application/media_control+xml"})
 EARLY_MEDIA_MAX_S = 60.0  # a carrier announcement is shorter; cap memory if a peer streams forever
+RTP_CHECK_S = 1.0  # how often an answered call's received-RTP counter is read for the media timeout
 
 
 class _PjCall(pj.Call):
@@ -142,6 +143,7 @@ class Call:
         local_name: str,
         trunk: str | None = None,
         agent_uri: str | None = None,
+        rtp_timeout_s: float = 0.0,
     ) -> None:
         self.endpoint = endpoint
         self.reactor = endpoint.reactor
@@ -177,6 +179,10 @@ class Call:
         self._recorder: StereoRecorder | None = None
         self._ring_timer: Any = None
         self._max_timer: Any = None
+        self.rtp_timeout_s = rtp_timeout_s
+        self._rtp_timer: Any = None
+        self._rtp_seen = -1
+        self._rtp_last_at = 0.0
         self._transfer: defer.Deferred[TransferResult] | None = None
         self._port: CallMediaPort | None = CallMediaPort(local_name, clock_rate, self.playback, relay, self._on_tick)
         self._pj: _PjCall | None = _PjCall(self, account)
@@ -377,12 +383,16 @@ class Call:
             try:
                 self._recorder = StereoRecorder(self.record_path, self.clock_rate)
             except OSError as exc:
-                log_event(log, "call.recording_failed", logging.ERROR, call_id=self.call_id, error=str(exc))
+                log_event(log, "call.recording_failed", logging.ERROR, call_id=self.call_id, phase="start",
+                          error=str(exc))
                 self.record_path = None
         self._ticks = 0
         if self._port is not None:
             self._port.sending = True
         self._max_timer = self.reactor.callLater(self.max_seconds, self._max_duration)
+        if self.rtp_timeout_s > 0:
+            self._rtp_last_at = now
+            self._rtp_timer = self.reactor.callLater(RTP_CHECK_S, self._check_rtp)
         log_event(log, "call.answered", call_id=self.call_id, callee=self.target)
         d, self._dial_result = self._dial_result, None
         if d is not None:
@@ -402,12 +412,39 @@ class Call:
         t = self._ticks * 0.02
         self._ticks += 1
         if self._recorder is not None:
-            self._recorder.write(bot, borrower)
+            try:
+                self._recorder.write(bot, borrower)
+            except OSError as exc:
+                self._recording_lost(exc)
         if self._consumer is not None:
             try:
                 self._consumer(borrower, t)
             except Exception:
                 log.exception("frame consumer failed; frames keep flowing")
+
+    def _recording_lost(self, exc: OSError) -> None:
+        """The recording cannot be written (disk full, quota, file too large): the call goes on without it.
+
+        Logged once; the call keeps its recording path only if some audio reached the disk intact.
+        """
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return
+        recorder.abandon()
+        kept = recorder.frames_on_disk
+        log_event(log, "call.recording_failed", logging.ERROR, call_id=self.call_id, phase="during_call",
+                  error=exc.strerror or str(exc), seconds_kept=round(kept * 0.02, 2))
+        if kept == 0:
+            self.record_path = None
+
+    def _close_recorder(self) -> None:
+        if self._recorder is None:
+            return
+        try:
+            self._recorder.close()
+        except OSError as exc:  # the last flush failed: same as failing mid-call
+            self._recording_lost(exc)
+        self._recorder = None
 
     def _on_dtmf(self, digit: str, method: str) -> None:
         if self._finished:
@@ -456,6 +493,28 @@ class Call:
         # transaction until Timer B. The dialer must not wait that long, so report now.
         self._fail(NO_ANSWER, 408, "ring timeout")
 
+    def _check_rtp(self) -> None:
+        """Hang up a call whose peer has sent no RTP for `rtp_timeout_s` (a dead phone or NAT path).
+
+        The media port keeps ticking without RTP (the jitter buffer invents silence), so the frames
+        cannot tell; the stream's received-packet counter can, and reading it once a second is cheap.
+        """
+        self._rtp_timer = None
+        if self._finished:
+            return
+        now = self.reactor.seconds()
+        received = self.media_stats().get("rx_packets", 0)
+        if received != self._rtp_seen:
+            self._rtp_seen = received
+            self._rtp_last_at = now
+        silent_s = now - self._rtp_last_at
+        if silent_s >= self.rtp_timeout_s:
+            log_event(log, "call.media_timeout", logging.WARNING, call_id=self.call_id,
+                      silent_s=round(silent_s, 1), rx_packets=received)
+            self.hangup("media_timeout")
+            return
+        self._rtp_timer = self.reactor.callLater(RTP_CHECK_S, self._check_rtp)
+
     def _max_duration(self) -> None:
         self._max_timer = None
         if not self._finished:
@@ -500,11 +559,12 @@ class Call:
         self._ended_at = now
         self._cancel_timer(self._max_timer)
         self._max_timer = None
+        self._cancel_timer(self._rtp_timer)
+        self._rtp_timer = None
         if self._port is not None:
             self._port.detach()
         self.playback.cut()
-        if self._recorder is not None:
-            self._recorder.close()
+        self._close_recorder()
         hangup_by = self._hangup_by or HANGUP_BY_REMOTE
         end_reason = self._end_reason or ("remote_bye" if hangup_by == HANGUP_BY_REMOTE else "local_hangup")
         if self._transfer is not None:
@@ -547,8 +607,7 @@ class Call:
         """Hand the pjsua2 objects to the endpoint, which deletes them in a safe order."""
         pj_call, port = self._pj, self._port
         self._pj, self._port = None, None
-        if self._recorder is not None:
-            self._recorder.close()
+        self._close_recorder()
         return pj_call, port
 
     @staticmethod

@@ -482,6 +482,7 @@ class SipEndpoint:
             local_name=f"call{self._port_seq}",
             trunk=trunk,
             agent_uri=self.config.trunk(trunk).agent_uri if trunk is not None else None,
+            rtp_timeout_s=self.config.media.rtp_timeout_seconds,
         )
         result = call.dial_result()
         self._calls.add(call)

@@ -36,7 +36,8 @@ class CallEnded:
     """The one end-of-call event: who ended it, why, with which SIP code, and the milestones.
 
     `reason` is one of: `local_hangup`, `remote_bye`, `max_duration`, `transferred`,
-    `endpoint_stopped`, `media_error`, or a SIP reason phrase when the call failed mid-way.
+    `endpoint_stopped`, `media_timeout` (no RTP for `[media] rtp_timeout_seconds`), `media_error`,
+    or a SIP reason phrase when the call failed mid-way.
     """
 
     call_id: str

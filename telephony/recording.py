@@ -10,6 +10,7 @@ per tick); what a SIGKILL can lose is the same: the audio since the last flush.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from pathlib import Path
@@ -43,7 +44,8 @@ class StereoRecorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._file.write(_header(rate, 2, 0))
-        self._data_bytes = 0  # stereo bytes written to the file (header counts these)
+        self._data_bytes = 0  # stereo bytes handed to the file object
+        self._flushed_bytes = 0  # audio the header on disk describes
         self._flush_every = max(1, int(flush_interval_s * rate * 2))  # bytes of one channel
         self._left = bytearray()  # bot samples since the last flush
         self._right = bytearray()  # borrower samples since the last flush
@@ -51,6 +53,11 @@ class StereoRecorder:
     @property
     def frames_written(self) -> int:
         return (self._data_bytes + 2 * len(self._left)) // 4
+
+    @property
+    def frames_on_disk(self) -> int:
+        """Frames that reached the OS with a header describing them (what a crash or a full disk keeps)."""
+        return self._flushed_bytes // 4
 
     def write(self, bot: bytes, borrower: bytes) -> None:
         """Append one tick; the shorter side is padded with silence so the channels stay aligned."""
@@ -84,6 +91,18 @@ class StereoRecorder:
         f.write(struct.pack("<I", self._data_bytes))
         f.seek(0, os.SEEK_END)
         f.flush()
+        self._flushed_bytes = self._data_bytes
+
+    def abandon(self) -> None:
+        """Stop after a write error (disk full, file too large): close without writing more.
+
+        What was flushed before stays a valid WAV, since the header was rewritten at that flush.
+        """
+        f, self._file = self._file, None
+        if f is None:
+            return
+        with contextlib.suppress(OSError):  # the buffered remainder may fail to go out again
+            f.close()
 
     def close(self) -> None:
         if self._file is None:

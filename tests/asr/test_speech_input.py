@@ -16,6 +16,7 @@ from asr.events import (
     BargeIn,
     FinalTranscript,
     PartialTranscript,
+    RecognizerFailed,
     SpeechEnded,
     SpeechEvent,
     SpeechStarted,
@@ -206,15 +207,17 @@ class BrokenRecognizer:
         return BrokenStream()
 
 
-def test_recognizer_failure_still_ends_the_turn_with_an_empty_final(caplog: pytest.LogCaptureFixture) -> None:
-    """A failing final is logged as an error and reported as an empty FinalTranscript, not swallowed."""
+def test_recognizer_failure_is_reported_as_recognizer_failed(caplog: pytest.LogCaptureFixture) -> None:
+    """A failing final is logged as an error and reported as RecognizerFailed (the call ends `error`), not
+    swallowed and not passed off as an empty answer."""
     events: list[SpeechEvent] = []
     si = SpeechInput(BrokenRecognizer(), AsrConfig(), RATE, events.append, Clock(), classifier=FlagClassifier())
     with caplog.at_level(logging.ERROR):
         for i in range(40):
             si.push(SPEECH if i < 20 else QUIET, i * 0.02)
-    finals = [e for e in events if isinstance(e, FinalTranscript)]
-    assert len(finals) == 1 and finals[0].text == "" and finals[0].confidence is None
+    assert not [e for e in events if isinstance(e, FinalTranscript)]
+    failed = [e for e in events if isinstance(e, RecognizerFailed)]
+    assert failed == [RecognizerFailed(1, "RuntimeError: decoder exploded")]
     assert any(r.getMessage() == "asr.final_failed" for r in caplog.records)
 
 

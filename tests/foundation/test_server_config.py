@@ -27,6 +27,7 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     """An empty file is valid and every section takes its defaults."""
     cfg = load_server_config(write(tmp_path, ""))
     assert cfg.sip.transport == "udp" and cfg.media.codecs == ("PCMA", "PCMU") and cfg.trunks == ()
+    assert cfg.media.rtp_timeout_seconds == 20.0
 
 
 @pytest.mark.parametrize(
@@ -34,6 +35,9 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     [
         ("[media]\nclock_rate = 44100\n", "media.clock_rate", "8000 or 16000"),
         ("[media]\ncodecs = ['G729']\n", "media.codecs", "PCMA"),
+        ("[media]\nrtp_timeout_seconds = -1\n", "media.rtp_timeout_seconds", "a number"),
+        ("[media]\nrtp_timeout_seconds = 'soon'\n", "media.rtp_timeout_seconds", "a number"),
+        ("[media]\nrtp_timeout_seconds = nan\n", "media.rtp_timeout_seconds", "0 (off)"),
         ("[sip]\nport = 'x'\n", "sip.port", "an integer"),
         ("[sip]\ntransport = 'sctp'\n", "sip.transport", "'udp'"),
         ("[sip]\nprot = 5060\n", "sip.prot", "known keys"),
