@@ -22,6 +22,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -387,11 +388,10 @@ def run(args: argparse.Namespace) -> int:
     phones = [SimPhoneProcess(numbers=args.numbers, log_path=run_dir / f"sim-phone-{k + 1}.jsonl",
                               cache_dir=args.out / "sim-voice-cache")
               for k in range(phones_for(settings.total_slots))]
-    ports: list[int] = []
     try:
-        try:
-            for phone in phones:
-                ports.append(phone.start())
+        try:  # each phone renders its voices and opens its endpoint on its own: start them side by side
+            with ThreadPoolExecutor(max_workers=len(phones), thread_name_prefix="sim-phone-start") as starting:
+                ports = list(starting.map(lambda phone: phone.start(), phones))
         except SimPhoneError as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1
@@ -401,7 +401,9 @@ def run(args: argparse.Namespace) -> int:
         demo = _Demo(args, records, night, numbers, run_dir, ports, out, settings)
         return demo.run()
     finally:
-        codes = [phone.stop() for phone in phones if phone.pid is not None]
+        started = [phone for phone in phones if phone.pid is not None]
+        with ThreadPoolExecutor(max_workers=max(1, len(started)), thread_name_prefix="sim-phone-stop") as stopping:
+            codes = list(stopping.map(lambda phone: phone.stop(), started))  # each hangs up its calls (BYE) and exits
         print(f"Simulated borrowers stopped (exit codes {', '.join(map(str, codes))}).", file=out)
 
 
