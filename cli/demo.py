@@ -351,6 +351,7 @@ class ProgressDisplay:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cli.demo_pool import phones_for, settings_for
     from config.server_config import load_server_config
     from sim.personas import load_number_map, load_personas
     from sim.process import SimPhoneError, SimPhoneProcess
@@ -362,6 +363,9 @@ def run(args: argparse.Namespace) -> int:
             print("--limit must be at least 1", file=sys.stderr)
             return 2
         records = records[: args.limit]
+    if args.workers is not None and not 1 <= args.workers <= 16:
+        print(f"--workers {args.workers}: expected 1 to 16", file=sys.stderr)
+        return 2
     night = read_jsonl(args.night) if args.night else []
     book = load_personas()
     numbers = load_number_map(args.numbers, book)
@@ -379,15 +383,10 @@ def run(args: argparse.Namespace) -> int:
         print(WHISPER_NOTICE, file=out)
     else:
         print((SIM_WITH_MODEL_NOTICE if model.is_dir() else SIM_NOTICE).format(model=model), file=out)
-    from cli.demo_pool import phones_for, settings_for
-
-    if args.workers is not None and not 1 <= args.workers <= 16:
-        print(f"--workers {args.workers}: expected 1 to 16", file=sys.stderr)
-        return 2
     settings = settings_for(config, args.workers)
     phones = [SimPhoneProcess(numbers=args.numbers, log_path=run_dir / f"sim-phone-{k + 1}.jsonl",
                               cache_dir=args.out / "sim-voice-cache")
-              for k in range(phones_for(settings.total_slots))]
+              for k in range(min(phones_for(settings.total_slots), max(1, len(records))))]  # no idle phones
     try:
         try:  # each phone renders its voices and opens its endpoint on its own: start them side by side
             with ThreadPoolExecutor(max_workers=len(phones), thread_name_prefix="sim-phone-start") as starting:

@@ -125,3 +125,12 @@ def test_watched_pool_flags_a_phone_pushed_past_its_four_calls() -> None:
     for n in range(5):
         pool.place_attempt(_request(n, "sim-1"))
     assert pool.watch.over_capacity == ["trunk sim-1: 5 calls on a 4-call phone"]
+
+
+@pytest.mark.parametrize("count", ["0", "17"])
+def test_demo_refuses_a_worker_count_out_of_range_before_starting_anything(tmp_path: Path, count: str) -> None:
+    """`demo --workers 0` (or 17) exits 2 with a clear message and creates no run folder."""
+    import server
+
+    assert server.main(["demo", "--workers", count, "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
