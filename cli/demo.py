@@ -1,10 +1,13 @@
 """`server.py demo`: a real campaign against simulated borrowers on loopback, with a summary at the end.
 
-Everything the server uses in production runs here: the pjsua2 `SipEndpoint`, the campaign store,
-scheduler (with its compliance gate) and dialer, the call session with VAD, dialogue and spliced
-prompts. Only two things are simulated, and the output says so: the borrowers (a separate
-`sim.phone` process speaking espeak-ng audio) and the recognizer (`sim`: the phone hands its words
-over in SIP INFO, because no Mandarin Vosk model can be installed on these machines).
+Everything the server uses in production runs here, in the shape `serve` has: a coordinator (the
+campaign store, scheduler with its compliance gate, dialer, HTTP API) and a pool of call-worker
+processes (`cli.call_worker`: pjsua2 `SipEndpoint`, the call session with VAD, dialogue and spliced
+prompts). Only two things are simulated, and the output says so: the borrowers (`sim.phone`
+processes speaking espeak-ng audio, one per four call slots, because a pjsua2 process holds four
+calls) and the recognizer (`sim`: the phone hands its words over in SIP INFO, because no Mandarin
+Vosk model can be installed on these machines). Each sim phone is a trunk of its own and gets one
+campaign, so every phone carries at most its four calls (docs/demo.md, "Concurrency").
 
 The call window (C1) is never loosened for the demo. Instead the demo reads the strictest window of
 the strategies, and if the borrowers' own zone (Asia/Shanghai) is outside it right now, it moves
@@ -19,6 +22,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -67,6 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON after the table")
     parser.add_argument("--keep-serving", action="store_true", help="keep the dashboard up after the summary")
+    parser.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="call-worker processes (override [workers] count of --config); one sim phone per four call slots",
+    )
     parser.add_argument(
         "--recognizer", choices=("sim", "vosk", "whisper"), default="sim",
         help="sim (default): the borrowers' words come by SIP INFO; vosk: the configured Mandarin model hears them; "
@@ -343,7 +351,7 @@ class ProgressDisplay:
 
 
 def run(args: argparse.Namespace) -> int:
-    from config.errors import ConfigError
+    from cli.demo_pool import phones_for, settings_for
     from config.server_config import load_server_config
     from sim.personas import load_number_map, load_personas
     from sim.process import SimPhoneError, SimPhoneProcess
@@ -355,6 +363,9 @@ def run(args: argparse.Namespace) -> int:
             print("--limit must be at least 1", file=sys.stderr)
             return 2
         records = records[: args.limit]
+    if args.workers is not None and not 1 <= args.workers <= 16:
+        print(f"--workers {args.workers}: expected 1 to 16", file=sys.stderr)
+        return 2
     night = read_jsonl(args.night) if args.night else []
     book = load_personas()
     numbers = load_number_map(args.numbers, book)
@@ -372,34 +383,39 @@ def run(args: argparse.Namespace) -> int:
         print(WHISPER_NOTICE, file=out)
     else:
         print((SIM_WITH_MODEL_NOTICE if model.is_dir() else SIM_NOTICE).format(model=model), file=out)
-    phone = SimPhoneProcess(numbers=args.numbers, log_path=run_dir / "sim-phone.jsonl",
-                            cache_dir=args.out / "sim-voice-cache")
+    settings = settings_for(config, args.workers)
+    phones = [SimPhoneProcess(numbers=args.numbers, log_path=run_dir / f"sim-phone-{k + 1}.jsonl",
+                              cache_dir=args.out / "sim-voice-cache")
+              for k in range(min(phones_for(settings.total_slots), max(1, len(records))))]  # no idle phones
     try:
-        port = phone.start()
-    except SimPhoneError as exc:
-        print(f"demo: {exc}", file=sys.stderr)
-        return 1
-    print(f"Simulated borrowers: sim.phone pid {phone.pid} on sip:127.0.0.1:{port} "
-          f"({len(book.personas)} personas, chosen by dialed number from {args.numbers})", file=out)
-    try:
-        demo = _Demo(args, records, night, numbers, run_dir, port, out)
+        try:  # each phone renders its voices and opens its endpoint on its own: start them side by side
+            with ThreadPoolExecutor(max_workers=len(phones), thread_name_prefix="sim-phone-start") as starting:
+                ports = list(starting.map(lambda phone: phone.start(), phones))
+        except SimPhoneError as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+            return 1
+        for k, (phone, port) in enumerate(zip(phones, ports, strict=True), 1):
+            print(f"Simulated borrowers {k}/{len(phones)}: sim.phone pid {phone.pid} on sip:127.0.0.1:{port} "
+                  f"({len(book.personas)} personas, chosen by dialed number from {args.numbers})", file=out)
+        demo = _Demo(args, records, night, numbers, run_dir, ports, out, settings)
         return demo.run()
-    except ConfigError:
-        raise
     finally:
-        code = phone.stop()
-        print(f"Simulated borrowers stopped (exit code {code}).", file=out)
+        started = [phone for phone in phones if phone.pid is not None]
+        with ThreadPoolExecutor(max_workers=max(1, len(started)), thread_name_prefix="sim-phone-stop") as stopping:
+            codes = list(stopping.map(lambda phone: phone.stop(), started))  # each hangs up its calls (BYE) and exits
+        print(f"Simulated borrowers stopped (exit codes {', '.join(map(str, codes))}).", file=out)
 
 
 class _Demo:
     def __init__(self, args: argparse.Namespace, records: list[dict[str, Any]], night: list[dict[str, Any]],
-                 numbers: dict[str, str], run_dir: Path, sim_port: int, out: TextIO) -> None:
+                 numbers: dict[str, str], run_dir: Path, sim_ports: list[int], out: TextIO, workers: Any) -> None:
         self.args = args
         self.records = records
         self.night = night
         self.numbers = numbers
         self.run_dir = run_dir
-        self.sim_port = sim_port
+        self.sim_ports = sim_ports
+        self.workers = workers  # config.workers_config.WorkersSettings
         self.out = out
         self.code = 1
         self._shutdown_waits: list[Any] = []
@@ -475,40 +491,27 @@ class _Demo:
         self.code = 1
 
     async def _main(self, reactor: Any) -> None:
-        import dataclasses
         import secrets
 
         from twisted.internet.task import deferLater
-        from twisted.internet.threads import deferToThreadPool
-        from twisted.python.threadpool import ThreadPool
 
         from api.app import build_app
-        from asr.recognizer import build_recognizer
         from campaign.compliance import effective_window
+        from cli.demo_pool import WatchedPool, demo_server_toml, merge_progress, split_borrowers
         from config.campaign_config import load_strategies
         from config.server_config import load_server_config
         from dialogue.borrower import Borrower
-        from dialogue.intents.model import IntentClassifier
         from dialogue.scripts import load_script_library
         from dialogue.segments import load_segments, segment_for
-        from prompts.renderer import build_renderer
-        from prompts.warmup import prerender_script_sets
-        from session.runner import SessionRunner
         from telemetry.logging import configure_logging
+        from workers.pool import ProcessSpawner
 
         out = self.out
-        config = load_server_config(self.args.config)
-        trunk = dataclasses.replace(config.trunks[0], proxy=f"sip:127.0.0.1:{self.sim_port}")
         token = secrets.token_urlsafe(18)
-        config = dataclasses.replace(
-            config,
-            trunks=(trunk, *config.trunks[1:]),
-            asr=dataclasses.replace(config.asr, recognizer=self.args.recognizer),
-            calls=dataclasses.replace(config.calls, recording_dir=self.run_dir / "recordings"),
-            store=dataclasses.replace(config.store, path=self.run_dir / "campaigns.sqlite3"),
-            http=dataclasses.replace(config.http, tokens=(token,)),
-            campaign=dataclasses.replace(config.campaign, default_trunk=trunk.name),
-        )
+        # Coordinator and call workers read one file: the demo's config with this run's phones, paths and token.
+        run_toml, trunk_names = demo_server_toml(self.args.config, self.run_dir, self.sim_ports,
+                                                 self.args.recognizer, token)
+        config = load_server_config(run_toml)
         (self.run_dir / "dashboard-token.txt").write_text(token + "\n", encoding="utf-8")
         log_file = (self.run_dir / "server.log").open("a", encoding="utf-8")
         configure_logging(config.logging.level, config.logging.format, stream=log_file)
@@ -541,43 +544,66 @@ class _Demo:
         print(f"Borrowers: {len(records)} across {len({segment_for(b, segments).name for b in borrowers})} segments "
               f"and {len(used_sets)} script sets", file=out)
 
-        pool = ThreadPool(minthreads=1, maxthreads=2, name="demo-session")
-        pool.start()
+        def to_log(data: bytes) -> None:  # the workers' masked JSON logs go to the run's server.log
+            log_file.write(data.decode("utf-8", errors="replace"))
+            log_file.flush()
+
+        settings = self.workers
+        trunk_limits = {t.name: t.max_concurrent_calls for t in config.trunks}
+        pool = WatchedPool(
+            settings, reactor, ProcessSpawner(reactor, run_toml.resolve(), settings.count, settings.calls_per_worker),
+            base_sip_port=config.sip.port, log_sink=to_log, trunk_limits=trunk_limits,
+        )
         app = None
         try:
-            classifier = IntentClassifier.load()
-            renderer = build_renderer(config.prompts, library.fragments)
-            warmed = await deferToThreadPool(
-                reactor, pool, prerender_script_sets, renderer, library, used_sets, config.media.clock_rate)
-            print(f"Prompts: {warmed} fragments pre-rendered at {config.media.clock_rate} Hz", file=out)
-            runner = SessionRunner(
-                config=config, reactor=reactor, recognizer=build_recognizer(config.asr, reactor, pool),
-                classifier=classifier, library=library, renderer=renderer, render_pool=pool, segments=segments,
-                trunk=trunk.name,
-            )
-            app = build_app(config, reactor, runner=runner)
+            classifier = None
+            if self.args.recognizer != "sim":  # only to count the turns understood as intended, afterwards
+                from dialogue.intents.model import IntentClassifier
+
+                classifier = IntentClassifier.load()
+            app = build_app(config, reactor, workers=pool)
+            started_at = time.monotonic()
             await app.start()
+            up = [w for w in pool.snapshot() if w.state == "up"]
+            print(f"Call workers: {len(up)} of {settings.count} up in {time.monotonic() - started_at:.0f} s "
+                  f"(pids {', '.join(str(w.pid) for w in up)}; SIP ports {', '.join(str(w.sip_port) for w in up)}), "
+                  f"{pool.max_calls} call slots; each pre-rendered its prompts before taking calls", file=out)
             dashboard = f"http://{config.http.bind_address}:{app.http_port}/"
             print(f"Dashboard: {dashboard}  (bearer token {token}, also in {self.run_dir / 'dashboard-token.txt'})",
                   file=out)
             service, store, dialer = app.service, app.store, app.dialer
-            campaign = service.create_campaign(
-                "demo", timezone=choice.zone, trunk=trunk.name, actor="demo",
-                max_concurrent_calls=min(trunk.max_concurrent_calls, config.campaign.max_concurrent_calls),
-            )
-            report = service.import_records(campaign.id, [*records, *night_records], actor="demo")
-            if report.errors:
-                raise RuntimeError(f"demo borrowers refused by the importer: {report.to_dict()['errors']}")
+            # One campaign per sim phone: the dialer picks a trunk per campaign, and each phone is a trunk.
+            groups = split_borrowers(records, len(trunk_names))
+            campaigns: list[tuple[Any, str]] = []  # (campaign, its trunk)
+            for k, (trunk, group) in enumerate(zip(trunk_names, groups, strict=True)):
+                if not group:
+                    continue
+                campaign = service.create_campaign(
+                    f"demo {k + 1}/{len(trunk_names)}", timezone=choice.zone, trunk=trunk, actor="demo",
+                    max_concurrent_calls=min(trunk_limits[trunk], config.campaign.max_concurrent_calls),
+                )
+                night_here = night_records if not campaigns else []  # the C1 check runs in the first campaign
+                report = service.import_records(campaign.id, [*group, *night_here], actor="demo")
+                if report.errors:
+                    raise RuntimeError(f"demo borrowers refused by the importer: {report.to_dict()['errors']}")
+                campaigns.append((campaign, trunk))
+            ids = [c.id for c, _ in campaigns]
+            print(f"Campaigns: {len(ids)} ({', '.join(f'{c.id} on trunk {t}' for c, t in campaigns)})", file=out)
             started = time.monotonic()
-            service.start(campaign.id, actor="demo")
+            for campaign_id in ids:
+                service.start(campaign_id, actor="demo")
             display = ProgressDisplay(out, len(records), started)
             day_ids = {r["id"] for r in records}
+
+            def in_flight() -> int:
+                return sum(dialer.in_flight(c) for c in ids)
+
             while True:
-                counts = store.progress(campaign.id)
-                tried = [b for b in store.list_borrowers(campaign.id) if b.attempts_total > 0]
+                counts = merge_progress([store.progress(c) for c in ids])
+                tried = [b for c in ids for b in store.list_borrowers(c) if b.attempts_total > 0]
                 done = sum(1 for b in tried if b.borrower_id in day_ids)
-                display.update(time.monotonic(), counts, dialer.in_flight(campaign.id), done)
-                if done >= len(records) and dialer.in_flight(campaign.id) == 0:
+                display.update(time.monotonic(), counts, in_flight(), done)
+                if done >= len(records) and in_flight() == 0:
                     break
                 if self.interrupted:
                     display.close()
@@ -591,14 +617,16 @@ class _Demo:
                 await deferLater(reactor, 0.5, lambda: None)
             display.close()
             elapsed = time.monotonic() - started
-            if store.get_campaign(campaign.id).state != "finished":
-                service.stop(campaign.id, actor="demo")  # retries and callbacks are for another day
+            for campaign_id in ids:
+                if store.get_campaign(campaign_id).state != "finished":
+                    service.stop(campaign_id, actor="demo")  # retries and callbacks are for another day
             app.scheduler.stop()
             await app.scheduler.wait_idle()
-            calls = [store.get_call(c["call_id"]) for c in store.list_calls(campaign.id, limit=1000, offset=0)]
+            calls = [store.get_call(c["call_id"]) for cid in ids for c in store.list_calls(cid, limit=1000, offset=0)]
             summary = summarize(calls, personas)
-            counts = store.progress(campaign.id)
-            print(f"\nCampaign {campaign.id}: {len(calls)} calls in {elapsed:.0f} s\n", file=out)
+            counts = merge_progress([store.progress(c) for c in ids])
+            label = f"Campaign {ids[0]}" if len(ids) == 1 else f"Campaigns {', '.join(ids)}"
+            print(f"\n{label}: {len(calls)} calls in {elapsed:.0f} s\n", file=out)
             print(format_summary(summary), file=out)
             unstored = int(counts["attempts"]) - len(calls)
             if unstored > 0:
@@ -607,32 +635,35 @@ class _Demo:
             refused = counts.get("refusals_by_rule") or {}
             if refused:
                 print("compliance refusals: " + ", ".join(f"{k} {v}" for k, v in refused.items()), file=out)
-            held = self._report_night(store, campaign.id, night_records, refused)
+            held = self._report_night(store, ids[0], night_records, refused)
             if summary.recognizers:
                 simulated = " (simulated transcripts sent by SIP INFO)" if "sim" in summary.recognizers else ""
                 print(f"recognizer used: {', '.join(sorted(summary.recognizers))}{simulated}", file=out)
+            workers = self._report_workers(pool, calls)
             print(f"\nstore:      {store.path}", file=out)
             print(f"recordings: {self.run_dir / 'recordings'} (stereo: bot left, borrower right)", file=out)
-            print(f"logs:       {self.run_dir / 'server.log'} (server), {self.run_dir / 'sim-phone.jsonl'} (sim phone)",
-                  file=out)
+            phone_logs = sorted(self.run_dir.glob("sim-phone-*.jsonl"))
+            print(f"logs:       {self.run_dir / 'server.log'} (coordinator and call workers), "
+                  f"{self.run_dir / 'sim-phone-N.jsonl'} (sim phones 1-{len(phone_logs)})", file=out)
             extra: dict[str, Any] = {}
-            if self.args.recognizer != "sim":
-                from cli.demo_understood import count_understood, sim_lines
+            if classifier is not None:
+                from cli.demo_understood import count_understood, sim_lines_of
 
-                understood = count_understood(calls, personas, sim_lines(self.run_dir / "sim-phone.jsonl"),
+                understood = count_understood(calls, personas, sim_lines_of(phone_logs),
                                               lambda text: classifier.classify(text).intent)
                 print(understood.describe(), file=out)
                 extra["understood"] = understood.to_dict()
             summary_json = json.dumps(
-                {"campaign": campaign.id, "seconds": round(elapsed, 1), "zone": choice.zone, **summary.to_dict(),
-                 **extra},
+                {"campaign": ids[0], "campaigns": ids, "seconds": round(elapsed, 1), "zone": choice.zone,
+                 **summary.to_dict(), "workers": workers, **extra},
                 ensure_ascii=False, indent=1)
             (self.run_dir / "summary.json").write_text(summary_json + "\n", encoding="utf-8")
             print(f"summary:    {self.run_dir / 'summary.json'}", file=out)
             if self.args.json:
                 print(summary_json, file=out)
             reached = {c["borrower_id"] for c in calls}
-            self.code = 0 if len(reached) >= len(records) and unstored <= 0 and held else 1
+            self.code = (0 if len(reached) >= len(records) and unstored <= 0 and held
+                         and not workers["over_capacity"] else 1)
             if self.args.keep_serving:
                 print(f"dashboard:  {dashboard} (token {token}) - serving until Ctrl-C", file=out, flush=True)
                 await self._until_shutdown(reactor)
@@ -641,10 +672,26 @@ class _Demo:
                       "`make demo KEEP=1` (or `server.py demo --keep-serving`)", file=out)
         finally:
             if app is not None:
-                await app.stop()
-                await deferLater(reactor, 0.5, lambda: None)  # let the last BYEs reach the sim phone
-            pool.stop()
+                await app.stop()  # drains and stops the call workers (their BYEs reach the sim phones)
+                await deferLater(reactor, 0.5, lambda: None)
             log_file.close()
+
+    def _report_workers(self, pool: Any, calls: list[dict[str, Any]]) -> dict[str, Any]:
+        """Which worker process ran each call, and whether any placement went past a free slot."""
+        watch = pool.watch
+        by_pid: dict[int, int] = {}
+        for call in calls:
+            pid = watch.worker_of_attempt.get(str(call.get("attempt_id", "")))
+            if pid is not None:
+                by_pid[pid] = by_pid.get(pid, 0) + 1
+        slots = pool.settings.total_slots
+        spread = ", ".join(f"pid {pid}: {n}" for pid, n in sorted(by_pid.items()))
+        print(f"call workers: {sum(by_pid.values())} calls ran in {len(by_pid)} worker processes ({spread}); "
+              f"at most {watch.peak_in_use} of {slots} call slots in use at once, per phone at most "
+              f"{max(watch.peak_by_trunk.values(), default=0)} of 4", file=self.out)
+        for problem in watch.over_capacity:
+            print(f"OVER CAPACITY: {problem}", file=self.out)
+        return {**watch.to_dict(), "slots": slots, "calls_by_worker_pid": {str(k): v for k, v in by_pid.items()}}
 
 
 def _strictest(strategies: Any, effective_window: Any) -> tuple[dt.time, dt.time]:

@@ -69,6 +69,15 @@ def sim_lines(log: Path) -> dict[str, list[list[Line]]]:
     return by_persona
 
 
+def sim_lines_of(logs: Iterable[Path]) -> dict[str, list[list[Line]]]:
+    """`sim_lines` of several sim phones' logs together (call numbers are per phone, so each log is read alone)."""
+    merged: dict[str, list[list[Line]]] = {}
+    for log in logs:
+        for persona, calls in sim_lines(log).items():
+            merged.setdefault(persona, []).extend(calls)
+    return merged
+
+
 def count_understood(
     calls: Iterable[dict[str, Any]], personas: dict[str, str], lines: dict[str, list[list[Line]]],
     intent_of: Callable[[str], str],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -142,7 +141,11 @@ def test_summary_reports_turns_per_engaged_conversation() -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_demo_runs_three_borrowers_end_to_end(tmp_path: Path) -> None:
-    """`server.py demo --limit 3` calls three borrowers over SIP, stores them, skips the night one, says `sim`."""
+    """`server.py demo --limit 3` calls three borrowers over SIP, stores them, skips the night one, says `sim`.
+
+    The calls ran in the call-worker processes the banner names (more than one of them), never past the
+    pool's free slots nor past a sim phone's four calls, and every sim phone and worker is gone afterwards.
+    """
     done = subprocess.run(
         [sys.executable, "server.py", "demo", "--limit", "3", "--out", str(tmp_path), "--timeout", "100"],
         cwd=ROOT, capture_output=True, timeout=150, check=False, text=True,
@@ -152,8 +155,14 @@ def test_demo_runs_three_borrowers_end_to_end(tmp_path: Path) -> None:
     assert "('sim') recognizer is used because no Mandarin Vosk model is installed" in out
     assert "Call window (C1" in out
     assert "C1 held: demo-13" in out  # the borrower placed where it is night was never dialled
-    pid = int(re.search(r"sim\.phone pid (\d+)", out).group(1))  # type: ignore[union-attr]
-    assert not Path(f"/proc/{pid}").exists() or _is_zombie_or_other(pid)
+    phone_pids = [int(p) for p in re.findall(r"sim\.phone pid (\d+)", out)]
+    assert len(phone_pids) == 3  # one sim phone per four of the three workers' twelve slots
+    for pid in phone_pids:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie_or_other(pid, "sim.phone")
+    banner = re.search(r"Call workers: 3 of 3 up in \d+ s \(pids ([\d, ]+);", out)
+    assert banner, out[-3000:]
+    worker_pids = {int(p) for p in banner.group(1).split(", ")}
+    assert not worker_pids & set(phone_pids)
     (summary_file,) = tmp_path.glob("run-*/summary.json")
     summary = json.loads(summary_file.read_text(encoding="utf-8"))
     calls = {c["borrower_id"]: c for c in summary["calls"]}
@@ -164,15 +173,25 @@ def test_demo_runs_three_borrowers_end_to_end(tmp_path: Path) -> None:
     assert summary["voice_to_voice_ms"]["turns"] >= 3
     stores = list(tmp_path.glob("run-*/campaigns.sqlite3"))
     assert len(stores) == 1
+    workers = summary["workers"]
+    ran_in = {int(pid) for pid in workers["calls_by_worker_pid"]}
+    assert sum(workers["calls_by_worker_pid"].values()) == 3  # every stored call came back from a worker
+    assert len(ran_in) >= 2 and ran_in <= worker_pids  # in more than one of the banner's worker processes
+    assert workers["placements"] == 3 and workers["over_capacity"] == []
+    assert workers["peak_in_use"] <= workers["slots"] == 12
+    assert all(n <= 4 for n in workers["peak_by_trunk"].values())
+    for pid in worker_pids:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie_or_other(pid, "cli.call_worker")
 
 
-def _is_zombie_or_other(pid: int) -> bool:
-    """A recycled pid that is no longer the sim phone also counts as 'not left running'."""
+def _is_zombie_or_other(pid: int, program: str) -> bool:
+    """A recycled pid that is no longer the demo's child (or a zombie) also counts as 'not left running'."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return True
-    return "sim.phone" not in cmdline or os.waitpid(pid, os.WNOHANG) != (0, 0)
+    return program not in cmdline or state == "Z"
 
 
 @pytest.mark.parametrize("hour", range(24))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cli.demo_understood import count_understood, sim_lines
+from cli.demo_understood import count_understood, sim_lines, sim_lines_of
 
 
 def _log(path: Path, events: list[dict[str, Any]]) -> Path:
@@ -45,3 +45,21 @@ def test_missing_log_counts_nothing(tmp_path: Path) -> None:
     calls = [_call("b1", 1.0, [(2.0, "a", "affirm")])]
     result = count_understood(calls, {"b1": "payer"}, sim_lines(tmp_path / "absent.jsonl"), lambda t: "affirm")
     assert (result.turns, result.intended, result.unmatched) == (0, 0, 1)
+
+
+def test_logs_of_several_phones_are_read_apart_and_merged_by_persona(tmp_path: Path) -> None:
+    """Call numbers restart in each sim phone's log: call 1 of phone 1 and of phone 2 are two calls, both kept."""
+    one = _log(tmp_path / "sim-phone-1.jsonl", [
+        {"event": "call.answered", "call": 1, "persona": "payer"},
+        {"event": "line.started", "call": 1, "persona": "payer", "text": "A", "t": 5.0},
+    ])
+    two = _log(tmp_path / "sim-phone-2.jsonl", [
+        {"event": "call.answered", "call": 1, "persona": "busy"},
+        {"event": "line.started", "call": 1, "persona": "busy", "text": "B", "t": 4.0},
+    ])
+    lines = sim_lines_of([one, two, tmp_path / "absent.jsonl"])
+    assert {p: [[ln.text for ln in call] for call in calls] for p, calls in lines.items()} == {
+        "payer": [["A"]], "busy": [["B"]]}
+    calls = [_call("b1", 100.0, [(5.2, "a", "affirm")]), _call("b2", 101.0, [(4.3, "b", "busy")])]
+    result = count_understood(calls, {"b1": "payer", "b2": "busy"}, lines, {"A": "affirm", "B": "busy"}.__getitem__)
+    assert (result.turns, result.intended, result.unmatched) == (2, 2, 0)
