@@ -8,7 +8,7 @@ from typing import Any
 
 from config.server_config import DEFAULT_SERVER_TOML
 
-HELP = "run the SIP endpoint, campaign scheduler and HTTP API/dashboard in one process"
+HELP = "run the coordinator (scheduler, compliance gate, HTTP API/dashboard) and its call-worker processes"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
