@@ -186,6 +186,18 @@ def borrower_lines(n: int, zone: str) -> bytes:
     return "\n".join(rows).encode()
 
 
+def peak_overlap(attempts: list[sqlite3.Row]) -> int:
+    """The most attempts that were in flight at once (an attempt starts and ends at its stored times)."""
+    edges = sorted([(a["started_at"], 1) for a in attempts]
+                   + [(a["completed_at"], -1) for a in attempts if a["completed_at"] is not None],
+                   key=lambda e: (e[0], e[1]))
+    live = peak = 0
+    for _t, step in edges:
+        live += step
+        peak = max(peak, live)
+    return peak
+
+
 def stored_attempts(db: Path) -> list[sqlite3.Row]:
     """Every attempt row in the store, oldest first, read straight from SQLite as an operator would."""
     con = sqlite3.connect(db)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
 from serve_harness import (
     borrower_lines,
     daytime_zone,
+    peak_overlap,
     serve,
     sipp_uas,
     stored_attempts,
@@ -21,17 +21,6 @@ from serve_harness import (
 pytestmark = pytest.mark.integration
 
 BORROWERS = 6
-
-
-def _peak_overlap(attempts: list[sqlite3.Row]) -> int:
-    edges = sorted([(a["started_at"], 1) for a in attempts]
-                   + [(a["completed_at"], -1) for a in attempts if a["completed_at"] is not None],
-                   key=lambda e: (e[0], e[1]))
-    live = peak = 0
-    for _t, step in edges:
-        live += step
-        peak = max(peak, live)
-    return peak
 
 
 def test_serve_paces_to_the_endpoint_slots_with_no_lost_attempts(tmp_path: Path) -> None:
@@ -55,7 +44,7 @@ def test_serve_paces_to_the_endpoint_slots_with_no_lost_attempts(tmp_path: Path)
     first_calls = {a["borrower_id"]: a for a in reversed(attempts)}
     assert {a["disposition"] for a in first_calls.values()} == {"answered"}
     assert "trunk_error" not in {a["disposition"] for a in attempts}
-    assert _peak_overlap(attempts) <= 4
+    assert peak_overlap(attempts) <= 4
     events = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
     warnings = [e for e in events if e.get("event") == "campaign.trunk_over_capacity"]
     assert len(warnings) == 1 and warnings[0]["trunk"] == "sipp" and warnings[0]["effective"] == 4

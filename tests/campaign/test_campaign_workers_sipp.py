@@ -17,6 +17,7 @@ from serve_harness import (
     Served,
     borrower_lines,
     daytime_zone,
+    peak_overlap,
     serve,
     sipp_uas,
     stored_attempts,
@@ -35,17 +36,6 @@ recognizer = "sim"
 drain_seconds = 3
 heartbeat_timeout_s = 10
 """
-
-
-def _peak_overlap(attempts: list[sqlite3.Row]) -> int:
-    edges = sorted([(a["started_at"], 1) for a in attempts]
-                   + [(a["completed_at"], -1) for a in attempts if a["completed_at"] is not None],
-                   key=lambda e: (e[0], e[1]))
-    live = peak = 0
-    for _t, step in edges:
-        live += step
-        peak = max(peak, live)
-    return peak
 
 
 def _start_campaign(served: Served, zone: str, borrowers: int, concurrent: int) -> str:
@@ -114,8 +104,8 @@ def test_twelve_calls_through_three_workers_all_answered_and_recorded(tmp_path: 
     assert {a["state"] for a in wave} == {"completed"}
     assert {a["disposition"] for a in wave} == {"answered"}
     assert len({a["borrower_id"] for a in wave}) == 12
-    assert _peak_overlap(attempts) <= 12 and peak_in_use <= 12
-    assert _peak_overlap(wave) > 4  # more than one process's worth of calls at once
+    assert peak_overlap(attempts) <= 12 and peak_in_use <= 12
+    assert peak_overlap(wave) > 4  # more than one process's worth of calls at once
     by_attempt = {c["attempt_id"]: c for c in calls["calls"]}
     for attempt in wave:
         call = by_attempt[attempt["id"]]
