@@ -345,13 +345,7 @@ class CampaignApi(Resource):
     def list_borrowers(self, request: server.Request, cid: str) -> Reply:
         """A page of the campaign's borrowers with their status and next call; numbers masked (C11)."""
         q = self._query(request)
-        try:
-            limit = int(q.get("limit", "50"))
-            offset = int(q.get("offset", "0"))
-        except ValueError:
-            raise ApiError(400, "limit, offset: expected whole numbers") from None
-        if not 1 <= limit <= 500 or offset < 0:
-            raise ApiError(400, "limit: 1..500, offset: >= 0")
+        limit, offset = _page(q)
         status = q.get("status")  # blank is refused like any other value outside the enum
         if status is not None and status not in BORROWER_STATUSES:
             raise ApiError(400, f"status: expected one of {', '.join(BORROWER_STATUSES)}")
@@ -381,13 +375,7 @@ class CampaignApi(Resource):
 
     def list_calls(self, request: server.Request, cid: str) -> Reply:
         q = self._query(request)
-        try:
-            limit = int(q.get("limit", "50"))
-            offset = int(q.get("offset", "0"))
-        except ValueError:
-            raise ApiError(400, "limit, offset: expected whole numbers") from None
-        if not 1 <= limit <= 500 or offset < 0:
-            raise ApiError(400, "limit: 1..500, offset: >= 0")
+        limit, offset = _page(q)
         self.service.store.get_campaign(cid)
         return Reply(200, {"calls": [_summary(c) for c in self.service.store.list_calls(cid, limit, offset)]})
 
@@ -577,6 +565,18 @@ class CampaignApi(Resource):
         return Reply(200, {"mode": "workers", "workers": workers, "workers_up": len(up),
                            "call_slots": sum(w["slots"] for w in up),
                            "call_slots_in_use": sum(w["in_use"] for w in up)})
+
+
+def _page(query: dict[str, str]) -> tuple[int, int]:
+    """`limit` (1..500, default 50) and `offset` (>= 0) of a paged list; anything else is a 400."""
+    try:
+        limit = int(query.get("limit", "50"))
+        offset = int(query.get("offset", "0"))
+    except ValueError:
+        raise ApiError(400, "limit, offset: expected whole numbers") from None
+    if not 1 <= limit <= 500 or offset < 0:
+        raise ApiError(400, "limit: 1..500, offset: >= 0")
+    return limit, offset
 
 
 def _decoded(segments: dict[str, str]) -> dict[str, str]:

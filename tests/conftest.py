@@ -8,3 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+
+from shared_runs import demo_run  # noqa: E402  (a session fixture, registered here for every test folder)
+
+__all__ = ["demo_run"]

@@ -11,8 +11,6 @@ import datetime as dt
 import io
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from serve_harness import (
-    ROOT,
     TOKEN,
     borrower_lines,
     daytime_zone,
@@ -30,6 +27,7 @@ from serve_harness import (
     wait_for,
     write_config,
 )
+from shared_runs import DemoRun
 
 from server import build_parser
 
@@ -46,15 +44,12 @@ def _promise_rows(db: Path) -> list[sqlite3.Row]:
 
 
 @pytest.mark.slow
-def test_payment_import_marks_a_promise_made_on_a_real_call_kept(tmp_path: Path) -> None:
+def test_payment_import_marks_a_promise_made_on_a_real_call_kept(tmp_path: Path, demo_run: DemoRun) -> None:
     """demo-01 (cooperative_promise) promises over SIP; `payments import` via serve's API marks it kept."""
-    done = subprocess.run(
-        [sys.executable, "server.py", "demo", "--limit", "1", "--out", str(tmp_path / "demo"), "--timeout", "100"],
-        cwd=ROOT, capture_output=True, timeout=150, check=False, text=True,
-    )
+    done = demo_run.done
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (demo_db,) = (tmp_path / "demo").glob("run-*/campaigns.sqlite3")
-    (promise,) = _promise_rows(demo_db)
+    (demo_db,) = demo_run.out.glob("run-*/campaigns.sqlite3")
+    (promise,) = [p for p in _promise_rows(demo_db) if p["borrower_id"] == "demo-01"]
     assert (promise["borrower_id"], promise["state"]) == ("demo-01", "pending")
     assert promise["call_id"] and promise["amount"] > 0
     with sqlite3.connect(demo_db) as src, sqlite3.connect(tmp_path / "campaigns.sqlite3") as dst:
@@ -72,7 +67,8 @@ def test_payment_import_marks_a_promise_made_on_a_real_call_kept(tmp_path: Path)
             status, body = served.api("GET", "/api/promises?state=kept")
             assert status == 200 and [p["id"] for p in body["promises"]] == [promise["id"]]
             assert [h["state"] for h in body["promises"][0]["history"]] == ["pending", "kept"]
-    assert [p["state"] for p in _promise_rows(tmp_path / "campaigns.sqlite3")] == ["kept"]
+    kept = {p["borrower_id"]: p["state"] for p in _promise_rows(tmp_path / "campaigns.sqlite3")}
+    assert kept["demo-01"] == "kept"
 
 
 def _seed_broken(db: Path, campaign_id: str, borrower_id: str, zone: str) -> None:

@@ -6,12 +6,11 @@ import datetime as dt
 import io
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from shared_runs import DemoRun
 
 from cli.demo import (
     DEMO_DIR,
@@ -140,16 +139,13 @@ def test_summary_reports_turns_per_engaged_conversation() -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_demo_runs_three_borrowers_end_to_end(tmp_path: Path) -> None:
+def test_demo_runs_three_borrowers_end_to_end(demo_run: DemoRun) -> None:
     """`server.py demo --limit 3` calls three borrowers over SIP, stores them, skips the night one, says `sim`.
 
     The calls ran in the call-worker processes the banner names (more than one of them), never past the
     pool's free slots nor past a sim phone's four calls, and every sim phone and worker is gone afterwards.
     """
-    done = subprocess.run(
-        [sys.executable, "server.py", "demo", "--limit", "3", "--out", str(tmp_path), "--timeout", "100"],
-        cwd=ROOT, capture_output=True, timeout=150, check=False, text=True,
-    )
+    done, tmp_path = demo_run.done, demo_run.out
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     assert "('sim') recognizer is used because no Mandarin Vosk model is installed" in out

@@ -42,7 +42,7 @@ def test_torture_message(sip_process: torture.EndpointProcess, case: torture.Cas
     got = torture.outcome(torture.send(case.file, sip_process.port, sip_process.transport))
     assert got == tuple(sorted(case.expected(sip_process.transport))), case.tests
     assert torture.outcome(torture.send("options_baseline.sip", sip_process.port, sip_process.transport,
-                                        wait_s=0.5)) == ("200",)
+                                        wait_s=2.0, until="200")) == ("200",)
     slots = sip_process.free_slots_settled()
     assert slots["free_call_slots"] == sip_process.max_calls and slots["active_calls"] == 0
     text = sip_process.log_path.read_text(encoding="utf-8")

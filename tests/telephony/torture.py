@@ -68,8 +68,12 @@ def render(file: str, port: int, transport: str, src_port: int) -> bytes:
     return head.replace(b"$CL", str(len(body)).encode()) + sep + body
 
 
-def send(file: str, port: int, transport: str, wait_s: float = 1.0) -> list[str]:
-    """Send one corpus message from 127.0.0.1; return the status codes received within `wait_s`."""
+def send(file: str, port: int, transport: str, wait_s: float = 1.0, until: str | None = None) -> list[str]:
+    """Send one corpus message from 127.0.0.1; return the status codes received within `wait_s`.
+
+    `until`: stop as soon as this status arrives (the liveness probe needs only its 200; every message
+    under test waits the whole `wait_s`, since what it must show is that nothing else comes).
+    """
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,6 +97,8 @@ def send(file: str, port: int, transport: str, wait_s: float = 1.0) -> list[str]
             if not chunk and transport == "tcp":
                 break  # the server closed the connection
             received += chunk
+            if until is not None and until.encode() in STATUS.findall(received):
+                break
         return [code.decode() for code in STATUS.findall(received)]
 
 
