@@ -180,10 +180,18 @@ _TRUNK_KEYS = [
 ]
 
 
+# The pjsua2-python wheel is compiled with PJSUA_MAX_ACC = 8 accounts per endpoint: one per trunk, plus the
+# direct account and the one that refuses callers from outside the trunks. More would abort every call worker.
+MAX_TRUNKS = 6
+
+
 def _trunks(root: Table) -> tuple[TrunkSettings, ...]:
     trunks: list[TrunkSettings] = []
     for t in root.tables("trunks"):
         t.reject_unknown(_TRUNK_KEYS)
+        if len(trunks) == MAX_TRUNKS:
+            raise t.error("name", f"at most {MAX_TRUNKS} trunks (pjsua2's 8 accounts per endpoint: one per trunk, "
+                                  "the direct one and the refusing one); front more carriers with an SBC")
         name = t.string("name")
         if any(existing.name == name for existing in trunks):
             raise t.error("name", "a trunk name used once", name)

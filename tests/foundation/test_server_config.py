@@ -69,3 +69,11 @@ def test_unknown_trunk_lists_known_ones(tmp_path: Path) -> None:
     cfg = load_server_config(write(tmp_path, "[[trunks]]\nname='ct'\nproxy='sip:1.2.3.4'\n"))
     with pytest.raises(ConfigError, match="known: ct"):
         cfg.trunk("cu")
+
+
+def test_more_trunks_than_pjsua_accounts_are_refused_at_load(tmp_path: Path) -> None:
+    """Six trunks load; a seventh is a ConfigError at start-up, not an abort in every call worker."""
+    six = "".join(f"[[trunks]]\nname='t{i}'\nproxy='sip:127.0.0.{i + 1}'\n" for i in range(6))
+    assert len(load_server_config(write(tmp_path, six)).trunks) == 6
+    with pytest.raises(ConfigError, match=r"trunks\[6\]\.name.*at most 6 trunks"):
+        load_server_config(write(tmp_path, six + "[[trunks]]\nname='t6'\nproxy='sip:127.0.0.7'\n"))
