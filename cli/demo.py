@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from config.server_config import MAX_TRUNKS
+
 HELP = "run a campaign of simulated borrowers over SIP on loopback and print a summary"
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -363,8 +365,9 @@ def run(args: argparse.Namespace) -> int:
             print("--limit must be at least 1", file=sys.stderr)
             return 2
         records = records[: args.limit]
-    if args.workers is not None and not 1 <= args.workers <= 16:
-        print(f"--workers {args.workers}: expected 1 to 16", file=sys.stderr)
+    if args.workers is not None and not 1 <= args.workers <= MAX_TRUNKS:
+        # one sim phone (one trunk) per worker's four slots, and a server has at most MAX_TRUNKS trunks
+        print(f"--workers {args.workers}: expected 1 to {MAX_TRUNKS} (one trunk per simulated phone)", file=sys.stderr)
         return 2
     night = read_jsonl(args.night) if args.night else []
     book = load_personas()
