@@ -198,11 +198,16 @@ def peak_overlap(attempts: list[sqlite3.Row]) -> int:
     return peak
 
 
-def stored_attempts(db: Path) -> list[sqlite3.Row]:
-    """Every attempt row in the store, oldest first, read straight from SQLite as an operator would."""
+def stored_rows(db: Path, table: str, order_by: str) -> list[sqlite3.Row]:
+    """Every row of one store table, in `order_by` order, read straight from SQLite as an operator would."""
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     try:
-        return list(con.execute("SELECT * FROM attempts ORDER BY started_at"))
+        return list(con.execute(f"SELECT * FROM {table} ORDER BY {order_by}"))
     finally:
         con.close()
+
+
+def stored_attempts(db: Path) -> list[sqlite3.Row]:
+    """Every attempt row in the store, oldest first."""
+    return stored_rows(db, "attempts", "started_at")

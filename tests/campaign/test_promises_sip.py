@@ -24,6 +24,7 @@ from serve_harness import (
     serve,
     sipp_uas,
     stored_attempts,
+    stored_rows,
     wait_for,
     write_config,
 )
@@ -35,12 +36,7 @@ pytestmark = pytest.mark.integration
 
 
 def _promise_rows(db: Path) -> list[sqlite3.Row]:
-    con = sqlite3.connect(db)
-    con.row_factory = sqlite3.Row
-    try:
-        return list(con.execute("SELECT * FROM promises ORDER BY created_at"))
-    finally:
-        con.close()
+    return stored_rows(db, "promises", "created_at")
 
 
 @pytest.mark.slow
