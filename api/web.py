@@ -42,6 +42,13 @@ from telemetry.metrics import Registry
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The dashboard's files, served by name only (never a path built from the request).
+STATIC_PAGES = {
+    "/dashboard.html": "text/html; charset=utf-8",
+    "/dashboard.css": "text/css; charset=utf-8",
+    **{f"/{name}.js": "text/javascript; charset=utf-8"
+       for name in ("api_client", "dashboard", "promises", "allocation")},
+}
 # Sent with every response: the dashboard loads only its own script and styles, talks only to this
 # origin, plays recordings from blob: URLs, and may not be framed (clickjacking of Start/Stop).
 SECURITY_HEADERS: dict[bytes, bytes] = {
@@ -203,16 +210,9 @@ class CampaignApi(Resource):
         return json.dumps(reply.body, ensure_ascii=False).encode()
 
     def _dispatch(self, request: server.Request, method: str, path: str) -> Reply | Deferred[Reply]:
-        if path in ("/", "/dashboard"):
-            return Reply(200, (STATIC_DIR / "dashboard.html").read_bytes(), "text/html; charset=utf-8")
-        if path == "/dashboard.js":
-            return Reply(200, (STATIC_DIR / "dashboard.js").read_bytes(), "text/javascript; charset=utf-8")
-        if path == "/dashboard.css":
-            return Reply(200, (STATIC_DIR / "dashboard.css").read_bytes(), "text/css; charset=utf-8")
-        if path == "/promises.js":
-            return Reply(200, (STATIC_DIR / "promises.js").read_bytes(), "text/javascript; charset=utf-8")
-        if path == "/allocation.js":
-            return Reply(200, (STATIC_DIR / "allocation.js").read_bytes(), "text/javascript; charset=utf-8")
+        page = "/dashboard.html" if path in ("/", "/dashboard") else path
+        if page in STATIC_PAGES:
+            return Reply(200, (STATIC_DIR / page[1:]).read_bytes(), STATIC_PAGES[page])
         if path == "/openapi.json":
             return Reply(200, OPENAPI)
         if path == "/metrics":

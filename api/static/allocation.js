@@ -4,20 +4,7 @@
 (function () {
   const el = (id) => document.getElementById(id);
 
-  async function call(path, options = {}) {
-    const tok = sessionStorage.getItem("voicebot-token") || "";
-    const headers = Object.assign({ Authorization: "Bearer " + tok }, options.headers || {});
-    const res = await fetch(path, Object.assign({}, options, { headers }));
-    const body = await res.json();
-    if (!res.ok) { throw new Error((body && body.error) || res.statusText); }
-    return body;
-  }
-
-  function row(values) {
-    const tr = document.createElement("tr");
-    values.forEach((v) => { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
-    return tr;
-  }
+  const { call, row } = VoicebotApi;
 
   function show(overview) {
     ["bot", "agent", "legal", "hold"].forEach((c) => { el("alloc-" + c).textContent = String(overview.counts[c]); });

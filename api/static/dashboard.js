@@ -1,4 +1,4 @@
-// Dashboard: polls the JSON API with the bearer token kept in sessionStorage (never in the URL).
+// Dashboard: polls the JSON API (api_client.js) with the token kept in sessionStorage.
 "use strict";
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("voicebot-token") || "";
@@ -8,13 +8,10 @@ const BOXES = ["campaign-box", "progress-box", "promises-box", "callbacks-box", 
 const ACTIONS = ["start", "pause", "resume", "stop"];
 
 async function api(path, options = {}) {
-  const headers = Object.assign({ Authorization: "Bearer " + token }, options.headers || {});
-  const res = await fetch(path, Object.assign({}, options, { headers }));
-  if (res.status === 401) { signOut("Token refused"); throw new Error("unauthorized"); }
-  const type = res.headers.get("Content-Type") || "";
-  const body = type.startsWith("application/json") ? await res.json() : await res.blob();
-  if (!res.ok) { throw new Error((body && body.error) || res.statusText); }
-  return body;
+  try { return await VoicebotApi.call(path, options); } catch (e) {
+    if (e.status === 401) { signOut("Token refused"); throw new Error("unauthorized"); }
+    throw e;
+  }
 }
 
 function showError(message) { $("error").textContent = message || ""; }
@@ -55,15 +52,7 @@ function fillCampaigns(campaigns) {
   if (keep) { select.value = keep; current = keep; }
 }
 
-function row(cells) {
-  const tr = document.createElement("tr");
-  cells.forEach((cell) => {
-    const td = document.createElement("td");
-    if (cell instanceof Node) { td.appendChild(cell); } else { td.textContent = cell; }
-    tr.appendChild(td);
-  });
-  return tr;
-}
+const row = VoicebotApi.row;
 
 function pad(n) { return String(n).padStart(2, "0"); }
 
@@ -75,7 +64,7 @@ function fmtTime(ts) {
     pad(d.getMinutes()) + ":" + pad(d.getSeconds());
 }
 
-function fmtRate(rate) { return rate === null || rate === undefined ? "-" : (rate * 100).toFixed(1) + " %"; }
+const fmtRate = VoicebotApi.rate;
 
 function rowsOrEmpty(rows, columns, text) {
   if (rows.length) { return rows; }

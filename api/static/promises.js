@@ -5,27 +5,7 @@
   const el = (id) => document.getElementById(id);
   const panels = ["promises-box", "review-box"];
 
-  async function call(path, options = {}) {
-    const tok = sessionStorage.getItem("voicebot-token") || "";
-    const headers = Object.assign({ Authorization: "Bearer " + tok }, options.headers || {});
-    const res = await fetch(path, Object.assign({}, options, { headers }));
-    const type = res.headers.get("Content-Type") || "";
-    const body = type.startsWith("application/json") ? await res.json() : await res.blob();
-    if (!res.ok) { throw new Error((body && body.error) || res.statusText); }
-    return body;
-  }
-
-  function cells(values) {
-    const tr = document.createElement("tr");
-    values.forEach((v) => {
-      const td = document.createElement("td");
-      if (v instanceof Node) { td.appendChild(v); } else { td.textContent = v; }
-      tr.appendChild(td);
-    });
-    return tr;
-  }
-
-  const rate = (r) => (r === null || r === undefined ? "-" : (100 * r).toFixed(1) + "%");
+  const { call, row: cells, rate } = VoicebotApi;
   const campaign = () => el("campaign-select").value || "";
 
   async function refreshPromises() {
