@@ -38,7 +38,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 
-from asr.normalize import normalize_transcript
+from asr.normalize import drop_clauses, drop_stock_phrases, normalize_transcript
 from asr.recognition import ModelError, PartialListener, RecognitionClosed, RecognitionResult
 from config.asr_config import AsrConfig, WhisperSettings, resolve_model_path
 from pcm.resample import resample
@@ -216,11 +216,19 @@ class WhisperEngine:
             with self._lock:
                 self.active -= 1
                 self.decodes += 1
-        text = normalize_transcript("".join(s.text for s in segs).strip())
-        if not segs or echoes_prompt(text, self.options.initial_prompt):
+        text = borrower_words("".join(s.text for s in segs), self.options.initial_prompt)
+        if not segs or not text:
             return RecognitionResult("", None)
         logprob = sum(s.avg_logprob for s in segs) / len(segs)
         return RecognitionResult(text, round(math.exp(logprob), 3))
+
+
+def borrower_words(raw: str, prompt: str) -> str:
+    """Whisper's text as the borrower's words: normalized, without subtitle stock phrases and without
+    clauses that only repeat the initial prompt; "" when nothing of the borrower is left (no speech)."""
+    # U+FFFD: the decoder cut a multi-byte character in two; half a character is no word.
+    text = drop_stock_phrases(normalize_transcript(raw.replace("\ufffd", "").strip()))
+    return drop_clauses(text, lambda clause: echoes_prompt(clause, prompt))
 
 
 def _han(text: str) -> str:

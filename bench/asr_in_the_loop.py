@@ -7,8 +7,10 @@ on) and each slot case of tests/dialogue/test_slots.py is spoken by espeak-ng (`
 the voice that reads Han characters as Mandarin), resampled to 8 kHz, sent through a G.711 round trip
 (mu-law and A-law alternately, as trunks do), recognized by the whisper recognizer's own decode
 (packaged Whisper base, int8, the production settings) and classified. Per set it prints the
-character error rate against the text (spaces and punctuation ignored), the intent accuracy on the
-recognized text next to the accuracy on the clean text, the real-time factor and the milliseconds
+character error rate against the text (spaces and punctuation ignored), how many replies came back as no
+speech (whisper's own no-speech rule, subtitle stock phrases and prompt echoes dropped), the intent accuracy
+on the recognized text read literally and with the classifier's sound-alike tolerance
+(dialogue/soundalike.py) next to the accuracy on the clean text, the real-time factor and the milliseconds
 per utterance (p50/p95), then the worst confusions: intents lost to ASR and the commonest character
 substitutions. `--limit N` takes N replies per set (a fixed-seed sample spread over the file) so a
 run stays within a few minutes; espeak speech is a harsh test (robotic, tones often wrong), so real
@@ -92,6 +94,8 @@ class Tally:
     errors: int = 0
     ref_chars: int = 0
     asr_right: int = 0
+    literal_right: int = 0  # on recognized text read literally (no sound-alike tolerance)
+    silent: int = 0  # recognized as no speech ("" after the stock-phrase and prompt-echo filters)
     clean_right: int = 0
     audio_s: float = 0.0
     decode_s: float = 0.0
@@ -112,8 +116,9 @@ class Tally:
         p50, p95 = ms[len(ms) // 2], ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
         cer = 100 * self.errors / self.ref_chars if self.ref_chars else 0.0
         rtf = self.decode_s / self.audio_s if self.audio_s else 0.0
-        return (f"{self.name:<14} {self.n:>4} {cer:6.1f}% {self.pct(self.asr_right):>7} {self.pct(self.clean_right):>7}"
-                f" {rtf:6.2f} {p50:7.0f} {p95:7.0f}")
+        literal = self.pct(self.literal_right) if self.name != "slots" else "-"
+        return (f"{self.name:<14} {self.n:>4} {cer:6.1f}% {self.silent:>6} {literal:>7} {self.pct(self.asr_right):>7}"
+                f" {self.pct(self.clean_right):>7} {rtf:6.2f} {p50:7.0f} {p95:7.0f}")
 
 
 T = TypeVar("T")
@@ -144,6 +149,7 @@ def main() -> int:
     print(f"whisper model {engine.path} loaded in {time.perf_counter() - started:.1f} s "
           f"(int8, beam {engine.options.beam_size}, prompt {engine.options.initial_prompt!r})")
     classifier = IntentClassifier.load()
+    literal = IntentClassifier.load(tolerance=False)
     names = args.sets or sorted(p.stem for p in DATA_DIR.glob("natural*.jsonl"))
     tallies: list[Tally] = []
     lost: Counter[tuple[str, str]] = Counter()
@@ -159,6 +165,7 @@ def main() -> int:
         distance, pairs = alignment(ref, hyp)
         tally.errors += distance
         tally.ref_chars += len(ref)
+        tally.silent += not hyp
         subs.update(pairs)
         worst.append((distance / max(1, len(ref)), text, heard))
         print(f"    {tally.name} {index}: {text} | {heard} ({(time.perf_counter() - t0) * 1000:.0f} ms)",
@@ -175,6 +182,7 @@ def main() -> int:
             got = classifier.classify(heard).intent
             clean = classifier.classify(text).intent
             tally.asr_right += got == gold
+            tally.literal_right += literal.classify(heard).intent == gold
             tally.clean_right += clean == gold
             if clean == gold and got != gold:
                 lost[(gold, got)] += 1
@@ -199,8 +207,10 @@ def main() -> int:
             slot_tally.clean_right += (clean_slots.date, clean_slots.amount) == want
 
     print()
-    print(f"{'set':<14} {'n':>4} {'CER':>7} {'on ASR':>7} {'clean':>7} {'RTF':>6} {'p50 ms':>7} {'p95 ms':>7}")
-    print("  (intent accuracy on recognized vs clean text; for slots: exact date + amount match)")
+    print(f"{'set':<14} {'n':>4} {'CER':>7} {'silent':>6} {'literal':>7} {'on ASR':>7} {'clean':>7} {'RTF':>6}"
+          f" {'p50 ms':>7} {'p95 ms':>7}")
+    print("  (silent: recognized as no speech; intent accuracy on recognized text read literally, on recognized"
+          " text with the sound-alike tolerance, on clean text; for slots: exact date + amount match)")
     total = Tally("all intents")
     for t in tallies:
         print(t.row())
@@ -208,6 +218,8 @@ def main() -> int:
         total.errors += t.errors
         total.ref_chars += t.ref_chars
         total.asr_right += t.asr_right
+        total.silent += t.silent
+        total.literal_right += t.literal_right
         total.clean_right += t.clean_right
         total.audio_s += t.audio_s
         total.decode_s += t.decode_s

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import datetime
+import functools
 import json
 import re
 import sys
@@ -35,9 +36,12 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from config.errors import ConfigError
+from dialogue.soundalike import SoundAlike, ToleranceSpec, default_tolerance
+
 __all__ = [
     "DEFAULT_PARTS_OF_DAY", "Slots", "TimeOfDay", "extract_slots", "parse_amount", "parse_date", "parse_numeral",
-    "parse_time",
+    "parse_time", "read_heard",
 ]
 
 # A part of day said without a clock time ("明天下午") is called back at this hour; `[dialogue]
@@ -100,10 +104,57 @@ _TOKEN_RE = re.compile(rf"{_ARABIC}|[{_CN_DIGITS}{_CN_UNITS}]|(?<=\d)[kw]")
 
 
 def _normalize(text: str) -> str:
-    """Fold full-width forms, drop ASR spacing and thousands separators between digits."""
+    """Fold full-width forms, drop ASR spacing and thousands separators between digits, and read
+    misheard numerals and date words as what was said (`read_heard`)."""
     folded = unicodedata.normalize("NFKC", text).lower()
     folded = re.sub(r"\s+", "", folded)
-    return re.sub(r"(?<=\d)[,，](?=\d{3})", "", folded)
+    return read_heard(re.sub(r"(?<=\d)[,，](?=\d{3})", "", folded))
+
+
+# --------------------------------------------------------------------------- recognizer errors
+
+_NUMERAL_CHARS = frozenset(_CN_DIGITS + _CN_UNITS + "0123456789")
+_DIGIT_CHARS = frozenset(_CN_DIGITS + "0123456789") - {"零", "〇", "洞"}
+_CURRENCY = frozenset("块元")
+_DAY_RUN_RE = re.compile(
+    rf"(?<![{_CN_DIGITS}{_CN_UNITS}\d])(?<!周)(?<!星期)(?<!礼拜)(?:\d{{1,2}}|[{_CN_DIGITS}十]{{1,3}})$"
+)
+
+
+def read_heard(text: str, spec: ToleranceSpec | None = None) -> str:
+    """Recognizer errors around numbers and dates, undone by the tables of asr_tolerance.toml ``[slots]``.
+
+    Each rule needs a numeral beside the character, so ordinary words keep their meaning: 好 is 号 only
+    after a day number said alone ("十五好", not "五百好吗" or "周五好"), 快 is 块 after a numeral, 完/前/白
+    are 万/千/百 between a digit and a numeral, 块/元 or the end, 是/时 is 十 between a digit and a digit,
+    号, 块 or 元. Date words are read by sound (`SoundAlike`, "金天" for 今天)."""
+    spec = spec or default_tolerance()
+    text = _date_words(spec).repair(spec.fold_variants(text))
+    chars = list(text)
+    for i, ch in enumerate(chars):
+        before = chars[i - 1] if i else ""
+        after = chars[i + 1] if i + 1 < len(chars) else ""
+        if ch in spec.day_suffix:
+            run = _DAY_RUN_RE.search("".join(chars[:i]))
+            day = parse_numeral(run.group()) if run else None
+            if day is not None and 1 <= day <= 31:
+                chars[i] = "号"
+        elif ch in spec.currency and before and before in _NUMERAL_CHARS:
+            chars[i] = "块"
+        elif ch in spec.units and before in _DIGIT_CHARS and (not after or after in _NUMERAL_CHARS | _CURRENCY):
+            chars[i] = spec.units[ch]
+        elif ch in spec.ten and before in _DIGIT_CHARS and after in _DIGIT_CHARS | _CURRENCY | {"号"}:
+            chars[i] = "十"
+    return "".join(chars)
+
+
+@functools.cache
+def _date_words(spec: ToleranceSpec) -> SoundAlike:
+    """Built once per tables file, after checking the part of it only this parser can judge."""
+    for spelled, read in spec.units.items():
+        if read not in _UNIT_VALUES or read.isascii():
+            raise ConfigError(spec.source, f"slots.units.{spelled}", f"one of the units {' '.join(_CN_UNITS)}", read)
+    return SoundAlike(spec.slot_keywords, spec.folds)
 
 
 def parse_numeral(numeral: str) -> float | None:

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dialogue.intents.features import char_ngrams, normalize, tfidf_row
+from dialogue.soundalike import SoundAlike, ToleranceSpec, default_tolerance
 
 INTENTS: tuple[str, ...] = (
     "affirm",
@@ -150,23 +151,50 @@ class IntentClassifier:
     Read-only after construction, so one instance can be shared by every call and worker thread.
     """
 
-    def __init__(self, model: LinearIntentModel, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
+    def __init__(
+        self,
+        model: LinearIntentModel,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        tolerance: ToleranceSpec | bool = True,
+    ) -> None:
+        """``tolerance``: read recognizer output by sound (True: dialogue/data/asr_tolerance.toml; False: off)."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be within [0, 1], got {min_confidence}")
         self.model = model
         self.min_confidence = min_confidence
         self._columns = {gram: column for column, gram in enumerate(model.vocabulary)}
+        spec = default_tolerance() if tolerance is True else tolerance or None
+        self.tolerance = spec
+        # A run the model has n-grams for was seen in training: it is read as written, never "repaired".
+        self._sound = SoundAlike(spec.intent_keywords, spec.folds, known=self._knows) if spec else None
         # Python floats make the per-token idf lookups in tfidf_row cheaper than numpy scalars.
         self._idf: list[float] = model.idf.astype(float).tolist()
         self._fallback = model.labels.index(FALLBACK_INTENT)
 
+    def _knows(self, run: str) -> bool:
+        """Whether training saw this run: every n-gram of it (of the model's longest order) is a feature."""
+        n = min(len(run), self.model.max_n)
+        return all(run[i : i + n] in self._columns for i in range(len(run) - n + 1))
+
     @classmethod
-    def load(cls, path: Path | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> IntentClassifier:
-        return cls(LinearIntentModel.read(path or DEFAULT_MODEL_PATH), min_confidence)
+    def load(
+        cls,
+        path: Path | None = None,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        tolerance: ToleranceSpec | bool = True,
+    ) -> IntentClassifier:
+        return cls(LinearIntentModel.read(path or DEFAULT_MODEL_PATH), min_confidence, tolerance)
+
+    def read(self, text: str) -> str:
+        """The text as the model sees it: normalized, traditional forms folded, misheard domain words restored."""
+        normalized = normalize(text)
+        if self.tolerance is None or self._sound is None:
+            return normalized
+        return self._sound.repair(self.tolerance.fold_variants(normalized, known=self._columns.__contains__))
 
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:
         """Softmax scores over ``INTENTS`` for one reply, before the confidence floor."""
-        return self._probabilities(normalize(text))
+        return self._probabilities(self.read(text))
 
     def _probabilities(self, normalized: str) -> npt.NDArray[np.float64]:
         model = self.model
@@ -181,7 +209,7 @@ class IntentClassifier:
         return probs
 
     def classify(self, text: str) -> IntentResult:
-        normalized = normalize(text)
+        normalized = self.read(text)
         probs = self._probabilities(normalized)
         order = np.argsort(-probs, kind="stable")[:3]
         top3 = tuple((self.model.labels[i], round(float(probs[i]), 4)) for i in order)

@@ -157,3 +157,45 @@ def test_an_echo_of_the_initial_prompt_is_no_words() -> None:
     assert WhisperEngine(_EchoingModel("简体中文４"), Path("."), options).decode(speech, 8000).text == ""
     kept = WhisperEngine(_EchoingModel("我已经还了。"), Path("."), options).decode(speech, 8000)
     assert kept.text == "我已经还了。" and kept.confidence == round(float(np.exp(-0.2)), 3)
+
+
+@pytest.mark.parametrize(
+    ("heard", "kept"),
+    [
+        ("请订阅我的频道。", ""),  # Whisper's subtitle credits: no speech at all
+        ("字幕——字幕", ""),
+        ("请按赞、订阅、转发、", ""),
+        ("我明天还，请订阅我的频道。", "我明天还，"),  # the borrower's clause stays
+        ("有标点。我下周还。", "我下周还。"),  # a clause echoing the prompt goes, the rest stays
+        ("我\ufffd先还一点点", "我先还一点点"),  # half a character from a cut byte sequence
+    ],
+)
+def test_subtitle_phrases_and_prompt_echo_clauses_are_not_the_borrowers(heard: str, kept: str) -> None:
+    """What Whisper writes for audio it cannot make out is dropped clause by clause; "" is no speech."""
+    from asr.whisper_recognizer import DecodeOptions
+
+    options = DecodeOptions("简体中文，有标点。", 5)
+    speech = np.full(1600, 1000, "<i2").tobytes()
+    result = WhisperEngine(_EchoingModel(heard), Path("."), options).decode(speech, 8000)
+    assert result.text == kept
+    assert (result.confidence is None) == (kept == "")
+
+
+@pytest.mark.parametrize("said", ["下期再还吧", "先还一点点", "谢谢 我知道了", "你发个视频链接给我？"])
+def test_stock_phrase_filter_keeps_what_a_borrower_says(said: str) -> None:
+    """Words a borrower uses (next installment, a little, thanks, a video link) are not on the list."""
+    from asr.normalize import drop_stock_phrases
+
+    assert drop_stock_phrases(said) == said
+
+
+def test_stock_phrase_list_must_have_entries(tmp_path: Path) -> None:
+    """An empty or missing list is an error naming the file, not a filter that silently drops nothing."""
+    from asr.normalize import read_phrase_list
+
+    empty = tmp_path / "phrases.txt"
+    empty.write_text("# only a comment\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=str(empty)):
+        read_phrase_list(empty)
+    with pytest.raises(ValueError, match=r"missing\.txt"):
+        read_phrase_list(tmp_path / "missing.txt")

@@ -77,6 +77,9 @@ CASES: list[tuple[str, str, dict[str, object], list[str], str, set[str]]] = [
      {"opening_standard", "identity_check", "notice_mediation"}),
     ("mediation_declined", "mediation_notice", {"overdue_days": 120}, ["affirm", "hardship", "deny"], "refused",
      {"notice_mediation"}),
+    ("inbound_caller_pays", "inbound_callback", {}, ["affirm", "affirm", "affirm"], "promise_to_pay",
+     {"opening_inbound", "identity_check", "notice_inbound", "promise_today"}),
+    ("inbound_relative", "inbound_callback", {}, ["third_party"], "third_party", {"opening_inbound", "third_party"}),
 ]
 
 
