@@ -42,7 +42,7 @@ def build_recognizer(config: AsrConfig, reactor: Any, pool: Any) -> Recognizer:
     if config.recognizer == "sim":
         from asr.sim_recognizer import SimRecognizer
 
-        return SimRecognizer()
+        return SimRecognizer(config.sim.fault_on_words, reactor)
     if config.recognizer == "whisper":
         from asr.whisper_recognizer import build_whisper_recognizer
 

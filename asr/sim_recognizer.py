@@ -15,6 +15,11 @@ queued for the next utterance, as a real engine would hear it; a rest nobody spe
 the next line's hint arrives.
 
 Never chosen silently: only `[asr] recognizer = "sim"` selects it, and it logs a warning when built.
+
+TEST ONLY, fault injection: with `[asr.sim] fault_on_words` set, an utterance whose words contain that
+text fails instead of giving a result (its final errbacks a RuntimeError on the next reactor turn, as an
+engine crashing on its pool thread does), so a test can make one chosen call's recognizer raise mid-call,
+in this process or in a call worker. Building such a recognizer logs a warning that says so.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from typing import Any
 
 import numpy as np
 from twisted.internet.defer import Deferred, fail, succeed
@@ -67,8 +73,14 @@ def split_at_spoken(text: str, spoken_chars: float) -> tuple[str, str]:
     return text[:best].rstrip(CLAUSE_MARKS), text[best:]
 
 
+class InjectedRecognizerFault(RuntimeError):
+    """TEST ONLY: the failure `[asr.sim] fault_on_words` injects."""
+
+
 class SimStream:
-    def __init__(self, rate: int, on_partial: PartialListener) -> None:
+    def __init__(self, rate: int, on_partial: PartialListener, fault_on_words: str = "", reactor: Any = None) -> None:
+        self._fault_on_words = fault_on_words
+        self._reactor = reactor
         self._bytes_per_ms = rate * 2 // 1000
         self._on_partial = on_partial
         self._hints: deque[str] = deque()
@@ -120,7 +132,17 @@ class SimStream:
         self._rest_queued = bool(rest)
         if rest:
             self._hints.appendleft(rest)
+        if self._fault_on_words and self._fault_on_words in said:
+            return self._fail_later(InjectedRecognizerFault(f"injected fault on {self._fault_on_words!r}"))
         return succeed(RecognitionResult(said, 1.0))
+
+    def _fail_later(self, error: Exception) -> Deferred[RecognitionResult]:
+        d: Deferred[RecognitionResult] = Deferred()
+        if self._reactor is None:
+            d.errback(error)
+        else:
+            self._reactor.callLater(0, d.errback, error)
+        return d
 
     def drained(self) -> Deferred[None]:
         return succeed(None)
@@ -134,7 +156,10 @@ class SimStream:
 class SimRecognizer:
     name = "sim"
 
-    def __init__(self) -> None:
+    def __init__(self, fault_on_words: str = "", reactor: Any = None) -> None:
+        """``fault_on_words``: TEST ONLY fault injection (see the module docstring); ``reactor`` delivers it."""
+        self.fault_on_words = fault_on_words
+        self._reactor = reactor
         log_event(
             log,
             "asr.recognizer",
@@ -142,6 +167,10 @@ class SimRecognizer:
             recognizer="sim",
             note="SIMULATION: transcripts are the words the simulated phone sends by SIP INFO, not ASR",
         )
+        if fault_on_words:
+            log_event(log, "asr.recognizer", logging.WARNING, recognizer="sim",
+                      note="TEST FAULT INJECTION: an utterance with these words makes the recognizer fail",
+                      fault_on_words=fault_on_words)
 
     def open_stream(self, rate: int, on_partial: PartialListener) -> SimStream:
-        return SimStream(rate, on_partial)
+        return SimStream(rate, on_partial, self.fault_on_words, self._reactor)

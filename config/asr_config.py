@@ -64,6 +64,17 @@ class WhisperSettings:
 
 
 @dataclass(frozen=True)
+class SimSettings:
+    """`[asr.sim]`: TEST ONLY (fault injection) for the `sim` recognizer; refused with any other recognizer.
+
+    ``fault_on_words``: an utterance whose words contain this text makes the recognizer fail (its final
+    errbacks a RuntimeError, as an engine crashing on its thread does), so tests with real worker
+    processes can make one chosen call's recognizer raise mid-call. "" (the default) = never."""
+
+    fault_on_words: str = ""
+
+
+@dataclass(frozen=True)
 class AsrConfig:
     recognizer: str = "vosk"  # vosk | whisper (utterance-level, extra zh-asr) | sim (simulations only; logged loudly)
     # "" = the recognizer's default: vosk DEFAULT_VOSK_MODEL_PATH, whisper the packaged base model.
@@ -77,6 +88,7 @@ class AsrConfig:
     barge_in: BargeInSettings = field(default_factory=BargeInSettings)
     machine: MachineSettings = field(default_factory=MachineSettings)
     whisper: WhisperSettings = field(default_factory=WhisperSettings)
+    sim: SimSettings = field(default_factory=SimSettings)  # TEST ONLY: fault injection (see SimSettings)
 
     def resolved_model_path(self) -> Path:
         """The Vosk model folder (`model_path`, or the default small Mandarin model's place)."""
@@ -100,7 +112,7 @@ def parse_asr(t: Table) -> AsrConfig:
     t.reject_unknown(
         [
             "recognizer", "model_path", "worker_threads", "partial_interval_ms", "prefinalize_ms", "idle_recognizers",
-            "vad", "barge_in", "machine", "whisper",
+            "vad", "barge_in", "machine", "whisper", "sim",
         ]
     )
     d = AsrConfig()
@@ -109,8 +121,10 @@ def parse_asr(t: Table) -> AsrConfig:
     if prefinalize_ms % 20 or (prefinalize_ms and prefinalize_ms >= vad.hangover_ms):
         raise t.error("prefinalize_ms", f"0 or a multiple of 20 below vad.hangover_ms ({vad.hangover_ms})",
                       prefinalize_ms)
+    recognizer = t.string("recognizer", d.recognizer, choices=RECOGNIZERS)
+    sim = _sim(t.table("sim"), recognizer)
     return AsrConfig(
-        recognizer=t.string("recognizer", d.recognizer, choices=RECOGNIZERS),
+        recognizer=recognizer,
         model_path=t.string("model_path", d.model_path),
         worker_threads=t.integer("worker_threads", d.worker_threads, min=1, max=64),
         partial_interval_ms=t.integer("partial_interval_ms", d.partial_interval_ms, min=20, max=5000),
@@ -120,7 +134,16 @@ def parse_asr(t: Table) -> AsrConfig:
         barge_in=_barge_in(t.table("barge_in")),
         machine=_machine(t.table("machine")),
         whisper=_whisper(t.table("whisper")),
+        sim=sim,
     )
+
+
+def _sim(t: Table, recognizer: str) -> SimSettings:
+    t.reject_unknown(["fault_on_words"])
+    words = t.string("fault_on_words", "")
+    if words and recognizer != "sim":
+        raise t.error("fault_on_words", 'nothing unless [asr] recognizer = "sim" (test-only fault injection)', words)
+    return SimSettings(fault_on_words=words)
 
 
 def _whisper(t: Table) -> WhisperSettings:

@@ -131,3 +131,33 @@ def check_caller_id(value: str) -> str:
             " or letters, digits, '.', '_', '-'"
         )
     return cleaned
+
+
+_URI_USER = re.compile(r"sips?:([^@;>\s:]+)@", re.IGNORECASE)
+
+
+def uri_user(uri_or_header: str) -> str:
+    """User part of the first SIP URI in a request line or a From/To header ('' when it has none).
+
+    `"Zhang" <sip:+8613800138000@10.0.0.1;user=phone>;tag=1` -> `+8613800138000`. Percent escapes stay
+    as they are: a caller number with any is not one we know.
+    """
+    match = _URI_USER.search(uri_or_header)
+    return match.group(1) if match else ""
+
+
+@dataclass(frozen=True)
+class InviteParties:
+    """Who an INVITE is from and which number it dialled (the request-URI user: our caller ID)."""
+
+    caller: str
+    dialed: str
+
+
+def invite_parties(text: str) -> InviteParties:
+    """Caller (From user) and dialled number (request-URI user) of a whole INVITE; ValueError if not one."""
+    request = parse_request(text)
+    if request.method != "INVITE":
+        raise ValueError(f"expected an INVITE, got {request.method}")
+    first_line = text.split("\n", 1)[0]
+    return InviteParties(caller=uri_user(request.header("from") or ""), dialed=uri_user(first_line))

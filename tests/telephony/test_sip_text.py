@@ -83,3 +83,19 @@ def test_unusable_caller_ids_are_refused(value: str) -> None:
     """Spaces inside, URI syntax, parameters, empty or over 40 characters: ValueError naming the caller ID."""
     with pytest.raises(ValueError, match="caller ID"):
         check_caller_id(value)
+
+
+def test_invite_parties_reads_the_caller_and_the_dialled_number() -> None:
+    """From user = the caller's number, request-URI user = our caller ID; display names and params are ignored."""
+    from telephony.sip_text import invite_parties
+
+    invite = ("INVITE sip:02150001234@10.0.0.5:5060;user=phone SIP/2.0\r\n"
+              "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n"
+              'From: "Zhang" <sip:+8613800138000@10.0.0.1;user=phone>;tag=a1\r\n'
+              "To: <sip:02150001234@10.0.0.5>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    parties = invite_parties(invite)
+    assert (parties.caller, parties.dialed) == ("+8613800138000", "02150001234")
+    anonymous = invite.replace("<sip:+8613800138000@10.0.0.1;user=phone>", "<sip:10.0.0.1>")
+    assert invite_parties(anonymous).caller == ""
+    with pytest.raises(ValueError, match="expected an INVITE"):
+        invite_parties(invite.replace("INVITE sip:", "OPTIONS sip:", 1))

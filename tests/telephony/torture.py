@@ -36,6 +36,8 @@ class Case:
     udp: tuple[str, ...] | None  # transport-specific expectation, when it differs
     tcp: tuple[str, ...] | None
     pjsip: str  # what pjsip does, where it differs from the plain RFC reading
+    kamailio: tuple[str, ...] = ()  # deploy/kamailio's answer over UDP from an outside address
+    kamailio_note: str = ""
 
     def expected(self, transport: str) -> tuple[str, ...]:
         special = self.udp if transport == "udp" else self.tcp
@@ -50,13 +52,14 @@ def load_index() -> list[Case]:
             file=entry["file"], kind=entry["kind"], rfc=entry["rfc"], tests=entry["tests"],
             expect=tuple(entry["expect"]), udp=tuple(entry["udp"]) if "udp" in entry else None,
             tcp=tuple(entry["tcp"]) if "tcp" in entry else None, pjsip=entry.get("pjsip", ""),
+            kamailio=tuple(entry.get("kamailio", ())), kamailio_note=entry.get("kamailio_note", ""),
         ))
     return cases
 
 
 def render(file: str, port: int, transport: str, src_port: int) -> bytes:
     raw = (CORPUS / file).read_bytes()
-    if b"$PORT" not in raw:  # not a SIP template (binary garbage): sent as it is
+    if b"$PORT" not in raw and b"$SRCPORT" not in raw:  # not a SIP template (binary garbage): sent as it is
         return raw
     text = raw.decode("utf-8").replace("\r\n", "\n")
     token = uuid.uuid4().hex[:12]
@@ -68,22 +71,23 @@ def render(file: str, port: int, transport: str, src_port: int) -> bytes:
     return head.replace(b"$CL", str(len(body)).encode()) + sep + body
 
 
-def send(file: str, port: int, transport: str, wait_s: float = 1.0, until: str | None = None) -> list[str]:
-    """Send one corpus message from 127.0.0.1; return the status codes received within `wait_s`.
+def send(file: str, port: int, transport: str, wait_s: float = 1.0, until: str | None = None,
+         host: str = "127.0.0.1", source: str = "127.0.0.1") -> list[str]:
+    """Send one corpus message from `source` to `host`; return the status codes received within `wait_s`.
 
     `until`: stop as soon as this status arrives (the liveness probe needs only its 200; every message
     under test waits the whole `wait_s`, since what it must show is that nothing else comes).
     """
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((source, 0))
         src_port = sock.getsockname()[1]
         message = render(file, port, transport, src_port)
         sock.settimeout(0.2)
         if transport == "udp":
-            sock.sendto(message, ("127.0.0.1", port))
+            sock.sendto(message, (host, port))
         else:
-            sock.connect(("127.0.0.1", port))
+            sock.connect((host, port))
             sock.sendall(message)
         received = b""
         deadline = time.monotonic() + wait_s
@@ -168,5 +172,15 @@ def markdown_table(cases: list[Case]) -> str:
     return "\n".join(lines)
 
 
+def kamailio_table(cases: list[Case]) -> str:
+    """The Kamailio edge's torture table in docs/robustness.md, generated from index.toml."""
+    lines = ["| message | kind | RFC asks | Kamailio edge (UDP, from outside) | note |", "|---|---|---|---|---|"]
+    for c in cases:
+        lines.append(f"| `{c.file}` | {c.kind} | {c.rfc} | {', '.join(c.kamailio)} | {c.kamailio_note or '-'} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     print(markdown_table(load_index()))
+    print()
+    print(kamailio_table(load_index()))
