@@ -203,6 +203,7 @@ class WebRtcFrameClassifier:
         self._noise_floor = float("-inf")
         self._previous = False
         self._spectrum = _FrameSpectrum(self.frame_bytes // 2, rate)
+        self._digital_silence = bytes(self.frame_bytes)
 
     def noise_floor_dbfs(self) -> float:
         """The quiet part of the last few seconds' voice-band levels: the line's own noise."""
@@ -220,15 +221,21 @@ class WebRtcFrameClassifier:
             raise ValueError(
                 f"a {self.frame_ms} ms frame at {self.rate} Hz is {self.frame_bytes} bytes, got {len(frame)}"
             )
-        power, level = self._spectrum.analyse(frame)
-        n = self._spectrum.n
+        # Digital silence (no RTP: a trunk's silence suppression, a peer between lines; the jitter
+        # buffer then hands zeros) has a voice-band level of -inf, below any floor: not speech, and
+        # its spectrum is never looked at, so the FFT is skipped with the decision unchanged.
+        silent = frame == self._digital_silence
+        if silent:
+            power, level = self._spectrum.power, float("-inf")
+        else:
+            power, level = self._spectrum.analyse(frame)
         self.last_band_dbfs = level
         self._levels[self._next] = max(level, -120.0)  # digital silence would make the floor -inf
         self._next = (self._next + 1) % self._levels.size
         self._filled = min(self._filled + 1, self._levels.size)
         if self._filled <= NOISE_UPDATE_FRAMES or self._next % NOISE_UPDATE_FRAMES == 0:
             self._noise_floor = self._estimate_floor()
-        self._previous = self._decide(frame, power, n, level)
+        self._previous = False if silent else self._decide(frame, power, self._spectrum.n, level)
         return self._previous
 
     def _decide(self, frame: bytes, power: np.ndarray, n: int, level: float) -> bool:

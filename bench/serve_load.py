@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """`serve` with call workers under N concurrent answered calls from simulated borrowers that speak.
 
-    python bench/serve_load.py --calls 16 --seconds 30 [--workers W]
+    python bench/serve_load.py --calls 64 --seconds 30 [--workers W] [--peer sipp|sim]
 
-Starts `server.py serve --workers W` (default ceil(N/4)) itself: full sessions (sim recognizer, real
-VAD, spliced prompts, recording) on loopback against ceil(N/4) `sim.phone` processes (each pjsua2
-process carries 4 calls), one trunk and one campaign per phone, so all N calls are dialled at once.
+Starts `server.py serve --workers W` (default ceil(N/4): each pjsua2 process carries 4 calls) itself:
+full sessions (sim recognizer, real VAD, spliced prompts, recording) on loopback against simulated
+borrowers, all N dialled at `--calls-per-second` (default 5, a trunk's default):
+- `--peer sipp` (default): one sipp UAS (`sim.sipp_borrower`) on one trunk answers every call and
+  speaks the persona's lines (espeak-ng audio as pcap, each announced by the sim recognizer's INFO) on
+  a fixed schedule measured against the bot's prompts. Any N.
+- `--peer sim`: ceil(N/4) `sim.phone` processes (4 calls each), one trunk and campaign per phone; they
+  take turns by listening to the bot. At most 24 calls (a server has at most 6 trunks).
 Campaigns stop dialling after S seconds; the run ends when the calls have ended (bounded).
 
-Figures: `answered` (first wave), `late_frames_pct` (borrower frames that reached a session over
-40 ms later than the best-observed lag, counted in the workers: `voicebot_borrower_frames_late_total`
-/ `_frames_total`), voice-to-voice p50/p95 over every turn of every stored call, CPU seconds (user +
-system of the coordinator and its workers) per call-minute of answered talk time, and the workers'
-RSS (sum at the end of the talk) per call. The sim phones' own CPU is printed on the line before.
-The last line is exactly:
+Figures: `answered` (first wave), `late_frames_pct`: bot frames handed to the media bridge over 20 ms
+after their deadline, counted in the workers (`voicebot_bot_frames_late_total` / `_total`); the
+borrower frames that reached a session over 40 ms late are printed too, labelled. Voice-to-voice
+p50/p95 over every turn of every stored call, CPU seconds (user + system of the coordinator and its
+workers) per call-minute of answered talk time, and the workers' RSS (peak of the sum) per call.
+The peers' own CPU is printed on the line before. The last line is exactly:
 `calls=N answered=A late_frames_pct=X v2v_p50_ms=P v2v_p95_ms=Q cpu_s_per_call_min=C rss_mb_per_call=R`
 """
 
@@ -21,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import math
 import os
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,13 +45,23 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from config.server_config import TrunkSettings  # noqa: E402
+from sim.personas import load_personas  # noqa: E402
 from sim.process import SimPhoneProcess  # noqa: E402
+from sim.sipp_borrower import SippBorrowers  # noqa: E402
+from sim.voice import EspeakVoice  # noqa: E402
 
 TOKEN = "bench-serve-load-token-0123456789"
 PERSONAS = ("cooperative_promise", "negotiation", "hardship", "interrupter", "busy_callback", "already_paid")
 ZONES = ("Asia/Shanghai", "Asia/Tokyo", "Europe/London", "America/New_York", "America/Los_Angeles",
          "Pacific/Auckland", "Asia/Kolkata", "Europe/Moscow")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+MAX_SIM_CALLS = 24  # 4 calls per sim phone, one trunk each, at most 6 trunks per server
+# The sipp borrower speaks cooperative_promise's lines; seconds of silence before each, measured
+# from a `--peer sim` run (the sim phone replies ~0.4 s after the bot's prompt ends): the opening
+# prompt is ~12.6 s, the replies to the lines ~9 s and ~6 s; the last line is for a bot still talking.
+SIPP_PERSONA = "cooperative_promise"
+SIPP_WAITS_S = (13.1, 9.8, 6.9, 6.0)
 
 
 def daytime_zone() -> str:
@@ -96,15 +111,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def write_config(work: Path, ports: list[int], workers: int, max_call_s: int) -> Path:
-    trunks = "".join(f"""
+def write_config(work: Path, trunks: list[tuple[str, int, int]], workers: int, max_call_s: int,
+                 cps: float) -> Path:
+    """`trunks`: (name, port of the peer, max concurrent calls)."""
+    trunk_text = "".join(f"""
 [[trunks]]
-name = "sim{k}"
+name = "{name}"
 proxy = "sip:127.0.0.1:{port}"
 caller_id = "4000"
-max_concurrent_calls = 4
-calls_per_second = 20
-""" for k, port in enumerate(ports))
+max_concurrent_calls = {calls}
+calls_per_second = {cps}
+""" for name, port, calls in trunks)
     path = work / "server.toml"
     path.write_text(f"""
 [sip]
@@ -131,28 +148,56 @@ recognizer = "sim"
 count = {workers}
 drain_seconds = 5
 heartbeat_timeout_s = 10
-{trunks}""")
+{trunk_text}""")
     return path
 
 
+def cpu_of(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--calls", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=None, help="call workers (default: ceil(calls / 4))")
+    parser.add_argument("--peer", choices=("sipp", "sim"), default="sipp",
+                        help="sipp: one sipp UAS on one trunk (any N); sim: sim phones, 4 calls and a trunk each")
+    parser.add_argument("--calls-per-second", type=float, default=TrunkSettings.calls_per_second,
+                        help="dial rate of each trunk and campaign (default: a trunk's default; the first wave's"
+                             " set-up burst: 20/s puts 64 calls' starts into 3 s)")
     args = parser.parse_args()
-    phones_needed = math.ceil(args.calls / 4)
-    workers = args.workers or phones_needed
+    if args.calls < 1:
+        parser.error("--calls must be at least 1")
+    if args.peer == "sim" and args.calls > MAX_SIM_CALLS:
+        parser.error(f"--peer sim carries at most {MAX_SIM_CALLS} calls (a trunk per 4 calls, at most 6 trunks); "
+                     "use --peer sipp")
+    workers = args.workers or math.ceil(args.calls / 4)
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
-    numbers = work / "numbers.toml"
     phone_numbers = [f"1390001{i:04d}" for i in range(args.calls)]
-    numbers.write_text("[numbers]\n" + "".join(f'"{n}" = "{PERSONAS[i % len(PERSONAS)]}"\n'
-                                               for i, n in enumerate(phone_numbers)))
-    phones = [SimPhoneProcess(numbers=numbers, log_path=work / f"sim-{k}.jsonl") for k in range(phones_needed)]
+    phones: list[SimPhoneProcess] = []
+    sipp: SippBorrowers | None = None
     serve: subprocess.Popen[bytes] | None = None
     try:
-        ports = [p.start() for p in phones]
-        config = write_config(work, ports, workers, int(args.seconds) + 60)
+        # Each group of numbers is one campaign on one trunk: (trunk name, peer port, numbers).
+        groups: list[tuple[str, int, list[str]]] = []
+        if args.peer == "sim":
+            numbers = work / "numbers.toml"
+            numbers.write_text("[numbers]\n" + "".join(f'"{n}" = "{PERSONAS[i % len(PERSONAS)]}"\n'
+                                                       for i, n in enumerate(phone_numbers)))
+            for k in range(math.ceil(args.calls / 4)):
+                phone = SimPhoneProcess(numbers=numbers, log_path=work / f"sim-{k}.jsonl")
+                phones.append(phone)
+                groups.append((f"sim{k}", phone.start(), phone_numbers[k * 4:(k + 1) * 4]))
+        else:
+            book = load_personas()
+            texts = [line.text for line in book.get(SIPP_PERSONA).lines]
+            sipp = SippBorrowers(EspeakVoice(book.voice, cache_dir=ROOT / "var" / "sim-voice"), texts,
+                                 SIPP_WAITS_S[:len(texts)], tail_s=15.0, work_dir=work / "sipp")
+            groups.append(("sipp", sipp.start(), phone_numbers))
+        peer_pids = [p._proc.pid for p in phones if p._proc is not None] + ([sipp.pid] if sipp and sipp.pid else [])
+        config = write_config(work, [(name, port, len(nums)) for name, port, nums in groups], workers,
+                              int(args.seconds) + 90, args.calls_per_second)
         log = (work / "serve.log").open("ab")
         serve = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "serve", "--config", str(config)],
                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
@@ -162,47 +207,67 @@ def main() -> int:
         if not m:
             raise SystemExit(f"serve did not start: {banner!r} (see {work / 'serve.log'})")
         base = m.group(1)
-        worker_pids = [w["pid"] for w in api(base, "GET", "/api/workers")["workers"]]
+        deadline = time.monotonic() + 120
+        while True:  # every worker up (pre-rendering prompts competes with the calls for the CPU)
+            listing = api(base, "GET", "/api/workers")
+            if listing["workers_up"] >= workers or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        worker_pids = [w["pid"] for w in listing["workers"]]
         pids = [serve.pid, *worker_pids]
         zone = daytime_zone()
         campaigns = []
-        for k in range(phones_needed):
-            mine = phone_numbers[k * 4:(k + 1) * 4]
+        for k, (trunk, _port, mine) in enumerate(groups):
             campaign = api(base, "POST", "/api/campaigns", {
-                "name": f"load-{k}", "strategy": "demo_fast", "timezone": zone, "trunk": f"sim{k}",
-                "max_concurrent_calls": 4, "calls_per_second": 20})
+                "name": f"load-{k}", "strategy": "demo_fast", "timezone": zone, "trunk": trunk,
+                "max_concurrent_calls": len(mine), "calls_per_second": args.calls_per_second})
             rows = [json.dumps({"id": f"L{k}-{i}", "name": "张伟", "phone": n, "amount_due": 3000, "overdue_days": 5,
                                 "due_date": "2026-11-26", "product": "随心贷", "creditor": "安信消费金融",
                                 "risk_score": 700, "timezone": zone}, ensure_ascii=False) for i, n in enumerate(mine)]
             api(base, "POST", f"/api/campaigns/{campaign['id']}/borrowers?filename=b.jsonl",
                 raw="\n".join(rows).encode(), content_type="application/x-ndjson")
-            campaigns.append(campaign["id"])
+            campaigns.append((campaign["id"], len(mine)))
         cpu0 = {pid: cpu_seconds(pid) for pid in pids}
-        sim_cpu0 = sum(cpu_seconds(p._proc.pid) for p in phones if p._proc is not None)
+        peer_cpu0 = cpu_of(peer_pids)
         started = time.monotonic()
-        for cid in campaigns:
+        for cid, _n in campaigns:
             api(base, "POST", f"/api/campaigns/{cid}/start", {})
         peak_rss = 0.0
+        late_over_time: list[tuple[float, float, float]] = []  # (s since start, bot frames, late) every 5 s
+
+        def sample_late() -> None:
+            text = api(base, "GET", "/metrics")
+            late_over_time.append((time.monotonic() - started, metric_sum(text, "voicebot_bot_frames_total"),
+                                   metric_sum(text, "voicebot_bot_frames_late_total")))
+
         while time.monotonic() - started < args.seconds:
             peak_rss = max(peak_rss, sum(rss_mb(pid) for pid in worker_pids))
+            if not late_over_time or time.monotonic() - started - late_over_time[-1][0] >= 5.0:
+                sample_late()
             time.sleep(1.0)
-        for cid in campaigns:
+        for cid, _n in campaigns:
             api(base, "POST", f"/api/campaigns/{cid}/stop", {})
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while api(base, "GET", "/api/live")["calls_in_flight"] and time.monotonic() < deadline:
+            peak_rss = max(peak_rss, sum(rss_mb(pid) for pid in worker_pids))
+            if time.monotonic() - started - late_over_time[-1][0] >= 5.0:
+                sample_late()
             time.sleep(0.5)
         cpu = sum(cpu_seconds(pid) - cpu0[pid] for pid in pids)
-        sim_cpu = sum(cpu_seconds(p._proc.pid) for p in phones if p._proc is not None) - sim_cpu0
+        peer_cpu = cpu_of(peer_pids) - peer_cpu0
         wall = time.monotonic() - started
+        time.sleep(2.5)  # the workers' last frame counts arrive with the next heartbeats (every second)
         metrics = api(base, "GET", "/metrics")
+        bot_frames = metric_sum(metrics, "voicebot_bot_frames_total")
+        bot_late = metric_sum(metrics, "voicebot_bot_frames_late_total")
         frames = metric_sum(metrics, "voicebot_borrower_frames_total")
         late = metric_sum(metrics, "voicebot_borrower_frames_late_total")
         latencies: list[float] = []
         answered = 0
         talk_s = 0.0
-        for cid in campaigns:
-            calls = api(base, "GET", f"/api/campaigns/{cid}/calls?limit=200")["calls"]
-            first_wave = sorted(calls, key=lambda c: c["invite_sent_at"])[:4]
+        for cid, first in campaigns:
+            calls = api(base, "GET", f"/api/campaigns/{cid}/calls?limit=500")["calls"]
+            first_wave = sorted(calls, key=lambda c: c["invite_sent_at"])[:first]
             answered += sum(1 for c in first_wave if c["disposition"] == "answered")
             for c in calls:
                 talk_s += c["duration_s"] or 0.0
@@ -210,11 +275,16 @@ def main() -> int:
                 latencies += [t["latency_ms"] for t in detail["record"].get("turns", [])
                               if t.get("latency_ms") is not None and t.get("event") == "utterance"]
         call_min = max(talk_s / 60.0, 1e-9)
-        median = statistics.median(latencies) if latencies else float("nan")
+        steps = [f"{t1:.0f}s:{(l1 - l0) / max(f1 - f0, 1) * 100:.1f}%" for (_t0, f0, l0), (t1, f1, l1)
+                 in itertools.pairwise(late_over_time)]
+        print("bot frames late per ~5 s (heartbeats lag ~1 s): " + " ".join(steps))
+        peers = "sipp (one process)" if args.peer == "sipp" else f"{len(phones)} sim phones"
         print(f"run: {work}  wall {wall:.1f} s, talk {talk_s:.0f} s over the calls, {len(latencies)} turns, "
-              f"workers {workers}; sim phones' own CPU {sim_cpu:.1f} s ({sim_cpu / max(wall, 1e-9) * 100:.0f}% of one "
-              f"core) on the same machine; median v2v {median:.0f} ms")
-        print(f"calls={args.calls} answered={answered} late_frames_pct={late / max(frames, 1) * 100:.2f} "
+              f"workers {workers}; peers: {peers}, own CPU {peer_cpu:.1f} s "
+              f"({peer_cpu / max(wall, 1e-9) * 100:.0f}% of one core) on the same machine; "
+              f"bot frames {bot_frames:.0f} ({bot_late:.0f} late); borrower frames late "
+              f"{late / max(frames, 1) * 100:.2f}% of {frames:.0f} (over 40 ms late reaching the session)")
+        print(f"calls={args.calls} answered={answered} late_frames_pct={bot_late / max(bot_frames, 1) * 100:.2f} "
               f"v2v_p50_ms={percentile(latencies, 0.5):.0f} v2v_p95_ms={percentile(latencies, 0.95):.0f} "
               f"cpu_s_per_call_min={cpu / call_min:.2f} rss_mb_per_call={peak_rss / args.calls:.0f}")
         return 0
@@ -227,6 +297,8 @@ def main() -> int:
                 os.killpg(serve.pid, signal.SIGKILL)
         for phone in phones:
             phone.stop()
+        if sipp is not None:
+            sipp.stop()
 
 
 if __name__ == "__main__":

@@ -138,6 +138,18 @@ class CallWorker:
             recording=ended.recording, outcome=None,
         )
 
+    def has_room(self) -> bool:
+        """An inbound call may be answered: not draining and a slot of this worker free (issue 14)."""
+        return not self.draining and len(self.attempts) < self.slots
+
+    def inbound_started(self, attempt_id: str, incoming: Any) -> None:
+        """An admitted inbound call holds a slot like a placed attempt (counted, cancellable at shutdown)."""
+        self.attempts[attempt_id] = _Attempt(attempt_id, call=incoming.call)
+
+    def inbound_ended(self, attempt_id: str) -> None:
+        if self.attempts.pop(attempt_id, None) is not None:
+            self.calls_done += 1
+
     def cancel(self, attempt_id: str, reason: str) -> bool:
         state = self.attempts.get(attempt_id)
         if state is None:
@@ -157,7 +169,35 @@ class CallWorker:
 
         return {"slots": self.slots, "in_use": len(self.attempts), "calls_done": self.calls_done,
                 "frames": total("voicebot_borrower_frames_total"),
-                "frames_late": total("voicebot_borrower_frames_late_total")}
+                "frames_late": total("voicebot_borrower_frames_late_total"),
+                "bot_frames": self.endpoint.bot_frames.frames,
+                "bot_frames_late": self.endpoint.bot_frames.late}
+
+
+@dataclass
+class AmpInboundDesk:
+    """`session.inbound.InboundDesk` of a call worker: the coordinator decides over AMP (`InboundCall`)
+    and gets the record back (`InboundEnded`)."""
+
+    proto: Any = None  # the worker's AMP protocol, set once it exists
+
+    def admit(self, request: Any) -> Any:
+        from workers.protocol import InboundCall, admission_from_reply
+
+        args = {"caller_number": request.caller_number, "dialed_number": request.dialed_number,
+                "call_id": request.call_id, "trunk": request.trunk}
+        sent = self.proto.callRemote(InboundCall, **{k: v for k, v in args.items() if v is not None})
+        return sent.addCallback(admission_from_reply)
+
+    def settle(self, attempt_id: str, result: Any) -> None:
+        from workers.protocol import InboundEnded
+
+        def send(record: Any) -> Any:
+            d = self.proto.callRemote(InboundEnded, attempt_id=attempt_id, record=record.to_dict())
+            return d.addErrback(lambda f: log.warning("inbound record %s not delivered: %s", attempt_id,
+                                                      f.getErrorMessage()))
+
+        result.addCallback(send)
 
 
 def _amp_protocol(worker: CallWorker, on_lost: Any) -> Any:
@@ -200,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
     from cli.serve import _session_runner
     from config.server_config import load_server_config
     from dialogue.scripts import load_script_library
+    from session.inbound import InboundAnswerer
     from telemetry.logging import configure_logging, log_event
     from telephony.endpoint import SipEndpoint
     from workers.protocol import Ready
@@ -232,6 +273,9 @@ def run(args: argparse.Namespace) -> int:
         d.addBoth(lambda _: reactor.stop())
 
     proto = _amp_protocol(worker, lambda: reactor.callLater(0, stop))
+    endpoint.on_trunk_call = InboundAnswerer(
+        AmpInboundDesk(proto), runner, reactor, segments=getattr(runner, "segments", ()), has_room=worker.has_room,
+        on_start=worker.inbound_started, on_end=worker.inbound_ended)
 
     def started(_: object) -> Any:
         # Ready only once the prompts are warm: on a busy host the pre-rendering competes with live

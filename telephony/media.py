@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,11 @@ from telephony.playback import PlaybackQueue
 log = logging.getLogger("telephony.media")
 
 FrameSink = Callable[[bytes, bytes], None]  # (bot, borrower) for one tick, on the reactor
+
+FRAME_S = 0.02
+# pjmedia's clock catches up a late tick by ticking at once, unless it is over this far behind:
+# then it drops the missed ticks and restarts from now (PJMEDIA_CLOCK_MAX_JUMP_MSEC).
+CLOCK_MAX_JUMP_S = 0.5
 
 
 def _vector_bytes_slow(vec: pj.ByteVector) -> bytes:
@@ -162,15 +168,66 @@ class FrameRelay:
         return len(self._pending)
 
 
+class BotFrameTally:
+    """Bot frames handed to the bridge by every port of one endpoint, and how many of them late.
+
+    Written only by the media clock thread (one writer), read by the reactor (the worker's heartbeat).
+    """
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.late = 0
+
+
+class FrameDeadlines:
+    """When one port's bot frames go out against their 20 ms deadlines (media clock thread).
+
+    Frame n is due n x 20 ms after the port's first tick; the anchor is the best (smallest) lag seen,
+    so a late first tick does not make every later frame look early. A frame handed over more than
+    one frame time past its due time missed its deadline: the bridge sent the previous tick's audio
+    late or the clock thread (or the GIL it needs for our callback) was held up. When the clock has
+    fallen so far behind that pjmedia skips the missed ticks, those frames never went out: they are
+    counted as frames and as late, and the schedule moves on past them.
+    """
+
+    def __init__(self, tally: BotFrameTally, clock: Callable[[], float] = time.monotonic) -> None:
+        self._tally = tally
+        self._clock = clock
+        self._n = 0
+        self._best_lag: float | None = None
+
+    def handed(self) -> None:
+        lag = self._clock() - self._n * FRAME_S
+        self._n += 1
+        best = self._best_lag
+        if best is None or lag < best:
+            self._best_lag = best = lag
+        behind = lag - best
+        tally = self._tally
+        tally.frames += 1
+        if behind > FRAME_S:
+            tally.late += 1
+            if behind > CLOCK_MAX_JUMP_S:
+                skipped = int(behind / FRAME_S)
+                self._n += skipped
+                tally.frames += skipped
+                tally.late += skipped
+
+
 class CallMediaPort(pj.AudioMediaPort):
     """One call's port in the conference bridge: bot audio out, borrower audio in, paired per tick.
 
     `sending` is flipped by the reactor when the call is answered: before that (early media) the
-    port sends silence and leaves the playback queue alone.
+    port sends silence and leaves the playback queue alone. From then on every bot frame (prompt
+    audio or the silence between prompts) is checked against its deadline into `tally`.
     """
 
-    def __init__(self, name: str, rate: int, playback: PlaybackQueue, relay: FrameRelay, sink: FrameSink) -> None:
+    def __init__(
+        self, name: str, rate: int, playback: PlaybackQueue, relay: FrameRelay, sink: FrameSink,
+        tally: BotFrameTally | None = None,
+    ) -> None:
         super().__init__()
+        self._deadlines = FrameDeadlines(tally if tally is not None else BotFrameTally())
         self.frame_bytes = playback.frame_bytes
         self.sending = False
         self._silence = b"\x00" * self.frame_bytes
@@ -191,7 +248,11 @@ class CallMediaPort(pj.AudioMediaPort):
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         keep_thread_state()
-        data = self._playback.pull() if self.sending else self._silence
+        if self.sending:
+            self._deadlines.handed()
+            data = self._playback.pull()
+        else:
+            data = self._silence
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.buf = self._out.filled(data)
         frame.size = len(data)

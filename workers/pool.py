@@ -30,11 +30,23 @@ from twisted.python.failure import Failure
 
 from campaign.dialer import AttemptLost, AttemptRequest
 from config.workers_config import WorkersSettings
+from session.inbound import BUSY_HERE, TEMPORARILY_UNAVAILABLE, InboundDesk, InboundRefusal, InboundRequest
 from session.record import CallRecord
 from telemetry.logging import log_event
 from telemetry.metrics import REGISTRY, Registry
 from telephony.dispositions import EndpointBusy
-from workers.protocol import Cancel, Drain, Heartbeat, PlaceCall, Ready, WorkerBusy, record_from_reply
+from workers.protocol import (
+    Cancel,
+    Drain,
+    Heartbeat,
+    InboundCall,
+    InboundEnded,
+    PlaceCall,
+    Ready,
+    WorkerBusy,
+    admission_reply,
+    record_from_reply,
+)
 from workers.recordings import repair_wav_sizes
 
 log = logging.getLogger(__name__)
@@ -87,8 +99,7 @@ class _Worker:
     pending: dict[str, Deferred[CallRecord]] = field(default_factory=dict)
     record_paths: dict[str, str] = field(default_factory=dict)  # attempt id -> its recording (if any)
     lost_on_pipe_close: int = 0  # attempts already failed as lost when its AMP pipe closed
-    frames: int = 0
-    frames_late: int = 0
+    frame_totals: dict[str, int] = field(default_factory=dict)  # cumulative heartbeat figures, by name
     heartbeat_out: bool = False
     restart_call: Any = None
 
@@ -134,6 +145,16 @@ class _CoordinatorSide(amp.AMP):
     def ready(self, pid: int, sip_port: int, slots: int) -> dict[str, Any]:
         self.link.pool._worker_ready(self.link.worker, pid, sip_port, slots)
         return {}
+
+    @InboundCall.responder
+    def inbound_call(self, caller_number: str, dialed_number: str, call_id: str,
+                     trunk: str | None = None) -> Deferred[dict[str, Any]]:
+        request = InboundRequest(trunk, caller_number, dialed_number, call_id)
+        return self.link.pool._inbound_call(self.link.worker, request)
+
+    @InboundEnded.responder
+    def inbound_ended(self, attempt_id: str, record: dict[str, Any]) -> dict[str, bool]:
+        return {"known": self.link.pool._inbound_ended(self.link.worker, attempt_id, record)}
 
 
 class _WorkerLink(protocol.ProcessProtocol):
@@ -210,6 +231,7 @@ class WorkerPool:
         self.workers = [_Worker(i) for i in range(settings.count)]
         self.draining = False
         self.stopping = False
+        self.inbound: InboundDesk | None = None  # who admits the workers' inbound calls (the coordinator's desk)
         self._first_round: Deferred[None] | None = None
         self._beat: task.LoopingCall | None = None
         self._last_tick: float | None = None
@@ -224,10 +246,17 @@ class WorkerPool:
         self._asr = metrics.histogram("voicebot_asr_final_seconds",
                                       "End of borrower speech (VAD) to the final transcript")
         self._ended = metrics.counter("voicebot_sessions_ended_total", "Answered calls by end reason", ["reason"])
-        self._frames = metrics.counter("voicebot_borrower_frames_total", "Borrower frames handled by sessions")
-        self._late = metrics.counter(
-            "voicebot_borrower_frames_late_total",
-            "Borrower frames that reached the session over 40 ms later than the best-observed lag")
+        # Heartbeat figure -> the counter its deltas are added to.
+        self._frame_counters = {
+            "frames": metrics.counter("voicebot_borrower_frames_total", "Borrower frames handled by sessions"),
+            "frames_late": metrics.counter(
+                "voicebot_borrower_frames_late_total",
+                "Borrower frames that reached the session over 40 ms later than the best-observed lag"),
+            "bot_frames": metrics.counter("voicebot_bot_frames_total", "Bot frames handed to the media bridge"),
+            "bot_frames_late": metrics.counter(
+                "voicebot_bot_frames_late_total",
+                "Bot frames handed to the media bridge over 20 ms after their deadline"),
+        }
         self._publish()
 
     # -- CallCapacity --------------------------------------------------------------------------
@@ -394,12 +423,11 @@ class WorkerPool:
             return  # an answer from a process since replaced
         worker.last_heard = self.reactor.seconds()
         # Frame counters are cumulative per process: add what is new since the last beat.
-        frames, late = int(figures["frames"]), int(figures["frames_late"])
-        if frames >= worker.frames:
-            self._frames.inc(frames - worker.frames)
-        if late >= worker.frames_late:
-            self._late.inc(late - worker.frames_late)
-        worker.frames, worker.frames_late = frames, late
+        for name, counter in self._frame_counters.items():
+            value, before = int(figures[name]), worker.frame_totals.get(name, 0)
+            if value >= before:
+                counter.inc(value - before)
+            worker.frame_totals[name] = value
 
     # -- AttemptPlacer -------------------------------------------------------------------------
     def place_attempt(self, request: AttemptRequest) -> Deferred[CallRecord]:
@@ -467,6 +495,47 @@ class WorkerPool:
             out.errback(AttemptLost(WORKER_LOST))
         else:
             out.errback(failure)
+
+    # -- inbound calls (issue 14) ----------------------------------------------------------------
+    def _inbound_call(self, worker: _Worker, request: InboundRequest) -> Deferred[dict[str, Any]]:
+        """A worker's trunk call rings: the desk decides; an admitted call holds a slot of that worker."""
+        desk = self.inbound
+        if desk is None:
+            return succeed(admission_reply(InboundRefusal(TEMPORARILY_UNAVAILABLE, "inbound calls are not served")))
+        if self.draining or self.stopping or worker.state != "up":
+            return succeed(admission_reply(InboundRefusal(BUSY_HERE, "serve is shutting down")))
+        if worker.in_use >= worker.slots:
+            return succeed(admission_reply(InboundRefusal(BUSY_HERE, "every call slot of this worker is in use")))
+
+        def decided(answer: Any) -> dict[str, Any]:
+            if isinstance(answer, InboundRefusal):
+                return admission_reply(answer)
+            out: Deferred[CallRecord] = Deferred()
+            worker.pending[answer.attempt_id] = out
+            if answer.record_path is not None:
+                worker.record_paths[answer.attempt_id] = answer.record_path
+            self._publish()
+            desk.settle(answer.attempt_id, out)
+            return admission_reply(answer)
+
+        return desk.admit(request).addCallback(decided)
+
+    def _inbound_ended(self, worker: _Worker, attempt_id: str, data: dict[str, Any]) -> bool:
+        out = worker.pending.get(attempt_id)
+        if out is None or out.called:
+            return False
+        del worker.pending[attempt_id]
+        worker.record_paths.pop(attempt_id, None)
+        worker.calls_done += 1
+        self._publish()
+        try:
+            record = CallRecord.from_dict(data)
+        except Exception:
+            out.errback()
+            return True
+        self._observe(record)
+        out.callback(record)
+        return True
 
     def _observe(self, record: CallRecord) -> None:
         """Per-call figures of the worker's session, into the coordinator's registry (one `/metrics`)."""

@@ -5,7 +5,8 @@ crosses as a JSON object and the call record as `CallRecord.to_dict()` JSON, nev
 so a worker can only hand back data, not objects.
 
 Coordinator -> worker: `PlaceCall`, `Cancel`, `Heartbeat`, `Drain`. Worker -> coordinator: `Ready`
-once its endpoint listens.
+once its endpoint listens; `InboundCall` when a trunk INVITE to our caller ID rings (answer it?) and
+`InboundEnded` with that call's record (issue 14).
 """
 
 # ruff: noqa: RUF012  (AMP declares commands as mutable class attributes by design)
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 
 from twisted.protocols import amp
 
+from session.inbound import InboundAdmission, InboundRefusal
 from session.record import CallRecord
 from telephony.dispositions import CallTimings, DialFailure
 
@@ -90,7 +92,8 @@ class Cancel(amp.Command):
 
 
 class Heartbeat(amp.Command):
-    """Liveness plus the worker's figures: slots, calls in progress, calls done, borrower frames (all/late)."""
+    """Liveness plus the worker's figures: slots, calls in progress, calls done, and cumulative frame counts:
+    borrower frames of ended sessions (all/late) and bot frames handed to the bridge (all/after their deadline)."""
 
     arguments: ClassVar[list[tuple[bytes, amp.Argument]]] = []
     response = [
@@ -99,6 +102,8 @@ class Heartbeat(amp.Command):
         (b"calls_done", amp.Integer()),
         (b"frames", amp.Integer()),
         (b"frames_late", amp.Integer()),
+        (b"bot_frames", amp.Integer()),
+        (b"bot_frames_late", amp.Integer()),
     ]
 
 
@@ -107,6 +112,60 @@ class Drain(amp.Command):
 
     arguments: ClassVar[list[tuple[bytes, amp.Argument]]] = []
     response = [(b"in_use", amp.Integer())]
+
+
+class InboundCall(amp.Command):
+    """Worker -> coordinator: a trunk call to `dialed_number` from `caller_number` rings here; answer it?
+
+    Reply: `admitted` with the attempt opened for it (`attempt_id`, `borrower` JSON, `segment`,
+    `script_set`, `record_path`, `max_seconds`), or not, with the SIP `code` to refuse with and `reason`.
+    """
+
+    arguments = [
+        (b"trunk", amp.Unicode(optional=True)),
+        (b"caller_number", amp.Unicode()),
+        (b"dialed_number", amp.Unicode()),
+        (b"call_id", amp.Unicode()),
+    ]
+    response = [
+        (b"admitted", amp.Boolean()),
+        (b"attempt_id", amp.Unicode(optional=True)),
+        (b"borrower", JsonObject(optional=True)),
+        (b"segment", amp.Unicode(optional=True)),
+        (b"script_set", amp.Unicode(optional=True)),
+        (b"record_path", amp.Unicode(optional=True)),
+        (b"max_seconds", amp.Float(optional=True)),
+        (b"code", amp.Integer(optional=True)),
+        (b"reason", amp.Unicode(optional=True)),
+    ]
+
+
+class InboundEnded(amp.Command):
+    """Worker -> coordinator: the admitted inbound call `attempt_id` is over; `record` is its CallRecord JSON."""
+
+    arguments = [(b"attempt_id", amp.Unicode()), (b"record", JsonObject())]
+    response = [(b"known", amp.Boolean())]
+
+
+def admission_reply(answer: InboundAdmission | InboundRefusal) -> dict[str, Any]:
+    if isinstance(answer, InboundRefusal):
+        return {"admitted": False, "code": answer.code, "reason": answer.reason}
+    reply: dict[str, Any] = {
+        "admitted": True, "attempt_id": answer.attempt_id, "borrower": answer.borrower, "segment": answer.segment,
+        "script_set": answer.script_set, "record_path": answer.record_path, "max_seconds": answer.max_seconds,
+    }
+    return {k: v for k, v in reply.items() if v is not None}
+
+
+def admission_from_reply(reply: dict[str, Any]) -> InboundAdmission | InboundRefusal:
+    if not reply.get("admitted"):
+        return InboundRefusal(int(reply.get("code") or 480), str(reply.get("reason") or "refused"))
+    borrower, attempt_id, script_set = reply.get("borrower"), reply.get("attempt_id"), reply.get("script_set")
+    if not isinstance(borrower, dict) or not attempt_id or not script_set:
+        raise ValueError("an admitted InboundCall reply needs attempt_id, borrower and script_set")
+    return InboundAdmission(attempt_id=str(attempt_id), borrower=borrower, segment=reply.get("segment"),
+                            script_set=str(script_set), record_path=reply.get("record_path"),
+                            max_seconds=reply.get("max_seconds"))
 
 
 def answered_reply(record: CallRecord) -> dict[str, Any]:

@@ -107,3 +107,20 @@ def test_decisions_and_floors_match_the_plain_rules() -> None:
         assert decisions[-1] == plain.is_speech(frame), i
         assert fast.noise_floor_dbfs() == plain.floor, i
     assert 0 < sum(decisions) < len(decisions)  # both kinds of decision were compared
+
+
+def test_digital_silence_inside_speech_decides_like_the_plain_rules() -> None:
+    """Zero frames (no RTP) between loud stretches skip the spectrum yet give the plain rules' decisions and floors."""
+    rate = 8000
+    rng = np.random.default_rng(5)
+    frames = []
+    for i in range(400):
+        x = rng.normal(0, 3000, 160) if (i // 25) % 2 == 0 else np.zeros(160)
+        frames.append(np.clip(x, -32768, 32767).astype("<i2").tobytes())
+    settings = VadSettings(energy_floor_dbfs=-96.0)  # the loosest floor the config allows
+    fast, plain = WebRtcFrameClassifier(rate, settings), PlainClassifier(rate, settings)
+    for i, frame in enumerate(frames):
+        assert fast.is_speech(frame) == plain.is_speech(frame), i
+        assert fast.noise_floor_dbfs() == plain.floor, i
+        if not any(frame):
+            assert fast.last_band_dbfs == float("-inf")

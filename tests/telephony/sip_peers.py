@@ -23,11 +23,11 @@ SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 BARESIP = shutil.which("baresip") or "/usr/bin/baresip"
 
 
-def free_udp_port(pairs: int = 1) -> int:
-    """A free even UDP port with `2 * pairs` free ports from it (RTP/RTCP style)."""
+def free_udp_port(pairs: int = 1, host: str = "127.0.0.1") -> int:
+    """A free even UDP port on `host` with `2 * pairs` free ports from it (RTP/RTCP style)."""
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
+            probe.bind((host, 0))
             base = probe.getsockname()[1] & ~1
         if base + 2 * pairs >= 65535:
             continue
@@ -36,7 +36,7 @@ def free_udp_port(pairs: int = 1) -> int:
             for p in range(base, base + 2 * pairs):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 socks.append(s)
-                s.bind(("127.0.0.1", p))
+                s.bind((host, p))
             return base
         except OSError:
             continue
@@ -49,14 +49,15 @@ def free_udp_port(pairs: int = 1) -> int:
 class SippPeer:
     """A running sipp: `uri` is where to send the INVITE; `stop()` returns its exit code and output."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, log_dir: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log_dir: Path, host: str = "127.0.0.1") -> None:
         self.proc = proc
         self.port = port
+        self.host = host
         self.log_dir = log_dir
-        self.uri = f"sip:service@127.0.0.1:{port}"
+        self.uri = f"sip:service@{host}:{port}"
 
     def uri_for(self, user: str) -> str:
-        return f"sip:{user}@127.0.0.1:{self.port}"
+        return f"sip:{user}@{self.host}:{self.port}"
 
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout)
@@ -78,21 +79,23 @@ def sipp(
     files: dict[str, bytes] | None = None,
     params: dict[str, str] | None = None,
     remote: str | None = None,
+    host: str = "127.0.0.1",
+    builtin: str = "uas",
 ) -> Iterator[SippPeer]:
-    """Run sipp as a UAS with `scenario` (a file under fixtures/sipp, or None for the built-in uas).
+    """Run sipp as a UAS with `scenario` (a file under fixtures/sipp, or None for the built-in one, `builtin`).
 
     `files` are written into sipp's working directory first (e.g. `audio.pcap` for play_pcap_audio);
     `params` fill `@name@` placeholders in the scenario (sipp checks status codes before `-key` applies);
-    `remote` (host:port) makes sipp the caller.
+    `remote` (host:port) makes sipp the caller; `host` is the loopback address it binds (signalling and media).
     """
-    port = free_udp_port()
-    media_port = free_udp_port(pairs=3)
+    port = free_udp_port(host=host)
+    media_port = free_udp_port(pairs=3, host=host)
     log_dir = Path(tempfile.mkdtemp(prefix="sipp-"))
     for name, data in (files or {}).items():
         (log_dir / name).write_bytes(data)
-    args = [SIPP, "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media_port)]
+    args = [SIPP, "-i", host, "-p", str(port), "-mi", host, "-mp", str(media_port)]
     if scenario is None:
-        args += ["-sn", "uas"]
+        args += ["-sn", builtin]
     else:
         text = (SIPP_SCENARIOS / scenario).read_text()
         for key, value in (params or {}).items():
@@ -111,10 +114,10 @@ def sipp(
         args, cwd=log_dir, stdout=open(log_dir / "stdout.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
         start_new_session=True,
     )
-    peer = SippPeer(proc, port, log_dir)
+    peer = SippPeer(proc, port, log_dir, host)
     try:
         try:
-            _wait_udp_bound(port, proc)
+            _wait_udp_bound(port, proc, host=host)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{peer.output()}") from None
         yield peer
@@ -128,14 +131,14 @@ def sipp(
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def _wait_udp_bound(port: int, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+def _wait_udp_bound(port: int, proc: subprocess.Popen[bytes], timeout: float = 5.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"peer exited early with code {proc.returncode}")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind((host, port))
             except OSError:
                 return  # someone (the peer) holds the port
         time.sleep(0.02)

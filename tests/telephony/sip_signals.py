@@ -1,4 +1,4 @@
-"""Test signals, an RTP pcap writer for sipp's play_pcap_audio, and a correlation check.
+"""Test signals, the RTP pcap writers for sipp's play_pcap_audio (from sim.pcap), and a correlation check.
 
 Channels of a recording are checked by normalized cross-correlation against the signal that was
 sent, so the test fails if the audio is missing, swapped, or garbled, not merely if a file is small.
@@ -6,16 +6,12 @@ sent, so the test fails if the audio is missing, swapped, or garbled, not merely
 
 from __future__ import annotations
 
-import struct
-import warnings
-from pathlib import Path
-
 import numpy as np
 import numpy.typing as npt
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from sim.pcap import write_dtmf_pcap, write_rtp_pcap
+
+__all__ = ["best_correlation", "matched_fraction", "noise", "write_dtmf_pcap", "write_rtp_pcap"]
 
 Int16 = npt.NDArray[np.int16]
 
@@ -28,57 +24,6 @@ def noise(seconds: float, seed: int, rate: int = 8000, level: float = 6000.0) ->
     x = np.convolve(x, kernel, mode="same")
     x = x / np.max(np.abs(x)) * level
     return x.astype(np.int16)
-
-
-def write_rtp_pcap(path: Path, samples: Int16, payload_type: int = 8, rate: int = 8000) -> None:
-    """PCMA (pt 8) or PCMU (pt 0) RTP packets, 20 ms each, as an Ethernet/IPv4/UDP pcap."""
-    pcm = np.asarray(samples, "<i2").tobytes()
-    encode = audioop.lin2alaw if payload_type == 8 else audioop.lin2ulaw
-    per = rate // 50
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for i in range(0, len(pcm) // 2 // per):
-        payload = encode(pcm[i * per * 2 : (i + 1) * per * 2], 2)
-        rtp = struct.pack("!BBHII", 0x80, payload_type | (0x80 if i == 0 else 0), i & 0xFFFF, i * per, 0x1234) + payload
-        udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
-                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
-        frame = b"\x00" * 12 + b"\x08\x00" + ip
-        ts = i * 20000
-        out.append(struct.pack("<IIII", ts // 1_000_000, ts % 1_000_000, len(frame), len(frame)) + frame)
-    path.write_bytes(b"".join(out))
-
-
-def _pcap_packet(seq: int, ts_us: int, rtp: bytes) -> bytes:
-    udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp), 0) + rtp
-    ip = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), seq & 0xFFFF, 0, 64, 17, 0,
-        bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
-    ) + udp
-    frame = b"\x00" * 12 + b"\x08\x00" + ip
-    return struct.pack("<IIII", ts_us // 1_000_000, ts_us % 1_000_000, len(frame), len(frame)) + frame
-
-
-_EVENT_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
-
-
-def write_dtmf_pcap(path: Path, digits: str, payload_type: int = 120) -> None:
-    """RFC 2833 telephone-events, 100 ms per key and 100 ms apart, as sipp's DTMF pcaps are built."""
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    seq, t_us = 0, 0
-    for n, digit in enumerate(digits):
-        event = _EVENT_CODES[digit]
-        start_ts = n * 1600
-        for k in range(8):
-            end = k >= 5
-            duration = min(k + 1, 5) * 160
-            payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
-            marker = 0x80 if k == 0 else 0
-            rtp = struct.pack("!BBHII", 0x80, payload_type | marker, seq, start_ts, 0x4321) + payload
-            out.append(_pcap_packet(seq, t_us, rtp))
-            seq += 1
-            t_us += 20000 if k < 5 else 0
-        t_us += 100000
-    path.write_bytes(b"".join(out))
 
 
 def best_correlation(recorded: Int16, reference: Int16, max_lag: int = 8000) -> tuple[float, int]:

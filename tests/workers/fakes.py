@@ -54,7 +54,8 @@ class FakeWorkerSide(amp.AMP):
         if not self.proc.answers_heartbeats:
             return Deferred()  # a hung worker: the request is read but never answered
         return {"slots": 4, "in_use": len(self.calls), "calls_done": 0, "frames": self.proc.frames,
-                "frames_late": self.proc.frames_late}
+                "frames_late": self.proc.frames_late, "bot_frames": self.proc.bot_frames,
+                "bot_frames_late": self.proc.bot_frames_late}
 
     @Drain.responder
     def drain(self) -> dict[str, int]:
@@ -95,6 +96,8 @@ class FakeProcess:
     alive: bool = True
     frames: int = 0
     frames_late: int = 0
+    bot_frames: int = 0
+    bot_frames_late: int = 0
     side: FakeWorkerSide = field(init=False)
     signals: list[str] = field(default_factory=list)
 

@@ -161,12 +161,15 @@ def test_frame_counters_from_heartbeats_are_added_once() -> None:
     clock.advance(0)
     proc = fakes.processes[0]
     proc.frames, proc.frames_late = 500, 3
+    proc.bot_frames, proc.bot_frames_late = 700, 5
     clock.advance(1.0)
     clock.advance(1.0)
-    proc.frames = 800
+    proc.frames, proc.bot_frames, proc.bot_frames_late = 800, 1000, 9
     clock.advance(1.0)
     assert metrics.counter("voicebot_borrower_frames_total", "").value() == 800
     assert metrics.counter("voicebot_borrower_frames_late_total", "").value() == 3
+    assert metrics.counter("voicebot_bot_frames_total", "").value() == 1000
+    assert metrics.counter("voicebot_bot_frames_late_total", "").value() == 9
 
 
 def test_api_workers_lists_each_worker_and_the_line_totals() -> None:
