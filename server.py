@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "allocate": "cli.allocate",
     "evidence": "cli.evidence",
     "replay": "cli.replay",
+    "store": "cli.store",
     "demo": "cli.demo",
 }
 

@@ -17,14 +17,16 @@ from twisted.web import server
 from api.web import build_site
 from campaign.allocation_store import AllocationRun
 from campaign.dialer import AnsweredCallRunner, CallCapacity, CallPlacer, Dialer
+from campaign.inbound import InboundCalls
 from campaign.ledger import PromiseLedger
 from campaign.scheduler import Scheduler
 from campaign.service import CampaignService
-from campaign.store import SqliteStore
+from campaign.store import SqlStore, open_store
 from config.allocation_config import DEFAULT_ALLOCATION_TOML, load_allocation
 from config.campaign_config import StrategyBook, load_strategies
 from config.server_config import ServerConfig
 from dialogue.segments import Segment, load_segments
+from session.inbound import InboundAnswerer
 from telemetry.logging import log_event
 from telemetry.metrics import REGISTRY, Registry
 
@@ -45,7 +47,7 @@ def register_standard_metrics(metrics: Registry) -> None:
 class VoicebotApp:
     config: ServerConfig
     reactor: Any
-    store: SqliteStore
+    store: SqlStore
     strategies: StrategyBook
     segments: tuple[Segment, ...]
     dialer: Dialer
@@ -107,7 +109,7 @@ class VoicebotApp:
 
 def build_app(
     config: ServerConfig, reactor: Any, *, runner: AnsweredCallRunner | None = None,
-    placer: CallPlacer | None = None, metrics: Registry = REGISTRY, store: SqliteStore | None = None,
+    placer: CallPlacer | None = None, metrics: Registry = REGISTRY, store: SqlStore | None = None,
     http_reactor: Any = None, capacity: CallCapacity | None = None, workers: Any = None,
 ) -> VoicebotApp:
     """Wire the process; without `placer` a real `telephony.endpoint.SipEndpoint` is created (not started).
@@ -128,7 +130,7 @@ def build_app(
         placer = endpoint
         if capacity is None:
             capacity = endpoint
-    db = store or SqliteStore(config.store.path, retention_days=config.store.retention_days)
+    db = store or open_store(config.store)
     dialer = Dialer(
         db, placer, runner, reactor, recording_dir=config.calls.recording_dir,
         max_call_seconds=config.calls.max_call_seconds, segments=segments, metrics=metrics, attempts=workers,
@@ -139,7 +141,7 @@ def build_app(
     if settings.default_trunk is not None:
         config.trunk(settings.default_trunk)  # unknown name: ConfigError at start-up
     scheduler = Scheduler(db, strategies, dialer, reactor, settings, trunks=config.trunks, metrics=metrics,
-                          capacity=capacity, promises=config.promises)
+                          capacity=capacity, promises=config.promises, node_timeout=config.store.node_timeout)
     ledger = PromiseLedger(db, strategies, config.promises, reactor, settings.timezone)
     service = CampaignService(db, scheduler, strategies, settings, reactor, segments=segments, ledger=ledger)
     book = load_allocation(DEFAULT_ALLOCATION_TOML, segments=frozenset(s.name for s in segments),
@@ -153,6 +155,13 @@ def build_app(
                       allocation=allocation)
     if workers is not None:
         site.resource.call_workers = workers
+    inbound = InboundCalls(scheduler, script_set=config.dialogue.inbound_script_set,
+                           trunk_caller_ids=[t.caller_id for t in config.trunks if t.caller_id],
+                           recording_dir=config.calls.recording_dir, max_call_seconds=config.calls.max_call_seconds)
+    if workers is not None:
+        workers.inbound = inbound
+    elif endpoint is not None and runner is not None:  # serve --workers 0: the endpoint is in this process
+        endpoint.on_trunk_call = InboundAnswerer(inbound, runner, reactor, segments=segments)
     return VoicebotApp(config, reactor, db, strategies, segments, dialer, scheduler, service, site, metrics,
                        endpoint=endpoint, workers=workers, allocation=allocation)
 

@@ -27,7 +27,7 @@ from twisted.web.resource import Resource
 from api.auth import AuthFailureBrake, MonotonicClock, configured_digests, token_matches
 from api.openapi import OPENAPI
 from campaign.allocation_store import AllocationRun
-from campaign.evidence import EvidenceError, package_from_file, record_package
+from campaign.evidence import EvidenceError, package_from_reader, record_package
 from campaign.importer import ImportFormatError, RawRow
 from campaign.ledger import PromiseLedger, ReviewStateError
 from campaign.legal import LegalStateError, UnknownCaseError, add_step, legal_cases
@@ -525,7 +525,7 @@ class CampaignApi(Resource):
         run = self._allocation()
         store = self.service.store
         path = getattr(store, "path", None)
-        if path is None or str(path) == ":memory:":
+        if path is not None and str(path) == ":memory:":
             raise ApiError(404, "evidence packages need a file-backed store")
         actor, now = self._actor(request), run.clock.seconds()
 
@@ -542,7 +542,7 @@ class CampaignApi(Resource):
             failure.raiseException()
             raise AssertionError("unreachable")
 
-        return self.in_thread(lambda: package_from_file(Path(path), bid, now, actor)).addCallbacks(built, failed)
+        return self.in_thread(lambda: package_from_reader(store.reader(), bid, now, actor)).addCallbacks(built, failed)
 
     def add_legal_step(self, request: server.Request, bid: str) -> Reply:
         run = self._allocation()

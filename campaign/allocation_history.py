@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaign.allocation import Case, History
@@ -24,6 +24,7 @@ from campaign.borrower_facts import (
     PROMISE_BROKEN,
     PROMISE_PARTLY_KEPT,
 )
+from campaign.db import Connection
 
 
 @dataclass
@@ -37,7 +38,7 @@ class _Counts:
     last_answered: float | None = None
 
 
-def _counts(db: sqlite3.Connection, only: str | None) -> dict[str, _Counts]:
+def _counts(db: Connection, only: str | None) -> dict[str, _Counts]:
     where, args = (" AND borrower_id = ?", (only,)) if only is not None else ("", ())
     out: dict[str, _Counts] = defaultdict(_Counts)
     for r in db.execute(f"SELECT borrower_id, COUNT(*) FROM promises WHERE state IN (?, ?){where} GROUP BY 1",
@@ -72,14 +73,14 @@ def _history(c: _Counts, zone: ZoneInfo) -> History:
     )
 
 
-def history_of(db: sqlite3.Connection, borrower_id: str, zone: ZoneInfo) -> History:
+def history_of(db: Connection, borrower_id: str, zone: ZoneInfo) -> History:
     """Counts and flags of one borrower; a promise broken or only partly kept counts as broken."""
     return _history(_counts(db, borrower_id).get(borrower_id, _Counts()), zone)
 
 
-def cases_from_store(db: sqlite3.Connection, default_timezone: str = "Asia/Shanghai") -> list[Case]:
+def cases_from_store(db: Connection, default_timezone: str = "Asia/Shanghai") -> list[Case]:
     """One case per borrower id; the debt facts come from the most recently imported row of it."""
-    latest: dict[str, sqlite3.Row] = {}
+    latest: dict[str, Any] = {}
     for row in db.execute("SELECT borrower_id, data, timezone FROM borrowers ORDER BY borrower_id, imported_at"):
         latest[row["borrower_id"]] = row  # later imports overwrite earlier ones
     counts = _counts(db, None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from twisted.python.failure import Failure
 from campaign.allocation import Allocation, allocate
 from campaign.allocation_history import cases_from_store
 from campaign.clock import ReactorClock
+from campaign.db import Connection
 from config.allocation_config import AllocationBook
 from dialogue.segments import Segment
 from telemetry.logging import log_event
@@ -36,7 +36,7 @@ class StoreTransactions(Protocol):
     """What this module needs of `campaign.store.SqliteStore`."""
 
     @property
-    def connection(self) -> sqlite3.Connection: ...
+    def connection(self) -> Connection: ...
 
     def transaction(self) -> Any: ...
 
@@ -61,12 +61,12 @@ class Move:
                 "rule": self.rule, "actor": self.actor}
 
 
-def current_allocation(db: sqlite3.Connection, borrower_id: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = db.execute("SELECT * FROM allocations WHERE borrower_id = ?", (borrower_id,)).fetchone()
+def current_allocation(db: Connection, borrower_id: str) -> Any | None:
+    row: Any | None = db.execute("SELECT * FROM allocations WHERE borrower_id = ?", (borrower_id,)).fetchone()
     return row
 
 
-def store_allocations(db: sqlite3.Connection, allocations: list[Allocation], at: float, actor: str) -> list[Move]:
+def store_allocations(db: Connection, allocations: list[Allocation], at: float, actor: str) -> list[Move]:
     """Upsert each case's allocation inside the caller's transaction; a changed one is appended as a move."""
     moves: list[Move] = []
     for a in allocations:
@@ -91,7 +91,7 @@ def store_allocations(db: sqlite3.Connection, allocations: list[Allocation], at:
     return moves
 
 
-def allocation_overview(db: sqlite3.Connection, since: float, until: float) -> dict[str, Any]:
+def allocation_overview(db: Connection, since: float, until: float) -> dict[str, Any]:
     """Counts per channel now, and the moves made in [since, until) (the day's moves on the dashboard)."""
     counts = {c: 0 for c in ("bot", "agent", "legal", "hold")}
     for r in db.execute("SELECT channel, COUNT(*) AS n FROM allocations GROUP BY channel"):

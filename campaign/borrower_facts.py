@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from campaign.db import Connection
 from campaign.model import Refusal
 from session.record import CallRecord
 
@@ -132,13 +132,13 @@ def fact_refusal(
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def open_facts(db: sqlite3.Connection, borrower_id: str) -> list[BorrowerFact]:
+def open_facts(db: Connection, borrower_id: str) -> list[BorrowerFact]:
     rows = db.execute("SELECT * FROM borrower_facts WHERE borrower_id = ? AND state = 'open' ORDER BY id",
                       (borrower_id,)).fetchall()
     return [_fact(r) for r in rows]
 
 
-def active_promises(db: sqlite3.Connection, borrower_id: str) -> list[Promise]:
+def active_promises(db: Connection, borrower_id: str) -> list[Promise]:
     """Pending promises, and decided ones whose one follow-up call is still to be made."""
     rows = db.execute(
         "SELECT * FROM promises WHERE borrower_id = ? AND (state = ? OR follow_up = 'scheduled') ORDER BY created_at",
@@ -146,7 +146,7 @@ def active_promises(db: sqlite3.Connection, borrower_id: str) -> list[Promise]:
     return [promise_from_row(r) for r in rows]
 
 
-def promise_from_row(r: sqlite3.Row) -> Promise:
+def promise_from_row(r: Any) -> Promise:
     return Promise(
         id=r["id"], borrower_id=r["borrower_id"], campaign_id=r["campaign_id"], call_id=r["call_id"],
         promised_date=dt.date.fromisoformat(r["promised_date"]), amount=float(r["amount"]),
@@ -156,7 +156,7 @@ def promise_from_row(r: sqlite3.Row) -> Promise:
     )
 
 
-def _fact(r: sqlite3.Row) -> BorrowerFact:
+def _fact(r: Any) -> BorrowerFact:
     return BorrowerFact(
         id=int(r["id"]), borrower_id=r["borrower_id"], phone=r["phone"], kind=r["kind"], state=r["state"],
         campaign_id=r["campaign_id"], call_id=r["call_id"], until=r["until"], created_at=float(r["created_at"]),
@@ -165,7 +165,7 @@ def _fact(r: sqlite3.Row) -> BorrowerFact:
 
 # -- writing (inside the caller's transaction) -----------------------------------------------------
 def add_fact(
-    db: sqlite3.Connection, *, borrower_id: str, kind: str, at: float, phone: str | None = None,
+    db: Connection, *, borrower_id: str, kind: str, at: float, phone: str | None = None,
     campaign_id: str | None = None, call_id: str | None = None, until: float | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
@@ -177,13 +177,13 @@ def add_fact(
     )
 
 
-def promise_history(db: sqlite3.Connection, promise_id: str, state: str, at: float, **detail: Any) -> None:
+def promise_history(db: Connection, promise_id: str, state: str, at: float, **detail: Any) -> None:
     db.execute("INSERT INTO promise_history (promise_id, at, state, detail) VALUES (?,?,?,?)",
                (promise_id, at, state, json.dumps(detail, ensure_ascii=False, default=str)))
 
 
 def record_call_facts(
-    db: sqlite3.Connection, attempt: sqlite3.Row, record: CallRecord, follow_up: FollowUp | None, at: float
+    db: Connection, attempt: Any, record: CallRecord, follow_up: FollowUp | None, at: float
 ) -> None:
     """The facts one finished call established, written with the call in the same transaction."""
     outcome = record.outcome or {}
@@ -209,7 +209,7 @@ def record_call_facts(
 
 
 def store_promise(
-    db: sqlite3.Connection, attempt: sqlite3.Row, call_id: str, outcome: dict[str, Any], at: float,
+    db: Connection, attempt: Any, call_id: str, outcome: dict[str, Any], at: float,
     script_set: str | None = None,
 ) -> str:
     """One promise row; the same promise restated keeps its row, a different one supersedes the old.
@@ -232,8 +232,8 @@ def store_promise(
     for old in db.execute("SELECT * FROM promises WHERE borrower_id = ? AND state = ?",
                           (borrower_id, PROMISE_PENDING)).fetchall():
         if old["promised_date"] == day.isoformat() and abs(float(old["amount"]) - amount) < 0.005:
-            db.execute("UPDATE promises SET confirmed = MAX(confirmed, ?), updated_at = ? WHERE id = ?",
-                       (int(confirmed), at, old["id"]))
+            db.execute("UPDATE promises SET confirmed = ?, updated_at = ? WHERE id = ?",
+                       (max(int(old["confirmed"]), int(confirmed)), at, old["id"]))
             promise_history(db, old["id"], PROMISE_PENDING, at, restated_in=call_id, campaign=campaign_id)
             return str(old["id"])
         db.execute("UPDATE promises SET state = ?, updated_at = ? WHERE id = ?", (PROMISE_SUPERSEDED, at, old["id"]))

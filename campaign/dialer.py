@@ -210,17 +210,27 @@ class Dialer:
     def place(
         self, campaign: Campaign, borrower: BorrowerState, phone: str, trunk: str | None, reason: str
     ) -> tuple[AttemptStart, Deferred[DialResult]]:
-        attempt = AttemptStart(
+        attempt = self.new_attempt(campaign, borrower, phone, trunk, reason)
+        self.store.begin_attempt(attempt)  # committed before the INVITE can leave
+        return attempt, self.start(campaign, borrower, attempt)
+
+    def new_attempt(
+        self, campaign: Campaign, borrower: BorrowerState, phone: str, trunk: str | None, reason: str
+    ) -> AttemptStart:
+        return AttemptStart(
             attempt_id=new_id("att"), campaign_id=campaign.id, borrower_id=borrower.borrower_id, phone=phone,
             trunk=trunk, reason=reason, started_at=self.reactor.seconds(),
         )
-        self.store.begin_attempt(attempt)  # committed before the INVITE can leave
+
+    def start(self, campaign: Campaign, borrower: BorrowerState, attempt: AttemptStart) -> Deferred[DialResult]:
+        """Dial an attempt the store has already committed (`begin_attempt` or a won `claim_attempt`)."""
+        phone, reason = attempt.phone, attempt.reason
         self.live[attempt.attempt_id] = attempt
         self.live_states[attempt.attempt_id] = (LIVE_DIALING, attempt.started_at)
         self._in_flight.inc(campaign=campaign.id)
         log_event(log, "campaign.dial", campaign=campaign.id, borrower=borrower.borrower_id, phone=phone,
                   attempt=attempt.attempt_id, reason=reason)
-        return attempt, ensureDeferred(self._run(attempt, borrower, campaign.caller_id))
+        return ensureDeferred(self._run(attempt, borrower, campaign.caller_id))
 
     async def _run(self, attempt: AttemptStart, borrower: BorrowerState, caller_id: str) -> DialResult:
         invite_wall = self.reactor.seconds()
@@ -234,9 +244,17 @@ class Dialer:
                       borrower=attempt.borrower_id, attempt=attempt.attempt_id, reason=busy.reason)
             return DialResult(attempt, None)
         finally:
-            self.live.pop(attempt.attempt_id, None)
-            self.live_states.pop(attempt.attempt_id, None)
-            self._in_flight.dec(campaign=attempt.campaign_id)
+            self._forget(attempt)
+        self.store_result(attempt, record)
+        return DialResult(attempt, record)
+
+    def _forget(self, attempt: AttemptStart) -> None:
+        self.live.pop(attempt.attempt_id, None)
+        self.live_states.pop(attempt.attempt_id, None)
+        self._in_flight.dec(campaign=attempt.campaign_id)
+
+    def store_result(self, attempt: AttemptStart, record: CallRecord) -> None:
+        """The attempt's result and its follow-up in one transaction, counted and logged (both directions)."""
         plan = self.plan_follow_up(attempt, record) if self.plan_follow_up is not None else None
         self.store.complete_attempt(attempt.attempt_id, record, self.reactor.seconds(), plan)
         outcome = (record.outcome or {}).get("disposition") or ""
@@ -245,8 +263,21 @@ class Dialer:
             self._durations.observe(record.duration_s)
         log_event(log, "campaign.attempt_done", campaign=attempt.campaign_id, borrower=attempt.borrower_id,
                   attempt=attempt.attempt_id, disposition=record.disposition, sip_code=record.sip_code,
-                  outcome=outcome)
-        return DialResult(attempt, record)
+                  outcome=outcome, direction=attempt.direction)
+
+    def open_inbound(self, attempt: AttemptStart) -> None:
+        """An inbound call (the borrower called us) is admitted: stored pending, shown live, borrower busy."""
+        self.store.begin_attempt(attempt)  # committed before the 200 OK
+        self.live[attempt.attempt_id] = attempt
+        self.live_states[attempt.attempt_id] = (LIVE_TALKING, attempt.started_at)
+        self._in_flight.inc(campaign=attempt.campaign_id)
+
+    def close_inbound(self, attempt: AttemptStart, record: CallRecord | None) -> None:
+        """The inbound call is over: its record stored like an outbound one (None: the result cannot be known,
+        the caller keeps the attempt as lost)."""
+        self._forget(attempt)
+        if record is not None:
+            self.store_result(attempt, record)
 
     async def _call(
         self, attempt: AttemptStart, borrower: BorrowerState, invite_wall: float, caller_id: str

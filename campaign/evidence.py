@@ -14,12 +14,13 @@ import hashlib
 import io
 import json
 import logging
-import sqlite3
 import zipfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from campaign.db import Connection
 from telemetry.logging import log_event
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
 
 
-def _rows(db: sqlite3.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
+def _rows(db: Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in db.execute(sql, args)]
 
 
@@ -70,7 +71,7 @@ def _transcript(call: dict[str, Any], turns: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def collect(db: sqlite3.Connection, borrower_id: str) -> dict[str, bytes]:
+def collect(db: Connection, borrower_id: str) -> dict[str, bytes]:
     """Every file of the package (name -> bytes) from the store and the recordings on disk."""
     borrowers = _decode(_rows(db, "SELECT * FROM borrowers WHERE borrower_id = ? ORDER BY imported_at",
                               borrower_id), "data")
@@ -126,7 +127,7 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
 
 
-def build_package(db: sqlite3.Connection, borrower_id: str, created_at: float, created_by: str) -> tuple[bytes, str]:
+def build_package(db: Connection, borrower_id: str, created_at: float, created_by: str) -> tuple[bytes, str]:
     """(zip bytes, manifest SHA-256)."""
     files = collect(db, borrower_id)
     manifest = {
@@ -145,14 +146,12 @@ def build_package(db: sqlite3.Connection, borrower_id: str, created_at: float, c
     return buf.getvalue(), digest
 
 
-def package_from_file(db_path: Path, borrower_id: str, created_at: float, created_by: str) -> tuple[bytes, str, int]:
-    """Build a package on a worker thread: its own read-only connection (WAL readers never block the writer)."""
-    db = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    try:
+def package_from_reader(
+    reader: AbstractContextManager[Connection], borrower_id: str, created_at: float, created_by: str
+) -> tuple[bytes, str, int]:
+    """Build a package on a worker thread over its own read-only connection (`SqlStore.reader()`)."""
+    with reader as db:
         data, digest = build_package(db, borrower_id, created_at, created_by)
-    finally:
-        db.close()
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         return data, digest, len(z.namelist()) - 2
 

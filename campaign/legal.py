@@ -10,10 +10,10 @@ data and stays in the store).
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from campaign.db import Connection
 from config.allocation_config import LEGAL_STEPS, MEDIATION_KINDS
 
 CLOSED_KINDS = ("settled", "paid", "withdrawn")
@@ -35,7 +35,7 @@ class UnknownCaseError(KeyError):
 
 class Store(Protocol):
     @property
-    def connection(self) -> sqlite3.Connection: ...
+    def connection(self) -> Connection: ...
 
     def transaction(self) -> Any: ...
 
@@ -78,7 +78,7 @@ def parse_step(body: Any, default_kind: str) -> dict[str, Any]:
     return {"step": step, "kind": kind, "day": day.isoformat(), "actor": actor.strip(), "note": note}
 
 
-def _step_dict(r: sqlite3.Row) -> dict[str, Any]:
+def _step_dict(r: Any) -> dict[str, Any]:
     return {"id": int(r["id"]), "step": r["step"], "kind": r["kind"], "date": r["day"], "actor": r["actor"],
             "note": r["note"], "recorded_by": r["recorded_by"], "created_at": float(r["created_at"])}
 
@@ -99,17 +99,17 @@ def add_step(store: Store, borrower_id: str, body: Any, recorded_by: str, now: f
                           (borrower_id,)).fetchone()
         if last is not None and last["step"] == "closed":
             raise LegalStateError(f"the legal timeline of {borrower_id} is closed")
-        cur = tx.execute(
+        row = tx.execute(
             "INSERT INTO legal_steps (borrower_id, step, kind, day, actor, note, recorded_by, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (borrower_id, step["step"], step["kind"], step["day"], step["actor"], step["note"], recorded_by, now))
-        row = tx.execute("SELECT * FROM legal_steps WHERE id = ?", (cur.lastrowid,)).fetchone()
+            " VALUES (?,?,?,?,?,?,?,?) RETURNING *",
+            (borrower_id, step["step"], step["kind"], step["day"], step["actor"], step["note"], recorded_by,
+             now)).fetchone()
     store.audit(recorded_by, "legal_step", None, {"borrower_id": borrower_id, "step": step["step"],
                                                   "kind": step["kind"], "date": step["day"]}, now)
     return {"borrower_id": borrower_id, **_step_dict(row)}
 
 
-def legal_cases(db: sqlite3.Connection) -> list[dict[str, Any]]:
+def legal_cases(db: Connection) -> list[dict[str, Any]]:
     """Every case allocated to legal or with a timeline, with its steps in order and its current state."""
     ids = [r[0] for r in db.execute(
         "SELECT borrower_id FROM allocations WHERE channel = 'legal' UNION SELECT borrower_id FROM legal_steps"

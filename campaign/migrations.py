@@ -1,12 +1,132 @@
-"""Versioned schema migrations: append a new (version, script) pair, never edit a released one.
+"""Versioned schema migrations: append a new `Migration`, never edit a released one.
 
-`SqliteStore` applies every version above the one recorded in `schema_version`, each in its own
-transaction, so a database created by an older build is upgraded in place on start-up.
+The store applies every version above the one recorded in `schema_version`, each in its own
+transaction, so a database created by an older build is upgraded in place on start-up. One list
+serves both engines: column types are rewritten by the engine's `Database.ddl` (campaign.db), and a
+migration carries a `postgres` variant only where the SQL itself differs (migration 3 moves data
+with SQLite's date and JSON functions).
 """
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[int, str]] = [
+from dataclasses import dataclass
+
+from campaign.db import POSTGRES
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    script: str
+    postgres: str | None = None
+
+    def script_for(self, dialect: str) -> str:
+        return self.postgres if dialect == POSTGRES and self.postgres is not None else self.script
+
+    def statements(self, dialect: str) -> list[str]:
+        return [s for s in self.script_for(dialect).split(";\n") if s.strip()]
+
+
+# Migration 3 moves promises and facts out of older tables: the same rows on both engines, but dates and
+# JSON are read with each engine's own functions.
+_M3_TABLES = """
+CREATE TABLE borrower_facts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    borrower_id TEXT NOT NULL,
+    phone TEXT,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    campaign_id TEXT,
+    call_id TEXT,
+    until REAL,
+    detail TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    resolved_at REAL,
+    resolution TEXT,
+    resolved_by TEXT
+);
+CREATE INDEX borrower_facts_open ON borrower_facts (borrower_id, state, kind);
+CREATE TABLE promises (
+    id TEXT PRIMARY KEY,
+    borrower_id TEXT NOT NULL,
+    campaign_id TEXT NOT NULL,
+    call_id TEXT UNIQUE,
+    promised_date TEXT NOT NULL,
+    amount REAL NOT NULL,
+    confirmed INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    paid_amount REAL NOT NULL DEFAULT 0,
+    segment TEXT,
+    script_set TEXT,
+    timezone TEXT,
+    follow_up TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX promises_by_borrower ON promises (borrower_id, state);
+CREATE INDEX promises_by_campaign ON promises (campaign_id, state);
+CREATE TABLE promise_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    promise_id TEXT NOT NULL REFERENCES promises(id),
+    at REAL NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE payments (
+    reference TEXT PRIMARY KEY,
+    borrower_id TEXT NOT NULL,
+    amount REAL NOT NULL,
+    paid_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    imported_at REAL NOT NULL
+);
+CREATE INDEX payments_by_borrower ON payments (borrower_id, paid_at);
+"""
+_M3_DATA = """
+INSERT INTO promises (id, borrower_id, campaign_id, call_id, promised_date, amount, confirmed, state, segment,
+    script_set, timezone, created_at, updated_at)
+SELECT 'ptp-' || o.call_id, o.borrower_id, o.campaign_id, o.call_id,
+    COALESCE(substr(o.ptp_date, 1, 10), date(o.created_at, 'unixepoch', '+7 days')),
+    COALESCE(o.ptp_amount, json_extract(b.data, '$.amount_due'), 0), 1,
+    CASE WHEN ROW_NUMBER() OVER (PARTITION BY o.borrower_id ORDER BY o.created_at DESC, o.call_id DESC) = 1
+         THEN 'pending' ELSE 'superseded' END,
+    b.segment, b.script_set, COALESCE(b.timezone, c.timezone), o.created_at, o.created_at
+FROM outcomes o JOIN campaigns c ON c.id = o.campaign_id
+LEFT JOIN borrowers b ON b.campaign_id = o.campaign_id AND b.borrower_id = o.borrower_id
+WHERE o.disposition = 'promise_to_pay';
+INSERT INTO promise_history (promise_id, at, state, detail)
+SELECT id, created_at, state, '{"migrated_from": "outcomes"}' FROM promises;
+INSERT INTO borrower_facts (borrower_id, kind, state, campaign_id, detail, created_at)
+SELECT borrower_id, stop_reason, 'open', campaign_id, '{"migrated_from": "borrowers"}', imported_at
+FROM borrowers WHERE status = 'review' AND stop_reason IN ('complaint', 'dispute');
+INSERT INTO borrower_facts (borrower_id, phone, kind, state, campaign_id, detail, created_at)
+SELECT borrower_id, phone, 'wrong_number', 'open', campaign_id, '{"migrated_from": "contacts"}', 0
+FROM contacts WHERE valid = 0
+"""
+_M3_DATA_POSTGRES = """
+INSERT INTO promises (id, borrower_id, campaign_id, call_id, promised_date, amount, confirmed, state, segment,
+    script_set, timezone, created_at, updated_at)
+SELECT 'ptp-' || o.call_id, o.borrower_id, o.campaign_id, o.call_id,
+    COALESCE(substr(o.ptp_date, 1, 10),
+             to_char(to_timestamp(o.created_at) AT TIME ZONE 'UTC' + interval '7 days', 'YYYY-MM-DD')),
+    COALESCE(o.ptp_amount, (b.data::jsonb ->> 'amount_due')::double precision, 0), 1,
+    CASE WHEN ROW_NUMBER() OVER (PARTITION BY o.borrower_id ORDER BY o.created_at DESC, o.call_id DESC) = 1
+         THEN 'pending' ELSE 'superseded' END,
+    b.segment, b.script_set, COALESCE(b.timezone, c.timezone), o.created_at, o.created_at
+FROM outcomes o JOIN campaigns c ON c.id = o.campaign_id
+LEFT JOIN borrowers b ON b.campaign_id = o.campaign_id AND b.borrower_id = o.borrower_id
+WHERE o.disposition = 'promise_to_pay';
+INSERT INTO promise_history (promise_id, at, state, detail)
+SELECT id, created_at, state, '{"migrated_from": "outcomes"}' FROM promises;
+INSERT INTO borrower_facts (borrower_id, kind, state, campaign_id, detail, created_at)
+SELECT borrower_id, stop_reason, 'open', campaign_id, '{"migrated_from": "borrowers"}', imported_at
+FROM borrowers WHERE status = 'review' AND stop_reason IN ('complaint', 'dispute');
+INSERT INTO borrower_facts (borrower_id, phone, kind, state, campaign_id, detail, created_at)
+SELECT borrower_id, phone, 'wrong_number', 'open', campaign_id, '{"migrated_from": "contacts"}', 0
+FROM contacts WHERE valid = 0
+"""
+
+_RAW: list[tuple[int, str]] = [
     (
         1,
         """
@@ -144,81 +264,7 @@ CREATE INDEX borrowers_active_groups ON borrowers (campaign_id, status, timezone
 CREATE INDEX attempts_by_time ON attempts (started_at)
 """,
     ),
-    (
-        3,
-        """
-CREATE TABLE borrower_facts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    borrower_id TEXT NOT NULL,
-    phone TEXT,
-    kind TEXT NOT NULL,
-    state TEXT NOT NULL,
-    campaign_id TEXT,
-    call_id TEXT,
-    until REAL,
-    detail TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    resolved_at REAL,
-    resolution TEXT,
-    resolved_by TEXT
-);
-CREATE INDEX borrower_facts_open ON borrower_facts (borrower_id, state, kind);
-CREATE TABLE promises (
-    id TEXT PRIMARY KEY,
-    borrower_id TEXT NOT NULL,
-    campaign_id TEXT NOT NULL,
-    call_id TEXT UNIQUE,
-    promised_date TEXT NOT NULL,
-    amount REAL NOT NULL,
-    confirmed INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    paid_amount REAL NOT NULL DEFAULT 0,
-    segment TEXT,
-    script_set TEXT,
-    timezone TEXT,
-    follow_up TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX promises_by_borrower ON promises (borrower_id, state);
-CREATE INDEX promises_by_campaign ON promises (campaign_id, state);
-CREATE TABLE promise_history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    promise_id TEXT NOT NULL REFERENCES promises(id),
-    at REAL NOT NULL,
-    state TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE TABLE payments (
-    reference TEXT PRIMARY KEY,
-    borrower_id TEXT NOT NULL,
-    amount REAL NOT NULL,
-    paid_at REAL NOT NULL,
-    source TEXT NOT NULL,
-    imported_at REAL NOT NULL
-);
-CREATE INDEX payments_by_borrower ON payments (borrower_id, paid_at);
-INSERT INTO promises (id, borrower_id, campaign_id, call_id, promised_date, amount, confirmed, state, segment,
-    script_set, timezone, created_at, updated_at)
-SELECT 'ptp-' || o.call_id, o.borrower_id, o.campaign_id, o.call_id,
-    COALESCE(substr(o.ptp_date, 1, 10), date(o.created_at, 'unixepoch', '+7 days')),
-    COALESCE(o.ptp_amount, json_extract(b.data, '$.amount_due'), 0), 1,
-    CASE WHEN ROW_NUMBER() OVER (PARTITION BY o.borrower_id ORDER BY o.created_at DESC, o.call_id DESC) = 1
-         THEN 'pending' ELSE 'superseded' END,
-    b.segment, b.script_set, COALESCE(b.timezone, c.timezone), o.created_at, o.created_at
-FROM outcomes o JOIN campaigns c ON c.id = o.campaign_id
-LEFT JOIN borrowers b ON b.campaign_id = o.campaign_id AND b.borrower_id = o.borrower_id
-WHERE o.disposition = 'promise_to_pay';
-INSERT INTO promise_history (promise_id, at, state, detail)
-SELECT id, created_at, state, '{"migrated_from": "outcomes"}' FROM promises;
-INSERT INTO borrower_facts (borrower_id, kind, state, campaign_id, detail, created_at)
-SELECT borrower_id, stop_reason, 'open', campaign_id, '{"migrated_from": "borrowers"}', imported_at
-FROM borrowers WHERE status = 'review' AND stop_reason IN ('complaint', 'dispute');
-INSERT INTO borrower_facts (borrower_id, phone, kind, state, campaign_id, detail, created_at)
-SELECT borrower_id, phone, 'wrong_number', 'open', campaign_id, '{"migrated_from": "contacts"}', 0
-FROM contacts WHERE valid = 0
-""",
-    ),
+    (3, _M3_TABLES + _M3_DATA),
     (
         4,
         """
@@ -259,4 +305,28 @@ CREATE TABLE legal_steps (
 CREATE INDEX legal_steps_by_borrower ON legal_steps (borrower_id, id)
 """,
     ),
+    (
+        5,
+        """
+ALTER TABLE attempts ADD COLUMN node_id TEXT;
+CREATE TABLE nodes (
+    node_id TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+CREATE INDEX attempts_pending_by_node ON attempts (state, node_id)
+""",
+    ),
+    (
+        6,
+        """
+ALTER TABLE attempts ADD COLUMN direction TEXT NOT NULL DEFAULT 'outbound';
+CREATE INDEX contacts_by_phone ON contacts (phone)
+""",
+    ),
+]
+
+MIGRATIONS: list[Migration] = [
+    Migration(version, script, postgres=_M3_TABLES + _M3_DATA_POSTGRES if version == 3 else None)
+    for version, script in _RAW
 ]

@@ -87,8 +87,10 @@ class AttemptStart:
     borrower_id: str
     phone: str
     trunk: str | None
-    reason: str  # scheduled | retry | callback | ptp_check | manual
+    reason: str  # scheduled | retry | callback | ptp_check | manual | inbound
     started_at: float
+    # 'inbound': the borrower called us back (issue 14). Never counted for C2/C3 nor for max_attempts_total.
+    direction: str = "outbound"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ Every call - scheduled, retry, callback, promise check or an operator's "call no
 and the borrower is moved to the earliest time the rule could allow. State lives in the store, so
 after a crash `recover()` turns pending attempts into lost ones (still counted against the caps)
 and the loop simply carries on.
+
+Several nodes may run this loop on one shared store: a dial starts only when `claim_attempt` wins
+the borrower (the gate is asked again under the claim's lock), and each node heartbeats so that the
+pending attempts of a node silent for `node_timeout` are closed as lost by a live one.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from campaign.model import (
     Refusal,
 )
 from campaign.promise_followups import REASON_BROKEN, REASON_REMINDER, plan_promise_follow_up
-from campaign.store import CampaignStore
+from campaign.store import NODE_TIMEOUT_SECONDS, CampaignStore
 from config.campaign_config import CampaignSettings, PromiseSettings, Strategy, StrategyBook
 from config.server_config import TrunkSettings
 from session.record import CallRecord
@@ -40,6 +44,8 @@ from telemetry.logging import log_event
 from telemetry.metrics import REGISTRY, Registry
 
 log = logging.getLogger(__name__)
+
+RULE_CLAIMED = "IN_CALL"  # not a compliance refusal: the borrower was claimed by another dial first
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Scheduler:
         self, store: CampaignStore, strategies: StrategyBook, dialer: Dialer, reactor: ReactorClock,
         settings: CampaignSettings, trunks: tuple[TrunkSettings, ...] = (), metrics: Registry = REGISTRY,
         capacity: CallCapacity | None = None, promises: PromiseSettings | None = None,
+        node_timeout: float = NODE_TIMEOUT_SECONDS,
     ) -> None:
         self.store = store
         self.strategies = strategies
@@ -66,6 +73,8 @@ class Scheduler:
         self.pacer = Pacer(capacity)
         dialer.plan_follow_up = self._plan
         dialer.script_set_for = self._script_set_for
+        self.node_timeout = node_timeout
+        self._last_heartbeat: float | None = None
         self._loop: LoopingCall | None = None
         self._pending: set[Deferred[Any]] = set()
         self._refused = metrics.counter(
@@ -107,9 +116,19 @@ class Scheduler:
         log_event(log, "campaign.scheduler_failed", logging.CRITICAL, error=failure.getTraceback())
 
     def recover(self) -> list[str]:
-        """Pending attempts from before a crash: mark lost (they still count) and reschedule the borrower."""
+        """At start: pending attempts nobody will finish - this node's from before a crash, a silent node's -
+        are marked lost (they still count) and the borrower rescheduled after the strategy's retry spacing."""
+        return self._close_orphans(own=True)
+
+    def reap(self) -> list[str]:
+        """While running: heartbeat, and close the pending attempts of nodes silent for `node_timeout`."""
+        return self._close_orphans(own=False)
+
+    def _close_orphans(self, *, own: bool) -> list[str]:
         now = self.reactor.seconds()
-        lost = self.store.pending_attempts()
+        self.store.heartbeat(now)
+        self._last_heartbeat = now
+        lost = self.store.orphaned_attempts(now, self.node_timeout, own=own)
         for attempt in lost:
             campaign = self.store.get_campaign(attempt.campaign_id)
             borrower = self.store.get_borrower(attempt.campaign_id, attempt.borrower_id)
@@ -127,6 +146,11 @@ class Scheduler:
     # -- the loop -------------------------------------------------------------------------------
     def tick(self) -> None:
         now = self.reactor.seconds()
+        if self._last_heartbeat is None or now - self._last_heartbeat >= self.node_timeout / 3:
+            try:
+                self.reap()
+            except Exception as exc:
+                log_event(log, "campaign.heartbeat_failed", logging.ERROR, error=repr(exc))
         for campaign in self.store.list_campaigns():
             try:
                 self._tick_campaign(campaign, now)
@@ -166,27 +190,39 @@ class Scheduler:
                 return
             if (campaign.id, borrower.borrower_id) in busy:
                 continue
-            self._try_dial(campaign, borrower, borrower.next_reason or "scheduled", now, trunk, limits)
+            self._try_dial(campaign, borrower, borrower.next_reason or "scheduled", now, trunk, limits, due_by=now)
 
     def strategy_for(self, campaign: Campaign, borrower: BorrowerState) -> Strategy:
         return self.strategies.get(campaign.strategy or borrower.strategy)
 
     def _try_dial(
         self, campaign: Campaign, borrower: BorrowerState, reason: str, now: float, trunk: str | None,
-        limits: list[tuple[str, int, float]],
+        limits: list[tuple[str, int, float]], *, due_by: float | None = None,
     ) -> DialStarted | Refusal:
+        """The gate, then the claim (`due_by`: the borrower must still be due then; None for a manual call)."""
         strategy = self.strategy_for(campaign, borrower)
         refusals: list[tuple[str, Refusal]] = []
         for contact in self.store.contacts(campaign.id, borrower.borrower_id):
-            refusal = self.gate.check(
-                borrower_id=borrower.borrower_id, phone=contact.phone, valid_contact=contact.valid,
-                timezone=borrower.timezone, campaign_timezone=campaign.timezone, strategy=strategy, now=now,
-                campaign_id=campaign.id, reason=reason,
-            )
+            def check(phone: str = contact.phone, valid: bool = contact.valid) -> Refusal | None:
+                return self.gate.check(
+                    borrower_id=borrower.borrower_id, phone=phone, valid_contact=valid,
+                    timezone=borrower.timezone, campaign_timezone=campaign.timezone, strategy=strategy, now=now,
+                    campaign_id=campaign.id, reason=reason,
+                )
+
+            refusal = check()
             if refusal is None:
+                attempt = self.dialer.new_attempt(campaign, borrower, contact.phone, trunk, reason)
+                claim = self.store.claim_attempt(attempt, check, due_by=due_by)  # committed before the INVITE
+                if claim.refusal is not None:  # a rival node's attempt, committed meanwhile, reached a cap
+                    refusals.append((contact.phone, claim.refusal))
+                    continue
+                if not claim.begun:
+                    log_event(log, "campaign.claim_lost", campaign=campaign.id, borrower=borrower.borrower_id)
+                    return Refusal(RULE_CLAIMED, "another call (on this node or another) has this borrower now")
                 self.pacer.take(limits, now)
                 keys = [key for key, _m, _r in limits]
-                attempt, done = self.dialer.place(campaign, borrower, contact.phone, trunk, reason)
+                done = self.dialer.start(campaign, borrower, attempt)
                 self._pending.add(done)
                 done.addBoth(self._dial_finished, campaign, attempt, keys, done)
                 return DialStarted(attempt.attempt_id, contact.phone, done)

@@ -1,24 +1,29 @@
-"""Campaign persistence: the `CampaignStore` interface and its embedded SQLite (WAL) implementation.
+"""Campaign persistence: the `CampaignStore` interface and `SqlStore`, its one implementation over SQL.
 
 Why this shape: the dialer writes an attempt and commits it *before* the INVITE leaves and completes
 it afterwards, so a crash (even kill -9) leaves either a completed attempt or a pending one that
 `mark_lost` keeps as lost on restart - and every stored attempt still counts against the caps.
-A server database can replace SQLite by implementing the same Protocol.
+
+`SqlStore` runs the same queries on SQLite (`SqliteStore`, embedded, one machine) and PostgreSQL
+(`PostgresStore`, shared by several `serve` nodes); what differs between the engines lives in
+`campaign.db`. With several nodes, `claim_attempt` is what keeps two of them from dialling one
+borrower, and `heartbeat` + `orphaned_attempts` let a live node close the attempts of a dead one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
+import socket
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from campaign.borrower_facts import BorrowerFact, Promise, active_promises, open_facts, record_call_facts
+from campaign.db import Connection, Database, PostgresDatabase, SqliteDatabase
 from campaign.migrations import MIGRATIONS
 from campaign.model import (
     BORROWER_ACTIVE,
@@ -32,8 +37,31 @@ from session.record import CallRecord
 
 if TYPE_CHECKING:  # followups -> compliance -> store: a runtime import would be circular
     from campaign.followups import FollowUp
+    from config.campaign_config import StoreSettings
 
 SECONDS_PER_DAY = 86400.0
+NODE_TIMEOUT_SECONDS = 30.0
+_CHUNK = 500  # ids per IN (...) list: well under SQLite's 32,766 parameters
+_BULK_ROWS = 1000  # an import this large refreshes the planner's statistics (campaign.db)
+T = TypeVar("T")
+
+
+def default_node_id() -> str:
+    """This machine's name: stable across restarts, so a restarted node closes its own pending attempts at once."""
+    return socket.gethostname() or "local"
+
+
+@dataclass(frozen=True)
+class Claim(Generic[T]):
+    """What `claim_attempt` did: `begun` (stored, dial now), else `taken` (another node or call has the
+    borrower, or it is no longer due) or `refused` (the recheck under the lock said no: `refusal`)."""
+
+    begun: bool
+    refusal: T | None = None
+
+    @property
+    def taken(self) -> bool:
+        return not self.begun and self.refusal is None
 
 
 class RetentionError(Exception):
@@ -67,6 +95,7 @@ class CampaignStore(Protocol):
     def due_borrowers(self, campaign_id: str, now: float, limit: int) -> list[BorrowerState]: ...
     def active_borrower_count(self, campaign_id: str) -> int: ...
     def contacts(self, campaign_id: str, borrower_id: str) -> list[Contact]: ...
+    def inbound_candidates(self, phone: str) -> list[BorrowerState]: ...
     def mark_contact_invalid(self, campaign_id: str, borrower_id: str, phone: str, reason: str) -> None: ...
     def count_attempts_to_borrower(self, borrower_id: str, since: float, until: float) -> int: ...
     def count_unanswered_to_number(self, phone: str, since: float, until: float) -> int: ...
@@ -79,6 +108,11 @@ class CampaignStore(Protocol):
         self, phone: str, borrower_id: str | None, campaign_id: str | None, reason: str, at: float
     ) -> None: ...
     def begin_attempt(self, attempt: AttemptStart) -> None: ...
+    def claim_attempt(
+        self, attempt: AttemptStart, recheck: Callable[[], T | None], *, due_by: float | None
+    ) -> Claim[T]: ...
+    def heartbeat(self, now: float) -> None: ...
+    def orphaned_attempts(self, now: float, node_timeout: float, *, own: bool = False) -> list[AttemptStart]: ...
     def complete_attempt(
         self, attempt_id: str, record: CallRecord, completed_at: float, follow_up: FollowUp | None = None
     ) -> None: ...
@@ -102,62 +136,57 @@ class CampaignStore(Protocol):
     def get_call(self, call_id: str) -> dict[str, Any]: ...
     def delete_call(self, call_id: str, now: float) -> None: ...
     def audit_log(self, campaign_id: str | None = None) -> list[dict[str, Any]]: ...
+    def reader(self) -> contextlib.AbstractContextManager[Connection]: ...
     def close(self) -> None: ...
 
 
-class SqliteStore:
-    """SQLite in WAL mode with synchronous=FULL: a committed attempt survives kill -9 and power loss."""
+class SqlStore:
+    """The store over one `campaign.db.Database`; every query is written once for both engines."""
 
-    def __init__(self, path: Path | str, retention_days: int = 730) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+    path: Path | None = None  # the SQLite file, None on a server database
+
+    def __init__(self, database: Database, retention_days: int = 730, node_id: str | None = None) -> None:
+        self.database = database
+        self.dialect = database.dialect
         self.retention_days = retention_days
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self.node_id = node_id or default_node_id()
+        self._db = database.connection
         self.schema_version = self._migrate()
 
     # -- plumbing -------------------------------------------------------------------------------
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> contextlib.AbstractContextManager[Connection]:
         """One transaction: everything inside commits together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        return self.database.transaction()
 
     def _migrate(self) -> int:
-        self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = self._db.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
-        current = row["v"] or 0
-        for version, script in MIGRATIONS:
-            if version <= current:
-                continue
-            with self._tx() as db:
-                for statement in script.split(";\n"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            current = version
+        with self.database.migration_lock():
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._db.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
+            current = row["v"] or 0
+            for migration in MIGRATIONS:
+                if migration.version <= current:
+                    continue
+                with self._tx() as db:
+                    for statement in migration.statements(self.dialect):
+                        db.execute(self.database.ddl(statement))
+                    db.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
+                current = migration.version
         return int(current)
 
     def close(self) -> None:
-        self._db.close()
+        self.database.close()
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> Connection:
         """For modules that own tables of their own (campaign.ledger); reads only, writes via `transaction`."""
         return self._db
 
-    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[Connection]:
         return self._tx()
+
+    def reader(self) -> contextlib.AbstractContextManager[Connection]:
+        """A read-only connection of its own, for work on another thread (an evidence package)."""
+        return self.database.reader()
 
     # -- borrower facts (across campaigns) --------------------------------------------------------
     def open_facts(self, borrower_id: str) -> list[BorrowerFact]:
@@ -214,55 +243,65 @@ class SqliteStore:
     def upsert_borrowers(
         self, campaign_id: str, rows: Sequence[ImportedBorrower], now: float
     ) -> tuple[int, int, int]:
-        """Insert new borrowers, merge known ones; all rows in one transaction. Returns (new, merged, same)."""
+        """Insert new borrowers, merge known ones; all rows in one transaction. Returns (new, merged, same).
+
+        Known rows and numbers are read in chunks and the writes sent with `executemany`: a server database
+        answers each statement over the network, and 10,000 rows one by one would hold the reactor for seconds.
+        """
         self.get_campaign(campaign_id)
         inserted = merged = unchanged = 0
+        fields = ("data", "timezone", "segment", "strategy", "script_set", "priority")
+        new_rows: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        new_contacts: list[tuple[Any, ...]] = []
         with self._tx() as db:
+            current: dict[str, tuple[Any, ...]] = {}
+            phones: dict[str, list[str]] = {}
+            ids = list(dict.fromkeys(row.borrower_id for row in rows))
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i:i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for r in db.execute(f"SELECT borrower_id, {', '.join(fields)} FROM borrowers WHERE campaign_id = ?"
+                                    f" AND borrower_id IN ({marks})", (campaign_id, *chunk)):
+                    current[r["borrower_id"]] = tuple(r[f] for f in fields)
+                for r in db.execute(f"SELECT borrower_id, phone FROM contacts WHERE campaign_id = ?"
+                                    f" AND borrower_id IN ({marks}) ORDER BY rank", (campaign_id, *chunk)):
+                    phones.setdefault(r["borrower_id"], []).append(r["phone"])
             for row in rows:
-                old = db.execute(
-                    "SELECT data, timezone, segment, strategy, script_set, priority FROM borrowers"
-                    " WHERE campaign_id = ? AND borrower_id = ?", (campaign_id, row.borrower_id),
-                ).fetchone()
                 data_json = json.dumps(row.data, ensure_ascii=False, sort_keys=True)
-                known_phones = {
-                    r["phone"] for r in db.execute(
-                        "SELECT phone FROM contacts WHERE campaign_id = ? AND borrower_id = ?",
-                        (campaign_id, row.borrower_id),
-                    )
-                }
-                new_phones = [p for p in row.phones if p not in known_phones]
+                values = (data_json, row.timezone, row.segment, row.strategy, row.script_set, row.priority)
+                known_phones = phones.setdefault(row.borrower_id, [])
+                new_phones = [p for p in dict.fromkeys(row.phones) if p not in known_phones]
+                old = current.get(row.borrower_id)
                 if old is None:
-                    db.execute(
-                        "INSERT INTO borrowers (campaign_id, borrower_id, data, timezone, segment, strategy,"
-                        " script_set,"
-                        " priority, status, next_due_at, next_reason, trunk_error_streak, attempts_total, imported_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,0,0,?)",
-                        (campaign_id, row.borrower_id, data_json, row.timezone, row.segment, row.strategy,
-                         row.script_set, row.priority, BORROWER_ACTIVE, now, "scheduled", now),
-                    )
+                    new_rows.append((campaign_id, row.borrower_id, *values, BORROWER_ACTIVE, now, "scheduled", now))
                     inserted += 1
+                elif old == values and not new_phones:
+                    unchanged += 1
+                    continue
                 else:
-                    same = (
-                        old["data"] == data_json and old["timezone"] == row.timezone and old["segment"] == row.segment
-                        and old["strategy"] == row.strategy and old["script_set"] == row.script_set
-                        and old["priority"] == row.priority and not new_phones
-                    )
-                    if same:
-                        unchanged += 1
-                        continue
-                    db.execute(
-                        "UPDATE borrowers SET data = ?, timezone = ?, segment = ?, strategy = ?, script_set = ?,"
-                        " priority = ? WHERE campaign_id = ? AND borrower_id = ?",
-                        (data_json, row.timezone, row.segment, row.strategy, row.script_set, row.priority,
-                         campaign_id, row.borrower_id),
-                    )
+                    updates.append((*values, campaign_id, row.borrower_id))
                     merged += 1
+                current[row.borrower_id] = values
                 start = len(known_phones)
-                for offset, phone in enumerate(new_phones):
-                    db.execute(
-                        "INSERT INTO contacts (campaign_id, borrower_id, phone, rank, valid) VALUES (?,?,?,?,1)",
-                        (campaign_id, row.borrower_id, phone, start + offset),
-                    )
+                new_contacts.extend((campaign_id, row.borrower_id, phone, start + offset)
+                                    for offset, phone in enumerate(new_phones))
+                known_phones.extend(new_phones)
+            if new_rows:
+                db.executemany(
+                    "INSERT INTO borrowers (campaign_id, borrower_id, data, timezone, segment, strategy, script_set,"
+                    " priority, status, next_due_at, next_reason, trunk_error_streak, attempts_total, imported_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,0,0,?)", new_rows)
+            if updates:
+                db.executemany(
+                    "UPDATE borrowers SET data = ?, timezone = ?, segment = ?, strategy = ?, script_set = ?,"
+                    " priority = ? WHERE campaign_id = ? AND borrower_id = ?", updates)
+            if new_contacts:
+                db.executemany(
+                    "INSERT INTO contacts (campaign_id, borrower_id, phone, rank, valid) VALUES (?,?,?,?,1)",
+                    new_contacts)
+        if len(new_rows) + len(updates) >= _BULK_ROWS:
+            self.database.refresh_statistics(("borrowers", "contacts"))
         return inserted, merged, unchanged
 
     def get_borrower(self, campaign_id: str, borrower_id: str) -> BorrowerState:
@@ -290,7 +329,7 @@ class SqliteStore:
             where.append("status = ?")
             args.append(status)
         if search:
-            where.append("instr(borrower_id, ?) > 0")
+            where.append("replace(borrower_id, ?, '') <> borrower_id")  # contains, case-sensitive, both engines
             args.append(search)
         condition = " AND ".join(where)
         total = self._db.execute(f"SELECT COUNT(*) FROM borrowers WHERE {condition}", args).fetchone()[0]
@@ -320,6 +359,22 @@ class SqliteStore:
         ).fetchone()
         return int(row["n"])
 
+    def inbound_candidates(self, phone: str) -> list[BorrowerState]:
+        """Borrowers a caller from `phone` (E.164) may be, across every campaign not finished (issue 14).
+
+        Only valid contacts: a number marked wrong for a borrower does not identify them. Active
+        borrowers first, then the newest campaign; plain SQL that SQLite and PostgreSQL both accept.
+        """
+        rows = self._db.execute(
+            "SELECT b.* FROM contacts k"
+            " JOIN borrowers b ON b.campaign_id = k.campaign_id AND b.borrower_id = k.borrower_id"
+            " JOIN campaigns c ON c.id = k.campaign_id"
+            " WHERE k.phone = ? AND k.valid = 1 AND c.state <> 'finished'"
+            " ORDER BY CASE WHEN b.status = ? THEN 0 ELSE 1 END, c.created_at DESC, b.campaign_id, b.borrower_id",
+            (phone, BORROWER_ACTIVE),
+        )
+        return [_borrower(r) for r in rows]
+
     def contacts(self, campaign_id: str, borrower_id: str) -> list[Contact]:
         rows = self._db.execute(
             "SELECT phone, valid FROM contacts WHERE campaign_id = ? AND borrower_id = ? ORDER BY rank",
@@ -348,9 +403,13 @@ class SqliteStore:
 
     # -- compliance counters --------------------------------------------------------------------
     def count_attempts_to_borrower(self, borrower_id: str, since: float, until: float) -> int:
-        """All attempts, any campaign, pending and lost ones included: an unknown result still counts."""
+        """All outbound attempts, any campaign, pending and lost ones included: an unknown result still counts.
+
+        Calls the borrower made to us (direction 'inbound') are not attempts to reach them (C2/C3).
+        """
         row = self._db.execute(
-            "SELECT COUNT(*) AS n FROM attempts WHERE borrower_id = ? AND started_at >= ? AND started_at < ?",
+            "SELECT COUNT(*) AS n FROM attempts WHERE borrower_id = ? AND started_at >= ? AND started_at < ?"
+            " AND direction = 'outbound'",
             (borrower_id, since, until),
         ).fetchone()
         return int(row["n"])
@@ -359,7 +418,7 @@ class SqliteStore:
         """Attempts to a number that were not answered; pending/lost ones count as unanswered (stricter)."""
         row = self._db.execute(
             "SELECT COUNT(*) AS n FROM attempts WHERE phone = ? AND started_at >= ? AND started_at < ?"
-            " AND COALESCE(disposition, '') != 'answered'",
+            " AND COALESCE(disposition, '') != 'answered' AND direction = 'outbound'",
             (phone, since, until),
         ).fetchone()
         return int(row["n"])
@@ -372,25 +431,77 @@ class SqliteStore:
     ) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR IGNORE INTO opt_outs (phone, borrower_id, campaign_id, reason, created_at)"
-                " VALUES (?,?,?,?,?)",
+                "INSERT INTO opt_outs (phone, borrower_id, campaign_id, reason, created_at)"
+                " VALUES (?,?,?,?,?) ON CONFLICT (phone) DO NOTHING",
                 (phone, borrower_id, campaign_id, reason, at),
             )
 
     # -- attempts and calls ---------------------------------------------------------------------
     def begin_attempt(self, attempt: AttemptStart) -> None:
+        """Commit the attempt (before its INVITE, or before an inbound call is answered); the borrower is
+        not due while the call lasts. Only outbound attempts use up `max_attempts_total`."""
+        with self._tx() as db:
+            self._insert_attempt(db, attempt)
+
+    def _insert_attempt(self, db: Connection, attempt: AttemptStart) -> None:
+        if attempt.direction not in ("outbound", "inbound"):
+            raise ValueError(f"attempt direction must be 'outbound' or 'inbound', not {attempt.direction!r}")
+        db.execute(
+            "INSERT INTO attempts (id, campaign_id, borrower_id, phone, trunk, reason, started_at, state, node_id,"
+            " direction) VALUES (?,?,?,?,?,?,?,'pending',?,?)",
+            (attempt.attempt_id, attempt.campaign_id, attempt.borrower_id, attempt.phone, attempt.trunk,
+             attempt.reason, attempt.started_at, self.node_id, attempt.direction),
+        )
+        db.execute(
+            "UPDATE borrowers SET attempts_total = attempts_total + ?, next_due_at = NULL, next_reason = 'in_call'"
+            " WHERE campaign_id = ? AND borrower_id = ?",
+            (1 if attempt.direction == "outbound" else 0, attempt.campaign_id, attempt.borrower_id),
+        )
+
+    def claim_attempt(
+        self, attempt: AttemptStart, recheck: Callable[[], T | None], *, due_by: float | None
+    ) -> Claim[T]:
+        """Begin `attempt` only if this node wins the borrower: one transaction that two nodes cannot both win.
+
+        Under the engine's claim lock (campaign.db `lock_claim`) the borrower must still be active, due
+        by `due_by` (None: a manual call, any time) and without a pending attempt; then `recheck` runs
+        the compliance gate again, its C2/C3 counts now including every attempt a rival committed.
+        `recheck` reads through this store, on the same connection, so inside the transaction.
+        """
+        with self._tx() as db:
+            if not self.database.lock_claim(db, attempt.campaign_id, attempt.borrower_id, attempt.phone, due_by,
+                                            BORROWER_ACTIVE):
+                return Claim(begun=False)
+            refusal = recheck()
+            if refusal is not None:
+                return Claim(begun=False, refusal=refusal)
+            self._insert_attempt(db, attempt)
+        return Claim(begun=True)
+
+    # -- nodes ----------------------------------------------------------------------------------
+    def heartbeat(self, now: float) -> None:
+        """This node is alive at `now` (its clock): another node closes its pending attempts only after silence."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO attempts (id, campaign_id, borrower_id, phone, trunk, reason, started_at, state)"
-                " VALUES (?,?,?,?,?,?,?,'pending')",
-                (attempt.attempt_id, attempt.campaign_id, attempt.borrower_id, attempt.phone, attempt.trunk,
-                 attempt.reason, attempt.started_at),
+                "INSERT INTO nodes (node_id, started_at, heartbeat_at) VALUES (?,?,?)"
+                " ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                (self.node_id, now, now),
             )
-            db.execute(
-                "UPDATE borrowers SET attempts_total = attempts_total + 1, next_due_at = NULL, next_reason = 'in_call'"
-                " WHERE campaign_id = ? AND borrower_id = ?",
-                (attempt.campaign_id, attempt.borrower_id),
-            )
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute("SELECT * FROM nodes ORDER BY node_id")]
+
+    def orphaned_attempts(self, now: float, node_timeout: float, *, own: bool = False) -> list[AttemptStart]:
+        """Pending attempts of other nodes silent since `now - node_timeout` (or never seen); with `own`
+        (at start-up) also this node's from before its restart and those begun before nodes were recorded."""
+        mine = " OR a.node_id IS NULL OR a.node_id = ?" if own else ""
+        rows = self._db.execute(
+            "SELECT a.* FROM attempts a LEFT JOIN nodes n ON n.node_id = a.node_id WHERE a.state = 'pending'"
+            f" AND ((a.node_id <> ? AND (n.node_id IS NULL OR n.heartbeat_at < ?)){mine})"
+            " ORDER BY a.started_at, a.id",
+            (self.node_id, now - node_timeout, *((self.node_id,) if own else ())),
+        )
+        return [_attempt(r) for r in rows]
 
     def complete_attempt(
         self, attempt_id: str, record: CallRecord, completed_at: float, follow_up: FollowUp | None = None
@@ -442,13 +553,14 @@ class SqliteStore:
 
     @staticmethod
     def _apply_follow_up(
-        db: sqlite3.Connection, attempt: sqlite3.Row, record: CallRecord, plan: FollowUp, at: float
+        db: Connection, attempt: Any, record: CallRecord, plan: FollowUp, at: float
     ) -> None:
         key = (attempt["campaign_id"], attempt["borrower_id"])
         if plan.opt_out_phone:
             db.execute(
-                "INSERT OR IGNORE INTO opt_outs (phone, borrower_id, campaign_id, reason, created_at)"
-                " VALUES (?,?,?,?,?)", (attempt["phone"], key[1], key[0], "borrower asked", at),
+                "INSERT INTO opt_outs (phone, borrower_id, campaign_id, reason, created_at)"
+                " VALUES (?,?,?,?,?) ON CONFLICT (phone) DO NOTHING",
+                (attempt["phone"], key[1], key[0], "borrower asked", at),
             )
         if plan.invalidate_phone:
             db.execute(
@@ -469,13 +581,13 @@ class SqliteStore:
         `disposition` says why when known (`worker_lost`: its call worker died); anything but `answered`
         counts as unanswered for C2, as before.
         """
-        with self._tx() as db:
-            row = db.execute("SELECT campaign_id, borrower_id FROM attempts WHERE id = ? AND state = 'pending'",
-                             (attempt_id,)).fetchone()
+        with self._tx() as db:  # the state check in the UPDATE: two nodes closing one attempt close it once
+            row = db.execute(
+                "UPDATE attempts SET state = 'lost', disposition = ?, completed_at = ? WHERE id = ?"
+                " AND state = 'pending' RETURNING campaign_id, borrower_id",
+                (disposition if disposition != "answered" else "unknown", now, attempt_id)).fetchone()
             if row is None:
                 return
-            db.execute("UPDATE attempts SET state = 'lost', disposition = ?, completed_at = ? WHERE id = ?",
-                       (disposition if disposition != "answered" else "unknown", now, attempt_id))
             db.execute(
                 "UPDATE borrowers SET next_due_at = ?, next_reason = 'retry' WHERE campaign_id = ? AND borrower_id = ?"
                 " AND status = ? AND next_due_at IS NULL",
@@ -495,7 +607,8 @@ class SqliteStore:
                 return False
             db.execute("DELETE FROM attempts WHERE id = ?", (attempt_id,))
             key = (row["campaign_id"], row["borrower_id"])
-            db.execute("UPDATE borrowers SET attempts_total = MAX(0, attempts_total - 1)"
+            db.execute("UPDATE borrowers SET attempts_total = CASE WHEN attempts_total > 0 THEN attempts_total - 1"
+                       " ELSE 0 END"
                        " WHERE campaign_id = ? AND borrower_id = ?", key)
             db.execute(
                 "UPDATE borrowers SET next_due_at = ?, next_reason = ?"
@@ -506,23 +619,20 @@ class SqliteStore:
 
     def pending_attempts(self) -> list[AttemptStart]:
         rows = self._db.execute("SELECT * FROM attempts WHERE state = 'pending' ORDER BY started_at")
-        return [
-            AttemptStart(r["id"], r["campaign_id"], r["borrower_id"], r["phone"], r["trunk"], r["reason"],
-                         r["started_at"])
-            for r in rows
-        ]
+        return [_attempt(r) for r in rows]
 
     def active_attempt_counts(
         self, campaign_id: str, timezone: str | None, since: float, until: float
     ) -> list[tuple[str | None, int]]:
         """(strategy, attempts in [since, until)) per active borrower of one zone that has any, over every
         campaign as C3 counts them."""
+        zone = "w.timezone IS NULL" if timezone is None else "w.timezone = ?"  # both indexable, unlike IS ?
         rows = self._db.execute(
             "SELECT w.strategy, a.n FROM (SELECT borrower_id, COUNT(*) AS n FROM attempts"
-            " WHERE started_at >= ? AND started_at < ? GROUP BY borrower_id) a"
+            " WHERE started_at >= ? AND started_at < ? AND direction = 'outbound' GROUP BY borrower_id) a"
             " JOIN borrowers w ON w.campaign_id = ? AND w.borrower_id = a.borrower_id"
-            " WHERE w.status = ? AND w.timezone IS ?",
-            (since, until, campaign_id, BORROWER_ACTIVE, timezone),
+            f" WHERE w.status = ? AND {zone}",
+            (since, until, campaign_id, BORROWER_ACTIVE, *(() if timezone is None else (timezone,))),
         ).fetchall()
         return [(r[0], int(r[1])) for r in rows]
 
@@ -599,7 +709,8 @@ class SqliteStore:
         """
         self.get_campaign(campaign_id)
         q = self._db.execute
-        done = q("SELECT COUNT(*) AS n, COALESCE(SUM(disposition = 'answered'), 0) AS answered,"
+        done = q("SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN disposition = 'answered' THEN 1 ELSE 0 END), 0)"
+                 " AS answered,"
                  " COUNT(DISTINCT borrower_id) AS dialled FROM attempts WHERE campaign_id = ? AND state != 'pending'",
                  (campaign_id,)).fetchone()
         reached = q("SELECT COUNT(DISTINCT borrower_id) AS n FROM outcomes WHERE campaign_id = ? AND disposition"
@@ -659,6 +770,29 @@ class SqliteStore:
             Path(call["recording"]).unlink(missing_ok=True)
 
 
+class SqliteStore(SqlStore):
+    """The embedded store of one machine: SQLite in WAL mode (campaign.db.SqliteDatabase)."""
+
+    def __init__(self, path: Path | str, retention_days: int = 730, node_id: str | None = None) -> None:
+        self.path = Path(path)
+        super().__init__(SqliteDatabase(path), retention_days, node_id)
+
+
+class PostgresStore(SqlStore):
+    """The store shared by several `serve` nodes: PostgreSQL over psycopg 3 (campaign.db.PostgresDatabase)."""
+
+    def __init__(self, url: str, retention_days: int = 730, node_id: str | None = None) -> None:
+        self.url = url
+        super().__init__(PostgresDatabase(url), retention_days, node_id)
+
+
+def open_store(settings: StoreSettings) -> SqlStore:
+    """The store `[store]` names: PostgreSQL when `url` is set, else the SQLite file at `path`."""
+    if settings.url is not None:
+        return PostgresStore(settings.url, settings.retention_days, settings.node_id)
+    return SqliteStore(settings.path, settings.retention_days, settings.node_id)
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
@@ -671,7 +805,12 @@ def _text_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _campaign(row: sqlite3.Row) -> Campaign:
+def _attempt(r: Any) -> AttemptStart:
+    return AttemptStart(r["id"], r["campaign_id"], r["borrower_id"], r["phone"], r["trunk"], r["reason"],
+                        r["started_at"], r["direction"])
+
+
+def _campaign(row: Any) -> Campaign:
     return Campaign(
         id=row["id"], name=row["name"], state=row["state"], strategy=row["strategy"], timezone=row["timezone"],
         trunk=row["trunk"], caller_id=row["caller_id"], max_concurrent_calls=row["max_concurrent_calls"],
@@ -680,7 +819,7 @@ def _campaign(row: sqlite3.Row) -> Campaign:
     )
 
 
-def _borrower(row: sqlite3.Row) -> BorrowerState:
+def _borrower(row: Any) -> BorrowerState:
     return BorrowerState(
         campaign_id=row["campaign_id"], borrower_id=row["borrower_id"], data=json.loads(row["data"]),
         timezone=row["timezone"], segment=row["segment"], strategy=row["strategy"], script_set=row["script_set"],

@@ -44,14 +44,18 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
     if not args.borrower_id or args.output is None:
         print("error: give BORROWER_ID and -o FILE.zip (or --verify FILE.zip)", file=err)
         return 2
-    from campaign.store import SqliteStore
+    import dataclasses
+
+    from campaign.store import open_store
     from config.server_config import load_server_config
 
-    path = args.store or load_server_config(args.config).store.path
-    if not Path(path).is_file():
-        print(f"error: no store at {path}", file=err)
+    settings = load_server_config(args.config).store
+    if args.store is not None:
+        settings = dataclasses.replace(settings, path=Path(args.store), url=None)
+    if settings.url is None and not settings.path.is_file():
+        print(f"error: no store at {settings.path}", file=err)
         return 2
-    store = SqliteStore(path)
+    store = open_store(settings)
     try:
         digest, count = write_package(store, args.borrower_id, args.output, "cli", time.time())
     except EvidenceError as exc:

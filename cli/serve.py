@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_SERVER_TOML, help="server.toml (default: %(default)s)")
     parser.add_argument("--http-port", type=int, default=None, help="override [http] port (0 = any free port)")
     parser.add_argument("--sip-port", type=int, default=None, help="override [sip] port (0 = any free port)")
-    parser.add_argument("--store", type=Path, default=None, help="override [store] path")
+    parser.add_argument("--store", type=Path, default=None, help="use this SQLite file as the store")
     parser.add_argument(
         "--workers", type=int, default=None, metavar="N",
         help="call-worker processes (override [workers] count); 0 = calls in this process (one pjsua2, 4 calls)",
@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sip_port is not None:
         config = dataclasses.replace(config, sip=dataclasses.replace(config.sip, port=args.sip_port))
     if args.store is not None:
-        config = dataclasses.replace(config, store=dataclasses.replace(config.store, path=args.store))
+        config = dataclasses.replace(config, store=dataclasses.replace(config.store, path=args.store, url=None))
     configure_logging(config.logging.level, config.logging.format)
     if not config.http.tokens:
         print("warning: [http] tokens is empty, so every API request will be refused (401)", file=sys.stderr)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from config.toml_reader import Table, load_toml
@@ -125,8 +126,27 @@ class HttpSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
+    """`path`: the embedded SQLite file (one machine); `url`: a PostgreSQL server shared by several nodes."""
+
     path: Path = Path("var/campaigns.sqlite3")
     retention_days: int = LEGAL_MIN_RETENTION_DAYS
+    url: str | None = None
+    node_id: str | None = None  # None: the host name (stable across restarts)
+    node_timeout: float = 30.0  # a node silent this long has its pending attempts closed as lost by another
+
+
+def postgres_url_problem(url: str) -> str | None:
+    """Why `url` is no PostgreSQL address libpq can use (postgresql://USER@HOST[:PORT]/DATABASE), or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return f"a postgresql://USER@HOST/DATABASE URL, not scheme {parts.scheme or '(none)'!r}"
+    if not parts.path.strip("/"):
+        return "a URL that names the database (postgresql://USER@HOST/DATABASE)"
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return "a URL whose port is a number from 1 to 65535"
+    return None
 
 
 def parse_campaign(t: Table) -> CampaignSettings:
@@ -183,11 +203,24 @@ def parse_http(t: Table) -> HttpSettings:
 
 
 def parse_store(t: Table) -> StoreSettings:
-    t.reject_unknown(["path", "retention_days"])
+    t.reject_unknown(["path", "url", "retention_days", "node_id", "node_timeout"])
     d = StoreSettings()
+    url = t.string("url", None)
+    if url is not None:
+        if "path" in t:
+            raise t.error("url", "either path (SQLite) or url (PostgreSQL), not both", "both set")
+        problem = postgres_url_problem(url)
+        if problem is not None:
+            raise t.error("url", problem, "a malformed URL")  # the URL itself may hold a password: not echoed
+    node_id = t.string("node_id", None)
+    if node_id is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", node_id):
+        raise t.error("node_id", "1-64 letters, digits, '.', '_' or '-'", node_id)
     return StoreSettings(
         path=Path(t.string("path", str(d.path))),
         retention_days=t.integer("retention_days", d.retention_days, min=LEGAL_MIN_RETENTION_DAYS),
+        url=url,
+        node_id=node_id,
+        node_timeout=t.number("node_timeout", d.node_timeout, min=2, max=3600),
     )
 
 

@@ -7,6 +7,7 @@ shape of `server.toml`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,10 +63,18 @@ class TrunkSettings:
     calls_per_second: float = 5.0
     register_expires_s: int = 300
     agent_uri: str | None = None  # where blind transfers to a human go
+    # The carrier's SIP domain (host or host:port) for the request-URI and From when `proxy` is an
+    # outbound proxy in front of the carrier (Kamailio, docs/deploy.md); None: the proxy's host:port.
+    domain: str | None = None
 
     @property
     def registers(self) -> bool:
         return self.registrar is not None
+
+    @property
+    def uri_host(self) -> str:
+        """host[:port] of the request-URI and From of calls through this trunk."""
+        return self.domain or self.proxy.split(":", 1)[1].split(";", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -176,8 +185,11 @@ def _calls(t: Table) -> CallSettings:
 
 _TRUNK_KEYS = [
     "name", "proxy", "registrar", "username", "password", "realm", "caller_id",
-    "max_concurrent_calls", "calls_per_second", "register_expires_s", "agent_uri",
+    "max_concurrent_calls", "calls_per_second", "register_expires_s", "agent_uri", "domain",
 ]
+
+# host or host:port, IPv6 in brackets: what may follow the "@" of sip:number@domain.
+_SIP_HOSTPORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?")
 
 
 # The pjsua2-python wheel is compiled with PJSUA_MAX_ACC = 8 accounts per endpoint: one per trunk, plus the
@@ -199,6 +211,12 @@ def _trunks(root: Table) -> tuple[TrunkSettings, ...]:
         if not proxy.startswith(("sip:", "sips:")):
             raise t.error("proxy", "a SIP URI such as 'sip:203.0.113.5:5060'", proxy)
         registrar = t.string("registrar", None)
+        domain = t.string("domain", None)
+        if domain is not None:
+            match = _SIP_HOSTPORT.fullmatch(domain)
+            if match is None or not 0 < int(match.group(2) or 5060) < 65536:
+                raise t.error("domain", "the carrier's host or host:port, such as '203.0.113.5:5060' "
+                                        "(no scheme, user or parameters)", domain)
         username = t.string("username", None)
         password = t.string("password", None)
         if registrar is not None and (not username or password is None):
@@ -216,6 +234,7 @@ def _trunks(root: Table) -> tuple[TrunkSettings, ...]:
                 calls_per_second=t.number("calls_per_second", 5.0, min=0.1, max=200),
                 register_expires_s=t.integer("register_expires_s", 300, min=60, max=86400),
                 agent_uri=t.string("agent_uri", None),
+                domain=domain,
             )
         )
     return tuple(trunks)

@@ -73,6 +73,7 @@ class CallRecord:
     likely_machine: bool = False
     recognizer: str = "vosk"  # which recognizer heard the borrower ("sim" runs must say so)
     dtmf: str = ""
+    direction: str = "outbound"  # "inbound": the borrower called our caller ID (issue 14)
 
     @property
     def duration_s(self) -> float:

@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
+from pg_cluster import pg_cluster, pg_url  # noqa: E402  (PostgreSQL for the store suite, session-wide)
 from shared_runs import demo_run  # noqa: E402  (a session fixture, registered here for every test folder)
 
-__all__ = ["demo_run"]
+__all__ = ["demo_run", "pg_cluster", "pg_url"]

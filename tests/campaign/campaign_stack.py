@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from campaign_fakes import FakePlacer, FakeRunner, at_local
 from twisted.internet.task import Clock
 
@@ -13,7 +14,7 @@ from campaign.dialer import Dialer
 from campaign.ledger import PromiseLedger
 from campaign.scheduler import Scheduler
 from campaign.service import CampaignService
-from campaign.store import SqliteStore
+from campaign.store import PostgresStore, SqliteStore, SqlStore
 from config.campaign_config import CampaignSettings, PromiseSettings, StrategyBook, load_strategies
 from config.server_config import TrunkSettings
 from dialogue.segments import load_segments
@@ -23,7 +24,7 @@ from telemetry.metrics import Registry
 @dataclass
 class Stack:
     clock: Clock
-    store: SqliteStore
+    store: SqlStore
     placer: FakePlacer
     runner: FakeRunner
     dialer: Dialer
@@ -34,12 +35,12 @@ class Stack:
 
 
 def build_stack(
-    db: Path, *, start: float | None = None, strategies: StrategyBook | None = None,
+    db: Path | SqlStore, *, start: float | None = None, strategies: StrategyBook | None = None,
     trunks: tuple[TrunkSettings, ...] = (), settings: CampaignSettings | None = None, slots: int | None = None,
 ) -> Stack:
     clock = Clock()
     clock.advance(start if start is not None else at_local(2026, 11, 30, 10, 0))
-    store = SqliteStore(db)
+    store = db if isinstance(db, SqlStore) else SqliteStore(db)
     book = strategies or load_strategies()
     segments = None if strategies is not None else load_segments(strategies=frozenset(book.strategies))
     metrics = Registry()
@@ -55,3 +56,17 @@ def build_stack(
 
 
 StackFactory = Callable[..., Stack]
+
+
+def reopen(store: SqlStore) -> SqlStore:
+    """A second store on the same database (a restarted process, or another node), same engine."""
+    if isinstance(store, PostgresStore):
+        return PostgresStore(store.url, node_id=store.node_id)
+    assert store.path is not None
+    return SqliteStore(store.path, node_id=store.node_id)
+
+
+@pytest.fixture(params=["sqlite", "postgres"], name="store_engine")
+def both_engines(request: pytest.FixtureRequest) -> str:
+    """Import into a test module to run its stacks on SQLite and on PostgreSQL."""
+    return str(request.param)

@@ -6,12 +6,14 @@ import logging
 
 import pytest
 from campaign_fakes import at_local, borrower_row, run_for
-from campaign_stack import Stack, StackFactory
+from campaign_stack import Stack, StackFactory, both_engines
 
 from campaign.allocation_store import RULE_ALLOCATED_AWAY, AllocationRun
 from config.allocation_config import load_allocation
 from dialogue.segments import load_segments
 from telemetry.logging import masked_fields
+
+__all__ = ["both_engines"]  # every stack of this module runs on SQLite and PostgreSQL
 
 
 def _run(s: Stack) -> AllocationRun:

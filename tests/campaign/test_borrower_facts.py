@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from campaign_fakes import at_local, borrower_row, run_for
-from campaign_stack import Stack, StackFactory
+from campaign_stack import Stack, StackFactory, both_engines
+
+__all__ = ["both_engines"]  # every stack of this module runs on SQLite and PostgreSQL
 
 
 def _two_campaigns(s: Stack, outcome: dict[str, Any]) -> tuple[str, str]:

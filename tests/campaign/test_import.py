@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 from campaign_fakes import borrower_row
-from campaign_stack import StackFactory
+from campaign_stack import StackFactory, both_engines
 
 HEADER = ("id,name,gender,phone,amount_due,overdue_days,due_date,product,creditor,risk_score,value_tier,timezone,"
           "alt_phones")
+
+__all__ = ["both_engines"]  # every stack of this module runs on SQLite and PostgreSQL
 
 
 def _csv_line(i: int, phone: str = "", amount: str = "3200", alt: str = "") -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from campaign_fakes import borrower_row, run_for
-from campaign_stack import StackFactory
+from campaign_stack import StackFactory, both_engines
 
 from campaign.service import CampaignStateError
+
+__all__ = ["both_engines"]  # every stack of this module runs on SQLite and PostgreSQL
 
 
 def test_starting_an_empty_campaign_leaves_it_draft_and_startable(stack_factory: StackFactory) -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from campaign_fakes import at_local, borrower_row, run_for
-from campaign_stack import Stack, StackFactory
+from campaign_stack import Stack, StackFactory, both_engines
 
 PROMISE = {"disposition": "promise_to_pay", "ptp_date": "2026-12-02", "ptp_amount": 1500.0}
+
+__all__ = ["both_engines"]  # every stack of this module runs on SQLite and PostgreSQL
 
 
 def _promised(s: Stack, *outcomes: dict[str, Any], strategy: str | None = None) -> str:
@@ -224,11 +226,10 @@ def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
     db = tmp_path / "old.sqlite3"
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for version, script in MIGRATIONS[:2]:
-        for statement in script.split(";\n"):
-            if statement.strip():
-                con.execute(statement)
-        con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    for migration in MIGRATIONS[:2]:
+        for statement in migration.statements("sqlite"):
+            con.execute(statement)
+        con.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
     con.execute("INSERT INTO opt_outs (phone, reason, created_at) VALUES ('+8613800000000', 'asked', 1)")
     con.execute("INSERT INTO campaigns (id, name, state, timezone, max_concurrent_calls, calls_per_second,"
                 " created_at) VALUES ('c1', 'old', 'running', 'Asia/Shanghai', 1, 1, 0)")
@@ -246,7 +247,7 @@ def test_an_old_store_is_upgraded_to_schema_3_in_place(tmp_path: Path) -> None:
     con.close()
     store = SqliteStore(db)
     try:
-        assert store.schema_version == MIGRATIONS[-1][0]  # 3, or later when newer migrations land
+        assert store.schema_version == MIGRATIONS[-1].version  # 3, or later when newer migrations land
         assert store.is_opted_out("+8613800000000")
         (pending,) = store.active_promises("B001")  # the older promise is superseded by the later one
         assert (pending.call_id, pending.amount, pending.promised_date.isoformat()) == ("k2", 3200.0, "1970-01-08")

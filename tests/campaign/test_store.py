@@ -1,4 +1,4 @@
-"""SQLite store: migrations, retention (C10), crash recovery of pending attempts."""
+"""The store on SQLite and PostgreSQL: migrations, retention (C10), crash recovery of pending attempts."""
 
 from __future__ import annotations
 
@@ -7,23 +7,25 @@ from pathlib import Path
 
 import pytest
 from campaign_fakes import borrower_row, run_for
-from campaign_stack import StackFactory
+from campaign_stack import StackFactory, both_engines, reopen
 
 from campaign.migrations import MIGRATIONS
 from campaign.model import AttemptStart
-from campaign.store import RetentionError, SqliteStore
+from campaign.store import RetentionError, SqliteStore, SqlStore
+
+__all__ = ["both_engines"]  # every stack of this module runs on SQLite and PostgreSQL
 
 
 def test_schema_is_versioned_and_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
     """A new database gets the latest version in WAL mode; reopening keeps one row per version."""
     store = SqliteStore(tmp_path / "s.db")
-    assert store.schema_version == MIGRATIONS[-1][0]
+    assert store.schema_version == MIGRATIONS[-1].version
     store.close()
     store = SqliteStore(tmp_path / "s.db")
     store.close()
     db = sqlite3.connect(tmp_path / "s.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert [r[0] for r in db.execute("SELECT version FROM schema_version")] == [v for v, _ in MIGRATIONS]
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version")] == [m.version for m in MIGRATIONS]
 
 
 def test_deleting_a_young_call_is_refused(stack_factory: StackFactory) -> None:
@@ -49,11 +51,10 @@ def test_pending_attempt_survives_restart_and_still_counts(stack_factory: StackF
     s.service.import_records(c.id, [borrower_row(1)])
     now = s.clock.seconds()
     s.store.begin_attempt(AttemptStart("att-x", c.id, "B001", "+8613800130001", None, "scheduled", now))
-    path = s.store.path
     s.store.close()  # the process dies here: nothing else is written
     s2 = stack_factory()
     s2.store.close()
-    s2.store = SqliteStore(path)
+    s2.store = reopen(s.store)
     s2.scheduler.store = s2.store
     s2.scheduler.gate.store = s2.store
     s2.clock.advance(now - s2.clock.seconds() + 5)
@@ -76,7 +77,7 @@ def test_result_and_follow_up_are_written_together(stack_factory: StackFactory,
     def broken(*args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(SqliteStore, "_apply_follow_up", staticmethod(broken))
+    monkeypatch.setattr(SqlStore, "_apply_follow_up", staticmethod(broken))
     s.scheduler.start()
     s.service.start(c.id)
     run_for(s.clock, 60)
@@ -101,7 +102,7 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, monkeypatch: 
     old.close()
     monkeypatch.undo()
     new = SqliteStore(tmp_path / "old.db")
-    assert new.schema_version == MIGRATIONS[-1][0] >= 2
+    assert new.schema_version == MIGRATIONS[-1].version >= 2
     assert [a["actor"] for a in new.audit_log()] == ["op"]
     names = {r[0] for r in new._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"attempts_by_time", "borrowers_active_groups"} <= names
