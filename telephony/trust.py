@@ -40,27 +40,37 @@ def source_ip(address: str) -> str:
 class TrustedSources:
     """The set of IPs a call-starting request may come from (trunk proxies and registrars)."""
 
-    def __init__(self, ips: Iterable[str]) -> None:
+    def __init__(self, ips: Iterable[str], trunks_by_ip: dict[str, str] | None = None) -> None:
         self.ips = frozenset(str(ipaddress.ip_address(ip)) for ip in ips)
+        self._trunks = dict(trunks_by_ip or {})  # ip -> the first configured trunk sending from it
 
     @classmethod
     def of_trunks(cls, trunks: Iterable[TrunkSettings], extra_hosts: Iterable[str] = ()) -> TrustedSources:
         """Resolve every trunk's proxy and registrar host (blocking DNS: call at start-up only)."""
-        hosts = set(extra_hosts)
+        owners: dict[str, str | None] = dict.fromkeys(extra_hosts)
         for trunk in trunks:
-            hosts.add(uri_host(trunk.proxy))
-            if trunk.registrar:
-                hosts.add(uri_host(trunk.registrar))
+            for host in (uri_host(trunk.proxy), uri_host(trunk.registrar) if trunk.registrar else None):
+                if host is not None and owners.get(host) is None:
+                    owners[host] = trunk.name
         ips: set[str] = set()
-        for host in hosts:
+        by_ip: dict[str, str] = {}
+        for host, owner in owners.items():
             try:
-                ips.update(str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_UDP))
+                found = {str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_UDP)}
             except OSError:
                 continue  # an unresolvable trunk host trusts nobody; dialing through it fails loudly anyway
-        return cls(ips)
+            ips.update(found)
+            for ip in found:
+                if owner is not None:
+                    by_ip.setdefault(str(ipaddress.ip_address(ip)), owner)
+        return cls(ips, by_ip)
 
     def allows(self, src_address: str) -> bool:
         return source_ip(src_address) in self.ips
+
+    def trunk_of(self, src_address: str) -> str | None:
+        """The trunk a request from this address came through (the first configured one on that IP)."""
+        return self._trunks.get(source_ip(src_address))
 
 
 class Clock(Protocol):

@@ -52,3 +52,18 @@ def test_json_lines_stay_valid_with_long_numbers() -> None:
     record = json.loads(stream.getvalue())
     assert record["ms"] == 12.3456789 and record["count"] == 12345678
     assert "13800131234" not in stream.getvalue()
+
+
+def test_mask_stream_masks_another_programs_log_lines() -> None:
+    """Kamailio's stderr through `python -m telemetry.mask_stream`: numbers masked, bytes that are not UTF-8 survive."""
+    import subprocess
+    import sys
+
+    raw = (b'ERROR: <core> parse_from_header(): bad From header ["J. User <sip:13912345678@10.0.0.1]\n'
+           b"binary \xff\xfe then 8613800138000 and port 5060\n")
+    done = subprocess.run([sys.executable, "-m", "telemetry.mask_stream"], input=raw, capture_output=True,
+                          check=True, timeout=30)
+    out = done.stdout.decode()
+    assert "13912345678" not in out and "8613800138000" not in out
+    assert "139****5678" in out and "861****8000" in out and "port 5060" in out
+    assert out.count("\n") == 2
