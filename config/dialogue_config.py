@@ -30,6 +30,8 @@ class DialogueConfig:
     callback_morning: str = "10:00"
     callback_afternoon: str = "15:00"
     callback_evening: str = "19:00"
+    # The script set that answers a borrower calling back our caller ID (issue 14; `direction = "inbound"`).
+    inbound_script_set: str = "inbound_callback"
 
     @property
     def parts_of_day(self) -> dict[str, str]:
@@ -67,6 +69,7 @@ def parse_dialogue(t: Table) -> DialogueConfig:
         min_intent_confidence=t.number("min_intent_confidence", d.min_intent_confidence, min=0, max=1),
         scripts_dir=Path(t.string("scripts_dir", str(d.scripts_dir))),
         segments_file=Path(t.string("segments_file", str(d.segments_file))),
+        inbound_script_set=t.string("inbound_script_set", d.inbound_script_set),
         **_callback_times(t, d),
     )
 

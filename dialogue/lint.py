@@ -4,8 +4,9 @@ Loading (`load_script_library`) proves the files are well formed; this walks eac
 the way a call would and rejects what loading cannot see: unreachable scenes and nodes, chains that
 never reach a borrower turn or an end, recordings missing from the audio manifest, forbidden
 phrasing (C8), debt details before identity (C6), an opening without creditor and recording notice
-(C4 creditor and purpose, C5), and compliance handlers that do not do their job (C7, C9, C12). The last line printed is
-always `script_sets=N scenes=N segments=N errors=N`.
+(C4 creditor and purpose, C5), an inbound set whose first question is not an identity question (C6:
+the caller of our number is not yet the borrower), and compliance handlers that do not do their job
+(C7, C9, C12). The last line printed is always `script_sets=N scenes=N segments=N errors=N`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def lint_library(library: ScriptLibrary, manifest: Path | None = None) -> list[L
         errors += graph.check_chains()
         errors += graph.check_opening()
         errors += graph.check_disclosure_before_identity()
+        errors += graph.check_inbound_identity_first()
         errors += graph.check_compliance_handlers()
     for scene_id in library.scenes:
         if scene_id not in reached_scenes:
@@ -204,6 +206,64 @@ class _SetGraph:
                                                 f"fragment {fid!r} says {word!r} before identity is confirmed"))
             queue.extend(self.edges(node, identity=False))
         return errors
+
+    def check_inbound_identity_first(self) -> list[LintError]:
+        """C6 for inbound sets: the first thing asked must confirm who is calling.
+
+        Calling our number back does not make the caller the borrower, so the first node that waits
+        for them must be an identity question: saying yes to it (through at most one more identity
+        step, e.g. the number's last digits) enters a `confirms_identity` node.
+        """
+        if self.set.direction != "inbound":
+            return []
+        first = self._first_question()
+        if first is None:
+            return [LintError(self.where(self.start), "C6", "an inbound set must ask who is calling; "
+                              "its opening never waits for an answer")]
+        frontier, seen = [first], set[str]()
+        for _ in range(2):  # the question, then at most one more identity step
+            following: list[str] = []
+            for key in frontier:
+                seen.add(key)
+                target = self.library.node(key).on.get("affirm")
+                resolved = self.library.resolve(target, self.library.node(key), self.set) if target else None
+                for step in self._continue(resolved):
+                    node = self.library.node(step)
+                    if node.confirms_identity:
+                        return []
+                    if node.waits and step not in seen:
+                        following.append(step)
+            frontier = following
+        return [LintError(self.where(first), "C6", "an inbound set's first question must confirm the caller's "
+                          "identity (a yes must lead to a confirms_identity node) before anything else is asked")]
+
+    def _first_question(self) -> str | None:
+        key: str | None = self.start
+        for _ in range(16):
+            if key is None:
+                return None
+            node = self.library.node(key)
+            if node.waits:
+                return key
+            if node.is_terminal:
+                return None
+            target = node.then if node.then is not None else node.otherwise
+            key = self.library.resolve(target, node, self.set) if target else None
+        return None
+
+    def _continue(self, key: str | None) -> list[str]:
+        """`key` and the nodes it continues to without waiting (then / otherwise)."""
+        out: list[str] = []
+        for _ in range(16):
+            if key is None or key in out:
+                break
+            out.append(key)
+            node = self.library.node(key)
+            if node.waits or node.is_terminal:
+                break
+            target = node.then if node.then is not None else node.otherwise
+            key = self.library.resolve(target, node, self.set) if target else None
+        return out
 
     def check_compliance_handlers(self) -> list[LintError]:
         errors = []

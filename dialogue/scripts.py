@@ -142,6 +142,7 @@ class ScriptSet:
     handlers: Mapping[str, str]  # intent -> target (library defaults merged in)
     wording: Mapping[str, str]  # fragment id -> replacement fragment id
     source: Path
+    direction: str = "outbound"  # "inbound": answers a borrower calling us back (issue 14)
 
 
 @dataclass(frozen=True)
@@ -515,7 +516,7 @@ def _choices(t: Table, key: str, choices: tuple[str, ...]) -> tuple[str, ...]:
 
 def _load_set(file: Path, default_handlers: dict[str, str], default_exits: dict[str, str]) -> ScriptSet:
     t = load_toml(file)
-    t.reject_unknown(["id", "title", "description", "start", "exits", "handlers", "wording"])
+    t.reject_unknown(["id", "title", "description", "start", "direction", "exits", "handlers", "wording"])
     set_id = t.string("id")
     if set_id != file.stem:
         raise t.error("id", f"the file name without .toml ({file.stem!r})", set_id)
@@ -533,7 +534,18 @@ def _load_set(file: Path, default_handlers: dict[str, str], default_exits: dict[
         handlers={**default_handlers, **handlers},
         wording={k: wording_t.string(k) for k in list(wording_t.keys())},
         source=file,
+        direction=_direction(t),
     )
+
+
+SCRIPT_DIRECTIONS = ("outbound", "inbound")
+
+
+def _direction(t: Table) -> str:
+    value = t.string("direction", "outbound")
+    if value not in SCRIPT_DIRECTIONS:
+        raise t.error("direction", " or ".join(repr(d) for d in SCRIPT_DIRECTIONS), value)
+    return value
 
 
 def _check_references(library: ScriptLibrary, lib: Table) -> None:

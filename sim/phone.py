@@ -329,6 +329,34 @@ class SimPhone:
         self.calls[call.seq] = call
         call.start(choose_persona(dialed, self.book, self.numbers))
 
+    def dial(self, target: str, persona_name: str, caller: str) -> None:
+        """Call `target` from `caller` (the From user: a borrower calling back) and play `persona_name` once
+        the bot answers; the same turn-taking as an answered call (issue 14: inbound sessions)."""
+        persona = self.book.personas.get(persona_name)
+        if persona is None:
+            raise ValueError(f"no persona {persona_name!r} in the persona book")
+        if self._account is None:
+            raise RuntimeError("the sim phone is not started")
+        self._seq += 1
+        call = SimCall(self, self._account, pj.PJSUA_INVALID_ID, self._seq, target)
+        weakref.finalize(call, self.emit, {"event": "call.released", "call": call.seq})
+        self.calls[call.seq] = call
+        call.persona = persona
+        call.emit("call.dialing", target=mask_text(target), caller=mask_text(caller))
+        rendering = threads.deferToThread(call._render, persona)
+
+        def place(audio: list[bytes]) -> None:
+            call.audio = audio
+            prm = pj.CallOpParam(True)
+            prm.txOption.localUri = f"sip:{caller}@127.0.0.1:{self.port}"
+            try:
+                call.makeCall(target, prm)
+            except pj.Error as exc:
+                call.emit("call.error", reason=f"INVITE: {exc.info()}")
+
+        rendering.addCallback(place)
+        rendering.addErrback(call._render_failed)
+
     def forget(self, call: SimCall) -> None:
         call.port = None
         call.taker = None
@@ -370,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--numbers", type=Path, help="dialed number -> persona map (TOML [numbers] table)")
     parser.add_argument("--rate", type=int, default=8000, choices=(8000, 16000), help="media clock rate")
     parser.add_argument("--cache", type=Path, default=Path("var/sim-voice"), help="espeak-ng render cache")
+    parser.add_argument("--dial", metavar="SIP_URI", help="once ready, call this URI (a borrower calling back)")
+    parser.add_argument("--dial-persona", default="cooperative_promise", help="who speaks on the --dial call")
+    parser.add_argument("--dial-from", default="13800138000", help="the From user (caller number) of the --dial call")
     return parser
 
 
@@ -391,6 +422,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     reactor.addSystemEventTrigger("before", "shutdown", phone.stop)
     _json_stdout({"event": "ready", "port": port, "personas": sorted(book.personas), "rate": args.rate})
+    if args.dial:
+        try:
+            phone.dial(args.dial, args.dial_persona, args.dial_from)
+        except ValueError as exc:
+            print(f"sim phone cannot dial: {exc}", file=sys.stderr)
+            phone.destroy()
+            return 2
     reactor.run()
     phone.destroy()
     _json_stdout({"event": "stopped"})

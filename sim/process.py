@@ -38,8 +38,12 @@ class SimPhoneProcess:
         cache_dir: Path | None = None,
         python: str = sys.executable,
         start_timeout_s: float = 20.0,
+        dial: tuple[str, str, str] | None = None,
     ) -> None:
+        """`dial` = (SIP URI, persona, caller number): once ready the phone calls that URI (an inbound call)."""
         self.cmd = [python, "-m", "sim.phone", "--port", "0", "--rate", str(rate)]
+        if dial is not None:
+            self.cmd += ["--dial", dial[0], "--dial-persona", dial[1], "--dial-from", dial[2]]
         if numbers is not None:
             self.cmd += ["--numbers", str(numbers)]
         if personas is not None:

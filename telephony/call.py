@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from telephony.events import (
     InfoReceived,
     TransferResult,
 )
-from telephony.media import CallMediaPort, FrameRelay, destroy_now
+from telephony.media import BotFrameTally, CallMediaPort, FrameRelay, destroy_now
 from telephony.pjlib import respond_in_dialog
 from telephony.playback import PlaybackQueue
 from telephony.recording import StereoRecorder
@@ -54,8 +55,8 @@ RTP_CHECK_S = 1.0  # how often an answered call's received-RTP counter is read f
 class _PjCall(pj.Call):
     """pjsua2 side of a call. Every method here may run on a pjsua2 thread."""
 
-    def __init__(self, owner: Call, account: pj.Account) -> None:
-        super().__init__(account)
+    def __init__(self, owner: Call, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(account, call_id)
         self._owner = owner
         self._call_from_thread = owner.reactor.callFromThread
         self.media_connected = False
@@ -123,10 +124,11 @@ class _PjCall(pj.Call):
 
 
 class Call:
-    """An outbound call, from INVITE to its one `CallEnded`.
+    """A call, from INVITE to its one `CallEnded`: outbound, or inbound (`incoming_call_id` given).
 
-    Handed out answered (by `SipEndpoint.dial`); all methods and callbacks run on the reactor.
-    `t` values are seconds since answer, counted in media ticks, so they line up with the recording.
+    Handed out answered (by `SipEndpoint.dial`, or by `IncomingCall.answer`); all methods and callbacks
+    run on the reactor. `t` values are seconds since answer, counted in media ticks, so they line up
+    with the recording. An inbound call rings (180) until it is answered or refused.
     """
 
     def __init__(
@@ -144,8 +146,11 @@ class Call:
         trunk: str | None = None,
         agent_uri: str | None = None,
         rtp_timeout_s: float = 0.0,
+        bot_frames: BotFrameTally | None = None,
+        incoming_call_id: int | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.incoming = incoming_call_id is not None
         self.reactor = endpoint.reactor
         self.target = target
         self.trunk = trunk
@@ -184,8 +189,11 @@ class Call:
         self._rtp_seen = -1
         self._rtp_last_at = 0.0
         self._transfer: defer.Deferred[TransferResult] | None = None
-        self._port: CallMediaPort | None = CallMediaPort(local_name, clock_rate, self.playback, relay, self._on_tick)
-        self._pj: _PjCall | None = _PjCall(self, account)
+        self._port: CallMediaPort | None = CallMediaPort(
+            local_name, clock_rate, self.playback, relay, self._on_tick, bot_frames
+        )
+        self._pj: _PjCall | None = _PjCall(
+            self, account, pj.PJSUA_INVALID_ID if incoming_call_id is None else incoming_call_id)
         self._ring_timer = self.reactor.callLater(ring_timeout_s, self._ring_timeout)
 
     # ------------------------------------------------------------------ public API (reactor thread)
@@ -316,6 +324,30 @@ class Call:
             self._end_reason = reason
         self._pj_hangup(603 if not self._answered else 200)
         return waiter
+
+    def answer_incoming(self, code: int = 200) -> None:
+        """Inbound only: send a provisional (180) or the final 200 OK; `dial_result()` fires once confirmed."""
+        if not self.incoming or self._finished:
+            return
+        live = self._live
+        if live is None:
+            return
+        prm = pj.CallOpParam(True)
+        prm.statusCode = code
+        try:
+            live.answer(prm)
+        except pj.Error as exc:
+            log_event(log, "call.answer_failed", logging.WARNING, call_id=self.call_id, code=code, error=exc.info())
+            if code >= 200:
+                self._pj_hangup(500)
+
+    def refuse_incoming(self, code: int, reason: str) -> None:
+        """Inbound only: end a ringing call with a final error response (486 busy, 480 unavailable...)."""
+        if not self.incoming or self._answered or self._finished:
+            return
+        self._hangup_by = HANGUP_BY_BOT
+        self._end_reason = reason
+        self._pj_hangup(code)
 
     # ------------------------------------------------------------------ internals (reactor thread)
 
@@ -488,7 +520,7 @@ class Call:
         if self._answered or self._finished:
             return
         log_event(log, "call.ring_timeout", call_id=self.call_id, callee=self.target)
-        self._pj_hangup(487)
+        self._pj_hangup(480 if self.incoming else 487)
         # A peer that never sent a provisional response cannot be CANCELed: pjsip keeps the INVITE
         # transaction until Timer B. The dialer must not wait that long, so report now.
         self._fail(NO_ANSWER, 408, "ring timeout")
@@ -614,3 +646,43 @@ class Call:
     def _cancel_timer(timer: Any) -> None:
         if timer is not None and timer.active():
             timer.cancel()
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    """An INVITE from a trunk, ringing (180) until the application answers or refuses it (reactor thread).
+
+    `caller` is the From user part (the borrower's number as the carrier sends it), `dialed` the
+    request-URI user (our caller ID), `source` the address it came from, `trunk` the trunk on that IP.
+    """
+
+    call: Call
+    trunk: str | None
+    caller: str
+    dialed: str
+    source: str
+
+    def answer(
+        self, *, record_path: Path | str | None = None, max_seconds: float | None = None
+    ) -> defer.Deferred[Call]:
+        """200 OK; fires with the Call once the caller's ACK confirms it, fails with `DialFailure` if it
+        was gone first (the caller hung up while it rang)."""
+        call = self.call
+        if call.is_over:
+            return defer.fail(DialFailure(CANCELED, call.sip_code or None, "the caller hung up before the answer",
+                                          call_id=call.call_id, timings=call.timings))
+        if record_path is not None:
+            call.record_path = Path(record_path)
+        if max_seconds is not None and max_seconds > 0:
+            call.max_seconds = max_seconds
+        result = call.dial_result()
+        call.answer_incoming(200)
+        return result
+
+    def refuse(self, code: int, reason: str) -> None:
+        """Final error response (486 Busy Here, 480 Temporarily Unavailable...); no session, nothing answered."""
+        call = self.call
+        if call.is_over:
+            return
+        call.dial_result().addErrback(lambda _f: None)
+        call.refuse_incoming(code, reason)

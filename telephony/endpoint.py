@@ -38,12 +38,12 @@ from twisted.internet import defer
 from config.errors import ConfigError
 from config.server_config import ServerConfig, TrunkSettings
 from telemetry.logging import log_event
-from telephony.call import Call
+from telephony.call import Call, IncomingCall
 from telephony.dispositions import TRUNK_ERROR, DialFailure, EndpointBusy
 from telephony.events import RegistrationState
-from telephony.media import CallMediaPort, FrameRelay, destroy_now
+from telephony.media import BotFrameTally, CallMediaPort, FrameRelay, destroy_now
 from telephony.pjlib import calls_in_use, compiled_call_limit
-from telephony.sip_text import check_caller_id
+from telephony.sip_text import check_caller_id, invite_parties
 from telephony.trust import RefusalLogBrake, TrustedSources, source_ip
 
 log = logging.getLogger("telephony.endpoint")
@@ -97,9 +97,11 @@ class _TrunkAccount(pj.Account):
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         hook = self._endpoint.on_incoming_call
         if hook is None:
-            # An outbound-only server: a trunk gets a polite busy instead of ringing; anyone else 403.
             source = str(prm.rdata.srcAddress)
             trusted = self._endpoint.trusted_sources.allows(source)
+            if trusted and self._endpoint._ring_incoming(self, prm, source):
+                return  # a trunk call to our caller ID: the application answers or refuses it
+            # Without an answerer (or an INVITE we cannot read): a trunk gets a polite busy, anyone else 403.
             call = pj.Call(self, prm.callId)
             op = pj.CallOpParam(True)
             op.statusCode = 486 if trusted else 403
@@ -158,7 +160,10 @@ class SipEndpoint:
         self.config = config
         self.reactor = reactor
         self.on_incoming_call: Callable[[pj.Account, int], None] | None = None
+        # Trunk INVITEs (trusted source) ring and go here (reactor thread); None: refused 486 (outbound only).
+        self.on_trunk_call: Callable[[IncomingCall], None] | None = None
         self.relay = FrameRelay(wake=self._frames_waiting)
+        self.bot_frames = BotFrameTally()  # every call's bot frames and late ones, cumulative
         self.max_calls = 0
         self.local_port = 0
         self._log_level = log_level
@@ -272,9 +277,8 @@ class SipEndpoint:
         if trunk is None:
             acfg.idUri = f"sip:bot@{host}:{self.local_port}"
         else:
-            proxy_host = trunk.proxy.split(":", 1)[1].split(";", 1)[0]
             user = trunk.caller_id or trunk.username or "bot"
-            acfg.idUri = f"sip:{user}@{proxy_host}"
+            acfg.idUri = f"sip:{user}@{trunk.uri_host}"
             acfg.sipConfig.proxies.append(trunk.proxy if ";lr" in trunk.proxy else trunk.proxy + ";lr")
             if trunk.registers:
                 acfg.regConfig.registrarUri = str(trunk.registrar)
@@ -483,6 +487,7 @@ class SipEndpoint:
             trunk=trunk,
             agent_uri=self.config.trunk(trunk).agent_uri if trunk is not None else None,
             rtp_timeout_s=self.config.media.rtp_timeout_seconds,
+            bot_frames=self.bot_frames,
         )
         result = call.dial_result()
         self._calls.add(call)
@@ -496,13 +501,45 @@ class SipEndpoint:
         log_event(log, "call.invite_sent", call_id=call.call_id, callee=uri, trunk=trunk, caller=local_uri)
         return result
 
+    def _ring_incoming(self, account: pj.Account, prm: pj.OnIncomingCallParam, source: str) -> bool:
+        """pjsua2 callback (reactor thread): a trunk INVITE becomes a ringing `Call` for `on_trunk_call`.
+
+        False (the caller refuses it as before) without an answerer or for an INVITE we cannot read.
+        """
+        answerer = self.on_trunk_call
+        if answerer is None:
+            return False
+        try:
+            parties = invite_parties(str(prm.rdata.wholeMsg))
+        except ValueError as exc:
+            log_event(log, "sip.incoming_unreadable", logging.WARNING, source=source, error=str(exc))
+            return False
+        trunk = self.trusted_sources.trunk_of(source)
+        self._port_seq += 1
+        call = Call(
+            self, account, f"sip:{parties.caller}@{source_ip(source)}", clock_rate=self.config.media.clock_rate,
+            relay=self.relay, record_path=None, max_seconds=self.config.calls.max_call_seconds,
+            ring_timeout_s=self.config.calls.ring_timeout_s, local_name=f"in{self._port_seq}", trunk=trunk,
+            agent_uri=self.config.trunk(trunk).agent_uri if trunk is not None else None,
+            rtp_timeout_s=self.config.media.rtp_timeout_seconds, bot_frames=self.bot_frames,
+            incoming_call_id=prm.callId,
+        )
+        self._calls.add(call)
+        live = call._live
+        with contextlib.suppress(pj.Error):
+            call.call_id = str(live.getInfo().callIdString) if live is not None else ""
+        call.answer_incoming(180)
+        log_event(log, "call.incoming", call_id=call.call_id, caller=parties.caller, dialed=parties.dialed,
+                  trunk=trunk, source=source)
+        self.reactor.callFromThread(answerer, IncomingCall(call, trunk, parties.caller, parties.dialed, source))
+        return True
+
     def _from_uri(self, caller_id: str, trunk: str | None) -> str:
         """The From URI of the account the call goes out on, with `caller_id` as its user part."""
         user = check_caller_id(caller_id)
         if trunk is None:
             return f"sip:{user}@{self.config.sip.bind_address}:{self.local_port}"
-        host = self.config.trunk(trunk).proxy.split(":", 1)[1].split(";", 1)[0]
-        return f"sip:{user}@{host}"
+        return f"sip:{user}@{self.config.trunk(trunk).uri_host}"
 
     def _route(self, target: str, trunk: str | None) -> tuple[str, _TrunkAccount]:
         target = target.strip()
@@ -523,8 +560,7 @@ class SipEndpoint:
         number = target.replace(" ", "").replace("-", "")
         if not number.lstrip("+").isdigit():
             raise ValueError(f"not a phone number: {target!r}")
-        host = settings.proxy.split(":", 1)[1].split(";", 1)[0]
-        return f"sip:{number}@{host}", account
+        return f"sip:{number}@{settings.uri_host}", account
 
     def _release(self, call: Call) -> None:
         """Forget a finished call; its pjsua2 objects are deleted on a later poll, outside callbacks."""

@@ -22,11 +22,12 @@ def _rules(root: Path, manifest: Path | None = None) -> set[str]:
 def test_shipped_library_is_clean_and_last_line_has_the_counts() -> None:
     """`python -m dialogue.lint config/scripts` exits 0 and ends with the exact summary line (scripts only:
     recordings are the prompt-audio package's output and are checked against a fixture manifest below).
-    19 sets = the 18 collection sets + the mediation notice set; 42 scenes = 41 + notice_mediation."""
+    20 sets = the 18 collection sets + the mediation notice + the inbound set; 44 scenes = 41 + notice_mediation
+    + opening_inbound + notice_inbound."""
     proc = subprocess.run([sys.executable, "-m", "dialogue.lint", str(SCRIPTS_DIR), "--manifest", "/nonexistent"],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "script_sets=19 scenes=42 segments=10 errors=0"
+    assert proc.stdout.strip().splitlines()[-1] == "script_sets=20 scenes=44 segments=10 errors=0"
 
 
 @pytest.mark.parametrize(("case", "edits", "rule"), [

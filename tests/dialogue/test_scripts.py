@@ -12,17 +12,19 @@ from dialogue.prompt import Fragment, Variable
 from dialogue.scripts import ScriptLibrary, load_script_library
 
 NOTICE_SETS = {"mediation_notice"}  # not collection scripts: notices for cases outside phone collection
+INBOUND_SETS = {"inbound_callback"}  # answers borrowers calling back (issue 14), not one of the 18 outbound sets
 
 
 def test_scale_and_distinctness(library: ScriptLibrary) -> None:
-    """At least 36 scenes and exactly 18 collection script sets (plus the mediation notice set, issue 13),
-    each set differing from every other in flow or wording."""
-    assert set(library.script_sets) >= NOTICE_SETS
-    collection = [s for s in library.script_sets.values() if s.id not in NOTICE_SETS]
+    """At least 36 scenes and exactly 18 outbound collection script sets (plus the mediation notice set, issue 13,
+    and the inbound set, issue 14), each set differing from every other in flow or wording."""
+    assert set(library.script_sets) >= NOTICE_SETS | INBOUND_SETS
+    assert {s.id for s in library.script_sets.values() if s.direction == "inbound"} == INBOUND_SETS
+    collection = [s for s in library.script_sets.values() if s.id not in NOTICE_SETS | INBOUND_SETS]
     assert len(library.scenes) >= 36 and len(collection) == 18
     signatures = {(s.start, tuple(sorted(s.exits.items())), tuple(sorted(s.wording.items())))
                   for s in library.script_sets.values()}
-    assert len(signatures) == 18 + len(NOTICE_SETS)
+    assert len(signatures) == 18 + len(NOTICE_SETS) + len(INBOUND_SETS)
     titles = [s.title for s in library.scenes.values()]
     assert len(set(titles)) == len(titles)
 
