@@ -107,7 +107,7 @@ def sipp_uas(workdir: Path) -> Iterator[Sipp]:
 class Served:
     proc: subprocess.Popen[bytes]
     base: str
-    store: Path
+    store: Path | str  # the SQLite file, or the PostgreSQL URL of a node on a shared store
     banner: str = ""  # the "serving ..." line
 
     def api(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
@@ -122,36 +122,53 @@ class Served:
             return err.code, json.loads(err.read())
 
 
-def write_config(workdir: Path, sipp_port: int, *, max_concurrent: int = 2, extra: str = "") -> Path:
+def write_config(workdir: Path, sipp_port: int, *, max_concurrent: int = 2, extra: str = "", sip: str = "port = 0",
+                 store: str | None = None, campaign: str = "", route: str | None = None, caller_id: str = "4000",
+                 calls_per_second: float = 5) -> Path:
+    """server.toml for one `serve` on loopback with one trunk, "sipp".
+
+    By default the trunk's proxy is a sipp on `sipp_port` and the store a SQLite file in `workdir`;
+    `sip`, `store` and `route` replace the bodies of `[sip]`, `[store]` and the trunk's proxy/domain
+    lines (a node behind Kamailio on PostgreSQL), `campaign` adds lines to `[campaign]`, and `extra`
+    (prepended) holds any other section.
+    """
     config = workdir / "server.toml"
+    store = store if store is not None else f'path = "{workdir / "campaigns.sqlite3"}"'
+    route = route if route is not None else f'proxy = "sip:127.0.0.1:{sipp_port}"'
     config.write_text(extra + f"""
 [sip]
-port = 0
+{sip}
 [http]
 port = 0
 tokens = ["{TOKEN}"]
 [store]
-path = "{workdir / 'campaigns.sqlite3'}"
+{store}
 [calls]
 recording_dir = "{workdir / 'recordings'}"
 ring_timeout_s = 10
 [campaign]
 tick_seconds = 0.2
+{campaign}
 [logging]
 level = "INFO"
 [[trunks]]
 name = "sipp"
-proxy = "sip:127.0.0.1:{sipp_port}"
-caller_id = "4000"
+{route}
+caller_id = "{caller_id}"
 max_concurrent_calls = {max_concurrent}
-calls_per_second = 5
+calls_per_second = {calls_per_second}
 """)
     return config
 
 
 @contextmanager
-def serve(workdir: Path, config: Path, args: tuple[str, ...] = ("--no-session",)) -> Iterator[Served]:
-    """`server.py serve --no-session` (or `args`) as a child process; yields once it prints its HTTP address."""
+def serve(workdir: Path, config: Path, args: tuple[str, ...] = ("--no-session",),
+          store: str | None = None) -> Iterator[Served]:
+    """`server.py serve --no-session` (or `args`) as a child process; yields once it prints its HTTP address.
+
+    `store`: the PostgreSQL URL the config names, else the store is the SQLite file in `workdir`. On exit
+    the process group is killed too, so call workers that outlived a killed coordinator do not linger.
+    """
     log = (workdir / "serve.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "server.py"), "serve", "--config", str(config), *args],
@@ -163,9 +180,11 @@ def serve(workdir: Path, config: Path, args: tuple[str, ...] = ("--no-session",)
         m = re.search(r"serving (http://\S+?)/ ", line)
         if not m:
             raise RuntimeError(f"serve did not start: {line!r}\n{(workdir / 'serve.log').read_text()[-3000:]}")
-        yield Served(proc, m.group(1), workdir / "campaigns.sqlite3", line)
+        yield Served(proc, m.group(1), store or workdir / "campaigns.sqlite3", line)
     finally:
         _stop(proc)
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
 
@@ -186,6 +205,20 @@ def borrower_lines(n: int, zone: str) -> bytes:
     return "\n".join(rows).encode()
 
 
+def start_campaign(served: Served, zone: str, borrowers: int, concurrent: int, strategy: str = "demo_fast") -> str:
+    """A campaign (`demo_fast`: retries within seconds) with `borrowers` borrowers (borrower_lines), started;
+    returns its id."""
+    status, campaign = served.api("POST", "/api/campaigns", {
+        "name": "workers", "strategy": strategy, "timezone": zone, "max_concurrent_calls": concurrent,
+        "calls_per_second": 10})
+    assert status == 201, campaign
+    status, report = served.api("POST", f"/api/campaigns/{campaign['id']}/borrowers?filename=b.jsonl",
+                                raw=borrower_lines(borrowers, zone), content_type="application/x-ndjson")
+    assert status == 200 and report["inserted"] == borrowers, report
+    assert served.api("POST", f"/api/campaigns/{campaign['id']}/start", {})[0] == 200
+    return str(campaign["id"])
+
+
 def peak_overlap(attempts: list[sqlite3.Row]) -> int:
     """The most attempts that were in flight at once (an attempt starts and ends at its stored times)."""
     edges = sorted([(a["started_at"], 1) for a in attempts]
@@ -198,8 +231,15 @@ def peak_overlap(attempts: list[sqlite3.Row]) -> int:
     return peak
 
 
-def stored_rows(db: Path, table: str, order_by: str) -> list[sqlite3.Row]:
-    """Every row of one store table, in `order_by` order, read straight from SQLite as an operator would."""
+def stored_rows(db: Path | str, table: str, order_by: str) -> list[Any]:
+    """Every row of one store table, in `order_by` order, read straight from SQLite (a path) or PostgreSQL
+    (a URL, with psycopg; rows are dicts) as an operator would."""
+    if isinstance(db, str):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(db, row_factory=dict_row) as pg:
+            return list(pg.execute(f"SELECT * FROM {table} ORDER BY {order_by}"))
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     try:
@@ -208,6 +248,6 @@ def stored_rows(db: Path, table: str, order_by: str) -> list[sqlite3.Row]:
         con.close()
 
 
-def stored_attempts(db: Path) -> list[sqlite3.Row]:
+def stored_attempts(db: Path | str) -> list[Any]:
     """Every attempt row in the store, oldest first."""
     return stored_rows(db, "attempts", "started_at")

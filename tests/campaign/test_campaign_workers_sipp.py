@@ -15,11 +15,11 @@ import pytest
 from serve_harness import (
     TOKEN,
     Served,
-    borrower_lines,
     daytime_zone,
     peak_overlap,
     serve,
     sipp_uas,
+    start_campaign,
     stored_attempts,
     wait_for,
     write_config,
@@ -36,18 +36,6 @@ recognizer = "sim"
 drain_seconds = 3
 heartbeat_timeout_s = 10
 """
-
-
-def _start_campaign(served: Served, zone: str, borrowers: int, concurrent: int) -> str:
-    status, campaign = served.api("POST", "/api/campaigns", {
-        "name": "workers", "strategy": "demo_fast", "timezone": zone, "max_concurrent_calls": concurrent,
-        "calls_per_second": 10})
-    assert status == 201, campaign
-    status, report = served.api("POST", f"/api/campaigns/{campaign['id']}/borrowers?filename=b.jsonl",
-                                raw=borrower_lines(borrowers, zone), content_type="application/x-ndjson")
-    assert status == 200 and report["inserted"] == borrowers, report
-    assert served.api("POST", f"/api/campaigns/{campaign['id']}/start", {})[0] == 200
-    return str(campaign["id"])
 
 
 def _metrics(served: Served) -> dict[str, float]:
@@ -85,7 +73,7 @@ def test_twelve_calls_through_three_workers_all_answered_and_recorded(tmp_path: 
             status, listing = served.api("GET", "/api/workers")
             assert status == 200 and len(listing["workers"]) == 3 and listing["call_slots"] == 12
             assert len({w["sip_port"] for w in listing["workers"]}) == 3
-            cid = _start_campaign(served, zone, 12, 20)
+            cid = start_campaign(served, zone, 12, 20)
             first: list[sqlite3.Row] = []
 
             def twelve_done() -> bool:
@@ -125,7 +113,7 @@ def test_sigkill_of_a_worker_mid_call_loses_only_its_attempts_and_is_replaced(tm
         with serve(tmp_path, config, ("--workers", "2")) as served:
             pids = _worker_pids(served)
             assert len(pids) == 2
-            cid = _start_campaign(served, zone, 8, 8)
+            cid = start_campaign(served, zone, 8, 8)
             wait_for(lambda: all(w["in_use"] >= 1 for w in served.api("GET", "/api/workers")[1]["workers"]), 30,
                      step=0.1)
             time.sleep(4.0)  # past the 1.5 s of ringing: the calls are answered and in their sessions
@@ -161,7 +149,7 @@ def test_sigterm_drains_then_hangs_up_with_reason_shutdown_and_exits_0(tmp_path:
     with sipp_uas(tmp_path / "sipp") as sipp:
         config = write_config(tmp_path, sipp.port, max_concurrent=4, extra=SESSION_CONFIG)
         with serve(tmp_path, config, ("--workers", "2")) as served:
-            _start_campaign(served, zone, 4, 4)
+            start_campaign(served, zone, 4, 4)
             wait_for(lambda: served.api("GET", "/api/live")[1]["calls_in_flight"] == 4, 30, step=0.1)
             time.sleep(2.5)  # answered, sessions running
             before = {a["id"] for a in stored_attempts(served.store)}
@@ -213,7 +201,7 @@ def test_second_sigint_stops_at_once_without_waiting_for_the_drain(tmp_path: Pat
             "drain_seconds = 3", "drain_seconds = 30"))
         with serve(tmp_path, config, ("--workers", "2")) as served:
             pids = _worker_pids(served)
-            _start_campaign(served, zone, 2, 2)
+            start_campaign(served, zone, 2, 2)
             wait_for(lambda: served.api("GET", "/api/live")[1]["calls_in_flight"] == 2, 30, step=0.1)
             time.sleep(2.5)
             os.kill(served.proc.pid, signal.SIGINT)
