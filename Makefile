@@ -3,14 +3,16 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages the tests and the demo use: command to probe -> package.
-SYSDEPS := espeak-ng:espeak-ng sipp:sip-tester baresip:baresip sox:sox kamailio:kamailio chromium:chromium
+# Debian packages the tests and the demo use: command to probe (on PATH, or an absolute path) -> package.
+# postgresql: the store suite starts a throwaway cluster with its initdb/pg_ctl (tests/pg_cluster.py).
+SYSDEPS := espeak-ng:espeak-ng sipp:sip-tester baresip:baresip sox:sox kamailio:kamailio chromium:chromium \
+	/usr/lib/postgresql/15/bin/initdb:postgresql
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: test test-unit demo lint sysdeps venv bench clean
 
 test: sysdeps $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 3
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -m "not integration"
