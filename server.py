@@ -47,8 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line; a value that begins with "-" is accepted where a command names one positional as
+    `dash_positional`: a SIP Call-ID may begin with "-" (pjsip draws it from base64url), and argparse
+    would take `replay -V8In...` for an unknown option."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        slot = getattr(args, "dash_positional", None)
+        if slot is None or getattr(args, slot) is not None or len(extra) != 1 or extra[0].startswith("--"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, slot, extra[0])
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         return int(args.run(args))
     except ConfigError as exc:

@@ -11,6 +11,7 @@ HELP = "replay a stored call (CALL_ID), a recording, a folder or a campaign thro
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", nargs="?", help="call id in the store, a stereo recording (.wav) or a folder of them")
+    parser.set_defaults(dash_positional="target")  # a Call-ID may begin with "-" (server.parse_args)
     parser.add_argument("--campaign", metavar="ID", help="replay every recorded call of this campaign")
     parser.add_argument(
         "--recognizer", choices=("sim", "vosk", "whisper"), default=None,
