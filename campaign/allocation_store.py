@@ -61,33 +61,33 @@ class Move:
                 "rule": self.rule, "actor": self.actor}
 
 
-def current_allocation(db: Connection, borrower_id: str) -> Any | None:
-    row: Any | None = db.execute("SELECT * FROM allocations WHERE borrower_id = ?", (borrower_id,)).fetchone()
-    return row
-
-
 def store_allocations(db: Connection, allocations: list[Allocation], at: float, actor: str) -> list[Move]:
-    """Upsert each case's allocation inside the caller's transaction; a changed one is appended as a move."""
+    """Upsert each case's allocation inside the caller's transaction; a changed one is appended as a move.
+
+    The stored allocations are read in one query and the writes sent with `executemany`: one round trip
+    per borrower and statement (30,000 for 10,000 borrowers) took seconds on a server database."""
+    current = {r["borrower_id"]: (r["channel"], r["queue"], r["step"], r["rule"])
+               for r in db.execute("SELECT borrower_id, channel, queue, step, rule FROM allocations")}
     moves: list[Move] = []
+    upserts: list[tuple[Any, ...]] = []
     for a in allocations:
-        old = current_allocation(db, a.borrower_id)
-        same = old is not None and (old["channel"], old["queue"], old["step"], old["rule"]) == (
-            a.channel, a.queue, a.step, a.rule)
-        if same:
+        old = current.get(a.borrower_id)
+        if old == (a.channel, a.queue, a.step, a.rule):
             continue
-        db.execute(
+        current[a.borrower_id] = (a.channel, a.queue, a.step, a.rule)
+        upserts.append((a.borrower_id, a.channel, a.queue, a.step, a.mediation_kind, a.strategy, a.rule, at))
+        moves.append(Move(a.borrower_id, at, a.channel, old[0] if old is not None else None, a.queue, a.step,
+                          a.rule, actor))
+    if upserts:
+        db.executemany(
             "INSERT INTO allocations (borrower_id, channel, queue, step, mediation_kind, strategy, rule, decided_at)"
             " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (borrower_id) DO UPDATE SET channel = excluded.channel,"
             " queue = excluded.queue, step = excluded.step, mediation_kind = excluded.mediation_kind,"
-            " strategy = excluded.strategy, rule = excluded.rule, decided_at = excluded.decided_at",
-            (a.borrower_id, a.channel, a.queue, a.step, a.mediation_kind, a.strategy, a.rule, at))
-        move = Move(a.borrower_id, at, a.channel, old["channel"] if old is not None else None, a.queue, a.step,
-                    a.rule, actor)
-        db.execute("INSERT INTO allocation_moves (borrower_id, at, channel, previous_channel, queue, step, rule,"
-                   " actor) VALUES (?,?,?,?,?,?,?,?)",
-                   (move.borrower_id, at, move.channel, move.previous_channel, move.queue, move.step, move.rule,
-                    actor))
-        moves.append(move)
+            " strategy = excluded.strategy, rule = excluded.rule, decided_at = excluded.decided_at", upserts)
+        db.executemany(
+            "INSERT INTO allocation_moves (borrower_id, at, channel, previous_channel, queue, step, rule, actor)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            [(m.borrower_id, at, m.channel, m.previous_channel, m.queue, m.step, m.rule, actor) for m in moves])
     return moves
 
 
@@ -152,9 +152,16 @@ class AllocationRun:
             self._loop.stop()
         self._loop = None
 
-    def after_import(self, campaign_id: str, actor: str) -> None:
-        """`CampaignService.after_import` hook: new borrowers are placed before any campaign dials them."""
-        self._tick(f"import:{actor}")
+    def on(self, store: StoreTransactions) -> AllocationRun:
+        """The same run (book, clock, zone) through another store connection (campaign.store_thread)."""
+        if store is self.store:
+            return self
+        return AllocationRun(store, self.book, self.segments, self.clock, self.zone.key, self.interval)
+
+    def after_import(self, store: StoreTransactions, campaign_id: str, actor: str) -> None:
+        """`CampaignService.after_import` hook: new borrowers are placed before any campaign dials them,
+        through the store that wrote them (the API's store thread: the run stays off the reactor too)."""
+        self.on(store)._tick(f"import:{actor}")
 
     def after_review(self, actor: str) -> None:
         """A complaint or dispute was resolved: re-allocate so a resumed borrower is not held for a day."""
