@@ -29,6 +29,7 @@ from dialogue.segments import Segment, load_segments
 from session.inbound import InboundAnswerer
 from telemetry.logging import log_event
 from telemetry.metrics import REGISTRY, Registry
+from telemetry.reactor_lag import ReactorLag
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class VoicebotApp:
     workers: Any = None  # workers.pool.WorkerPool when calls run in call-worker processes
     allocation: AllocationRun | None = None  # the daily case allocation (issue 13)
     _started: list[str] = field(default_factory=list)
+    _lag: ReactorLag | None = None
 
     @property
     def http_port(self) -> int:
@@ -79,6 +81,9 @@ class VoicebotApp:
             self.service.ledger.start()  # reconciles promises now and then hourly
         if self.allocation is not None:
             self.allocation.start()  # allocates every borrower now and then daily
+        if hasattr(self.reactor, "callFromThread"):  # a real reactor (tests drive a task.Clock by hand)
+            self._lag = ReactorLag(self.reactor, self.metrics)
+            self._lag.start()
         if listen_http:
             http = self.config.http
             self.port = self.reactor.listenTCP(http.port, self.site, interface=http.bind_address)
@@ -89,6 +94,8 @@ class VoicebotApp:
     def stop(self) -> Any:
         """Stop dialling, let live calls end (the endpoint hangs them up), then close everything."""
         self.scheduler.stop()
+        if self._lag is not None:
+            self._lag.stop()
         if self.service.ledger is not None:
             self.service.ledger.stop()
         if self.allocation is not None:

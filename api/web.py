@@ -8,6 +8,7 @@ without being buffered.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -17,10 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.threads import deferToThreadPool
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 from twisted.web import server, static
 from twisted.web.resource import Resource
 
@@ -28,13 +27,14 @@ from api.auth import AuthFailureBrake, MonotonicClock, configured_digests, token
 from api.openapi import OPENAPI
 from campaign.allocation_store import AllocationRun
 from campaign.evidence import EvidenceError, package_from_reader, record_package
-from campaign.importer import ImportFormatError, RawRow
+from campaign.importer import ImportFormatError, PreparedImport, RawRow
 from campaign.ledger import PromiseLedger, ReviewStateError
 from campaign.legal import LegalStateError, UnknownCaseError, add_step, legal_cases
 from campaign.model import BORROWER_ACTIVE, BORROWER_EXHAUSTED, BORROWER_REVIEW, BORROWER_STOPPED, Refusal
 from campaign.scheduler import DialStarted
 from campaign.service import CampaignService, CampaignStateError
-from campaign.store import NotFoundError
+from campaign.store import CampaignStore, NotFoundError
+from campaign.store_thread import StoreThread
 from config.campaign_config import HttpSettings
 from telemetry.logging import log_event
 from telemetry.mask import mask_phone
@@ -107,8 +107,7 @@ class CampaignApi(Resource):
         super().__init__()
         self.service = service
         self.allocation = allocation
-        self.reactor = reactor  # serves HTTP and takes results back from the import thread; None: import inline
-        self._pool: ThreadPool | None = None
+        self.reactor = reactor  # serves HTTP and takes results back from the store thread; None: jobs inline
         self.settings = settings
         self.metrics = metrics
         self.recording_dir = recording_dir.resolve() if recording_dir is not None else None
@@ -144,19 +143,27 @@ class CampaignApi(Resource):
         self.call_workers: Any = None  # workers.pool.WorkerPool when serve runs its calls in call workers
 
     # -- plumbing -------------------------------------------------------------------------------
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.stop()
-            self._pool = None
+    @functools.cached_property
+    def jobs(self) -> StoreThread:
+        """Imports and evidence packages: validated and written on a thread with a store connection of its own."""
+        return StoreThread(self.service.store, self.reactor, name="api-store-jobs")
 
-    def in_thread(self, fn: Callable[[], Any]) -> Deferred[Any]:
-        """CPU-heavy work (validating a big upload) off the reactor thread; inline without a reactor."""
-        if self.reactor is None:
-            return maybeDeferred(fn)
-        if self._pool is None:
-            self._pool = ThreadPool(minthreads=0, maxthreads=1, name="api-import")
-            self._pool.start()
-        return deferToThreadPool(self.reactor, self._pool, fn)
+    def close(self) -> None:
+        if "jobs" in self.__dict__:
+            self.jobs.close()
+
+    def _import_borrowers(self, cid: str, prepared: PreparedImport, actor: str, source: str) -> Deferred[Reply]:
+        """The write, the audit line and the allocation of the new rows on the store thread; the
+        campaign dials none of its borrowers meanwhile (Scheduler.hold)."""
+        scheduler = self.service.scheduler
+        scheduler.hold(cid)
+
+        def released(result: Any) -> Any:
+            scheduler.release(cid)
+            return result
+
+        written = self.jobs.run(lambda store: self.service.import_prepared(cid, prepared, actor, source, store=store))
+        return written.addBoth(released).addCallback(lambda report: Reply(200, report.to_dict()))
 
     @staticmethod
     def _error_reply(exc: BaseException, path: str) -> Reply:
@@ -319,7 +326,7 @@ class CampaignApi(Resource):
         return Reply(200, self.service.store.get_campaign(cid).to_dict())
 
     def upload_borrowers(self, request: server.Request, cid: str) -> Deferred[Reply]:
-        """Rows are validated on a worker thread; only the single write transaction uses the reactor."""
+        """Rows are validated, then written in one transaction, on the store thread: the reactor only routes."""
         assert request.content is not None
         kind = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
         actor = self._actor(request)
@@ -331,16 +338,15 @@ class CampaignApi(Resource):
                 raise ApiError(400, 'rows: expected {"rows": [borrower, ...]}')
             rows = body["rows"]
             name = "json-rows"
-            prepared = self.in_thread(lambda: importer.prepare_records(rows, override))
+            prepared = self.jobs.call(lambda: importer.prepare_records(rows, override))
         else:
             name = self._query(request).get("filename") or ("upload.jsonl" if "ndjson" in kind or "jsonl" in kind
                                                            else "upload.csv")
             data = request.content.read()
             if not data:
                 raise ApiError(400, "empty upload")
-            prepared = self.in_thread(lambda: importer.prepare_bytes(name, data, override))
-        return prepared.addCallback(
-            lambda p: Reply(200, self.service.import_prepared(cid, p, actor=actor, source=name).to_dict()))
+            prepared = self.jobs.call(lambda: importer.prepare_bytes(name, data, override))
+        return prepared.addCallback(lambda p: self._import_borrowers(cid, p, actor, name))
 
     def list_borrowers(self, request: server.Request, cid: str) -> Reply:
         """A page of the campaign's borrowers with their status and next call; numbers masked (C11)."""
@@ -448,23 +454,23 @@ class CampaignApi(Resource):
                 raise ApiError(400, 'rows: expected {"rows": [payment, ...]}')
             rows = [RawRow(i, dict(r)) if isinstance(r, dict) else RawRow(i, {"(row)": r})
                     for i, r in enumerate(body["rows"], 1)]
-            prepared = self.in_thread(lambda: ledger.prepare(rows))
+            prepared = self.jobs.call(lambda: ledger.prepare(rows))
         else:
             name = self._query(request).get("filename") or ("payments.jsonl" if "ndjson" in kind or "jsonl" in kind
                                                            else "payments.csv")
             data = request.content.read()
             if not data:
                 raise ApiError(400, "empty upload")
-            prepared = self.in_thread(lambda: ledger.prepare_bytes(name, data))
+            prepared = self.jobs.call(lambda: ledger.prepare_bytes(name, data))
 
-        def commit(p: tuple[int, Any, Any]) -> Reply:
-            report = ledger.commit(*p, source=f"api:{actor}")
-            self.service.store.audit(actor, "payments_import", None, {
+        def commit(store: CampaignStore, p: tuple[int, Any, Any]) -> Reply:  # on the store thread
+            report = ledger.on(store).commit(*p, source=f"api:{actor}")
+            store.audit(actor, "payments_import", None, {
                 k: v for k, v in report.to_dict().items() if k != "errors"} | {"bad_rows": len(report.errors)},
                 self.service.reactor.seconds())
             return Reply(200, report.to_dict())
 
-        return prepared.addCallback(commit)
+        return prepared.addCallback(lambda p: self.jobs.run(lambda store: commit(store, p)))
 
     def list_promises(self, request: server.Request) -> Reply:
         q = self._query(request)
@@ -542,7 +548,7 @@ class CampaignApi(Resource):
             failure.raiseException()
             raise AssertionError("unreachable")
 
-        return self.in_thread(lambda: package_from_reader(store.reader(), bid, now, actor)).addCallbacks(built, failed)
+        return self.jobs.call(lambda: package_from_reader(store.reader(), bid, now, actor)).addCallbacks(built, failed)
 
     def add_legal_step(self, request: server.Request, bid: str) -> Reply:
         run = self._allocation()

@@ -2,6 +2,7 @@
 """`serve` with call workers under N concurrent answered calls from simulated borrowers that speak.
 
     python bench/serve_load.py --calls 64 --seconds 30 [--workers W] [--peer sipp|sim]
+                               [--import-rows 10000 [--store-url postgresql://...]]
 
 Starts `server.py serve --workers W` (default ceil(N/4): each pjsua2 process carries 4 calls) itself:
 full sessions (sim recognizer, real VAD, spliced prompts, recording) on loopback against simulated
@@ -18,7 +19,14 @@ after their deadline, counted in the workers (`voicebot_bot_frames_late_total` /
 borrower frames that reached a session over 40 ms late are printed too, labelled. Voice-to-voice
 p50/p95 over every turn of every stored call, CPU seconds (user + system of the coordinator and its
 workers) per call-minute of answered talk time, and the workers' RSS (peak of the sum) per call.
-The peers' own CPU is printed on the line before. The last line is exactly:
+The peers' own CPU is printed on the line before.
+
+`--import-rows R`: once every call is up, R borrowers (GBK CSV, as bench/campaigns.py) are uploaded to a
+draft campaign through the API while the calls talk; a line `import rows=R ...` compares the window of
+the upload with a quiet window of 10 s just before it: bot frames late (%), the coordinator's reactor
+lag (worst, and timer firings over 100 ms late: telemetry.reactor_lag), and the upload's own time.
+`--store-url` runs it all on that PostgreSQL database (empty, or one this bench made) instead of SQLite.
+The last line is exactly:
 `calls=N answered=A late_frames_pct=X v2v_p50_ms=P v2v_p95_ms=Q cpu_s_per_call_min=C rss_mb_per_call=R`
 """
 
@@ -44,6 +52,7 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "bench"))  # after ROOT: bench/asr.py must not shadow the asr package
 
 from config.server_config import TrunkSettings  # noqa: E402
 from sim.personas import load_personas  # noqa: E402
@@ -111,9 +120,56 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+def metric_bucket(text: str, name: str, le: str) -> float:
+    m = re.search(rf'^{name}_bucket{{le="{re.escape(le)}"}} (\S+)$', text, re.MULTILINE)
+    return float(m.group(1)) if m else 0.0
+
+
+def lag_counts(text: str) -> tuple[float, float]:
+    """(timer firings, firings over 100 ms late) of the coordinator's reactor so far."""
+    total = metric_sum(text, "voicebot_reactor_lag_seconds_count")
+    return total, total - metric_bucket(text, "voicebot_reactor_lag_seconds", "0.1")
+
+
+def window(before: str, after: str) -> dict[str, float]:
+    """What happened between two /metrics texts: bot frames, late ones, reactor firings and slow ones."""
+    (t0, s0), (t1, s1) = lag_counts(before), lag_counts(after)
+    frames = metric_sum(after, "voicebot_bot_frames_total") - metric_sum(before, "voicebot_bot_frames_total")
+    late = metric_sum(after, "voicebot_bot_frames_late_total") - metric_sum(before, "voicebot_bot_frames_late_total")
+    return {"frames": frames, "late_pct": late / max(frames, 1) * 100, "firings": t1 - t0, "slow": s1 - s0}
+
+
+def import_during_calls(base: str, zone: str, rows: int) -> str:
+    """Upload `rows` borrowers to a draft campaign while the calls talk; the `import ...` line."""
+    from campaigns import csv_rows  # bench/campaigns.py: the same GBK CSV as its import figures
+
+    data = csv_rows(rows)
+    target = api(base, "POST", "/api/campaigns", {"name": "import-load", "strategy": "demo_fast", "timezone": zone})
+    quiet_start = api(base, "GET", "/metrics")
+    time.sleep(10.0)
+    quiet_end = api(base, "GET", "/metrics")
+    worst_quiet = metric_sum(quiet_end, "voicebot_reactor_lag_max_seconds")  # worst of the last 10 s
+    t0 = time.monotonic()
+    report = api(base, "POST", f"/api/campaigns/{target['id']}/borrowers?filename=import.csv", raw=data,
+                 content_type="text/csv")
+    upload_s = time.monotonic() - t0
+    worst_during = metric_sum(api(base, "GET", "/metrics"), "voicebot_reactor_lag_max_seconds")
+    time.sleep(2.5)  # the workers' frame counts of the window arrive with the next heartbeats (every second)
+    during = window(quiet_end, api(base, "GET", "/metrics"))
+    quiet = window(quiet_start, quiet_end)
+    if report.get("inserted") != rows:
+        raise SystemExit(f"the import stored {report.get('inserted')} of {rows} rows: {report}")
+    return (f"import rows={rows} upload_s={upload_s:.2f} late_frames_pct quiet={quiet['late_pct']:.2f} "
+            f"import={during['late_pct']:.2f} reactor_lag_max_ms quiet={worst_quiet * 1000:.0f} "
+            f"import={worst_during * 1000:.0f} reactor_firings_over_100ms quiet={quiet['slow']:.0f}/"
+            f"{quiet['firings']:.0f} import={during['slow']:.0f}/{during['firings']:.0f}")
+
+
 def write_config(work: Path, trunks: list[tuple[str, int, int]], workers: int, max_call_s: int,
-                 cps: float) -> Path:
+                 cps: float, store_url: str | None = None) -> Path:
     """`trunks`: (name, port of the peer, max concurrent calls)."""
+    store = f'url = "{store_url}"' if store_url else f'path = "{work / "campaigns.sqlite3"}"'
+
     trunk_text = "".join(f"""
 [[trunks]]
 name = "{name}"
@@ -133,7 +189,7 @@ rtp_port_range = 8000
 port = 0
 tokens = ["{TOKEN}"]
 [store]
-path = "{work / 'campaigns.sqlite3'}"
+{store}
 [calls]
 recording_dir = "{work / 'recordings'}"
 ring_timeout_s = 20
@@ -166,7 +222,12 @@ def main() -> int:
     parser.add_argument("--calls-per-second", type=float, default=TrunkSettings.calls_per_second,
                         help="dial rate of each trunk and campaign (default: a trunk's default; the first wave's"
                              " set-up burst: 20/s puts 64 calls' starts into 3 s)")
+    parser.add_argument("--import-rows", type=int, default=0, metavar="R",
+                        help="upload R borrowers through the API while the calls talk (see above)")
+    parser.add_argument("--store-url", default=None, help="a PostgreSQL database to run on instead of SQLite")
     args = parser.parse_args()
+    if args.import_rows and args.seconds < 45:
+        parser.error("--import-rows needs --seconds of at least 45 (calls up, 10 s quiet, the upload, 2.5 s)")
     if args.calls < 1:
         parser.error("--calls must be at least 1")
     if args.peer == "sim" and args.calls > MAX_SIM_CALLS:
@@ -197,7 +258,7 @@ def main() -> int:
             groups.append(("sipp", sipp.start(), phone_numbers))
         peer_pids = [p._proc.pid for p in phones if p._proc is not None] + ([sipp.pid] if sipp and sipp.pid else [])
         config = write_config(work, [(name, port, len(nums)) for name, port, nums in groups], workers,
-                              int(args.seconds) + 90, args.calls_per_second)
+                              int(args.seconds) + 90, args.calls_per_second, args.store_url)
         log = (work / "serve.log").open("ab")
         serve = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "serve", "--config", str(config)],
                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
@@ -240,7 +301,13 @@ def main() -> int:
             late_over_time.append((time.monotonic() - started, metric_sum(text, "voicebot_bot_frames_total"),
                                    metric_sum(text, "voicebot_bot_frames_late_total")))
 
+        import_line = ""
         while time.monotonic() - started < args.seconds:
+            if args.import_rows and not import_line and (
+                    api(base, "GET", "/api/live")["by_state"].get("talking", 0) >= args.calls
+                    or time.monotonic() - started > args.seconds / 2):
+                import_line = import_during_calls(base, zone, args.import_rows)
+                print(import_line, flush=True)
             peak_rss = max(peak_rss, sum(rss_mb(pid) for pid in worker_pids))
             if not late_over_time or time.monotonic() - started - late_over_time[-1][0] >= 5.0:
                 sample_late()

@@ -15,7 +15,6 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from campaign.model import ImportedBorrower, ImportReport
@@ -289,6 +288,10 @@ class BorrowerImporter:
         self.segments = segments
         self.clock = clock
 
+    def on(self, store: CampaignStore) -> BorrowerImporter:
+        """The same importer writing through another store connection (campaign.store_thread)."""
+        return self if store is self.store else BorrowerImporter(store, self.strategies, self.segments, self.clock)
+
     def prepare(self, rows: Iterable[RawRow], strategy_override: str | None = None) -> PreparedImport:
         """Validate and merge rows; touches no store, so it may run on a worker thread."""
         good: dict[str, ImportedBorrower] = {}
@@ -333,7 +336,7 @@ class BorrowerImporter:
                              for i, r in enumerate(records, start=1)), strategy_override)
 
     def commit(self, campaign_id: str, prepared: PreparedImport) -> ImportReport:
-        """Write the good rows in one transaction (on the reactor thread, like every store write)."""
+        """Write the good rows in one transaction (the API does it on its store thread, campaign.store_thread)."""
         campaign = self.store.get_campaign(campaign_id)
         inserted, merged, unchanged = self.store.upsert_borrowers(campaign_id, list(prepared.good), self.clock())
         total, errors = prepared.total_rows, prepared.errors
@@ -347,20 +350,3 @@ class BorrowerImporter:
         log_event(log, "campaign.import", campaign=campaign_id, rows=total, inserted=inserted,
                   merged=merged, unchanged=unchanged, bad_rows=len(errors))
         return report
-
-    def import_rows(self, campaign_id: str, rows: Iterable[RawRow]) -> ImportReport:
-        override = self.store.get_campaign(campaign_id).strategy  # unknown campaign: refuse before reading
-        return self.commit(campaign_id, self.prepare(rows, override))
-
-    def import_bytes(self, campaign_id: str, name: str, data: bytes) -> ImportReport:
-        override = self.store.get_campaign(campaign_id).strategy
-        return self.commit(campaign_id, self.prepare_bytes(name, data, override))
-
-    def import_file(self, campaign_id: str, path: Path | str) -> ImportReport:
-        file = Path(path)
-        return self.import_bytes(campaign_id, file.name, file.read_bytes())
-
-    def import_records(self, campaign_id: str, records: Iterable[Mapping[str, Any]]) -> ImportReport:
-        """The programmatic path (demo, API JSON body): one dict per borrower, numbered from 1."""
-        override = self.store.get_campaign(campaign_id).strategy
-        return self.commit(campaign_id, self.prepare_records(records, override))

@@ -46,7 +46,7 @@ from campaign.clock import ReactorClock
 from campaign.importer import ImportFormatError, RawRow, decode_bytes, read_csv, read_jsonl, sniff_format
 from campaign.model import BORROWER_ACTIVE, BORROWER_REVIEW, BORROWER_STOPPED
 from campaign.promise_followups import REASON_BROKEN
-from campaign.store import NotFoundError, SqlStore
+from campaign.store import CampaignStore, NotFoundError
 from config.campaign_config import PromiseSettings, StrategyBook
 from telemetry.logging import log_event
 
@@ -149,7 +149,7 @@ def validate_payment(fields: Mapping[str, Any], zone: ZoneInfo) -> Payment:
 
 class PromiseLedger:
     def __init__(
-        self, store: SqlStore, strategies: StrategyBook, settings: PromiseSettings, clock: ReactorClock,
+        self, store: CampaignStore, strategies: StrategyBook, settings: PromiseSettings, clock: ReactorClock,
         default_timezone: str = "Asia/Shanghai",
     ) -> None:
         self.store = store
@@ -158,6 +158,12 @@ class PromiseLedger:
         self.clock = clock
         self.zone = ZoneInfo(default_timezone)
         self._loop: LoopingCall | None = None
+
+    def on(self, store: CampaignStore) -> PromiseLedger:
+        """The same ledger writing through another store connection (campaign.store_thread)."""
+        if store is self.store:
+            return self
+        return PromiseLedger(store, self.strategies, self.settings, self.clock, self.zone.key)
 
     # -- daily run ------------------------------------------------------------------------------
     def start(self) -> None:

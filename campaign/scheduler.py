@@ -77,6 +77,7 @@ class Scheduler:
         self._last_heartbeat: float | None = None
         self._loop: LoopingCall | None = None
         self._pending: set[Deferred[Any]] = set()
+        self._importing: dict[str, int] = {}  # campaign id -> imports being written on the store thread
         self._refused = metrics.counter(
             "voicebot_attempts_refused_total", "Dials refused by the compliance gate, by rule", ["rule"])
 
@@ -143,6 +144,23 @@ class Scheduler:
         d: Deferred[Any] = DeferredList(list(self._pending), consumeErrors=True)
         return d.addCallback(lambda _: None)
 
+    def hold(self, campaign_id: str) -> None:
+        """An import into the campaign is being written off the reactor: dial none of its borrowers until
+        `release`, so a new row is never dialled before the import's allocation has placed it."""
+        self._importing[campaign_id] = self._importing.get(campaign_id, 0) + 1
+
+    @property
+    def importing(self) -> frozenset[str]:
+        """Campaigns held by `hold` now."""
+        return frozenset(self._importing)
+
+    def release(self, campaign_id: str) -> None:
+        left = self._importing.get(campaign_id, 0) - 1
+        if left > 0:
+            self._importing[campaign_id] = left
+        else:
+            self._importing.pop(campaign_id, None)
+
     # -- the loop -------------------------------------------------------------------------------
     def tick(self) -> None:
         now = self.reactor.seconds()
@@ -158,6 +176,8 @@ class Scheduler:
                 log_event(log, "campaign.tick_failed", logging.ERROR, campaign=campaign.id, error=repr(exc))
 
     def _tick_campaign(self, campaign: Campaign, now: float) -> None:
+        if campaign.id in self._importing:
+            return  # its new borrowers are not allocated yet (hold)
         if campaign.state == "scheduled" and campaign.start_at is not None and campaign.start_at <= now:
             campaign = self.store.set_campaign_state(campaign.id, "running", now)
             self.store.audit("scheduler", "start", campaign.id, {"scheduled_for": campaign.start_at}, now)

@@ -74,9 +74,10 @@ class CampaignService:
         self.settings = settings
         self.reactor = reactor
         self.importer = BorrowerImporter(store, strategies, segments, reactor.seconds)
-        # Called with (campaign_id, actor) after every import, on the reactor: the case allocation
-        # (campaign.allocation_store) places new borrowers before the first dial.
-        self.after_import: list[Callable[[str, str], object]] = []
+        # Called with (store, campaign_id, actor) after every import, through the store that wrote it (on
+        # the API's store thread, or the reactor's): the case allocation (campaign.allocation_store)
+        # places new borrowers before the first dial.
+        self.after_import: list[Callable[[CampaignStore, str, str], object]] = []
 
     def create_campaign(
         self, name: str, *, strategy: str | None = None, timezone: str | None = None, trunk: str | None = None,
@@ -118,9 +119,9 @@ class CampaignService:
         self.store.audit(actor, "create", campaign.id, {"name": campaign.name, "strategy": strategy}, now)
         return campaign
 
-    def ensure_importable(self, campaign_id: str) -> Campaign:
+    def ensure_importable(self, campaign_id: str, store: CampaignStore | None = None) -> Campaign:
         """A finished campaign takes no more borrowers: they would never be dialled (HTTP 409)."""
-        campaign = self.store.get_campaign(campaign_id)
+        campaign = (store or self.store).get_campaign(campaign_id)
         if campaign.state == "finished":
             raise CampaignStateError(
                 f"cannot import into campaign {campaign_id} because it is finished: its borrowers would never be "
@@ -130,36 +131,34 @@ class CampaignService:
     def import_records(
         self, campaign_id: str, records: Iterable[Mapping[str, Any]], actor: str = "api"
     ) -> ImportReport:
-        self.ensure_importable(campaign_id)
-        report = self.importer.import_records(campaign_id, records)
-        self._audit_import(campaign_id, report, actor, "records")
-        return report
+        override = self.ensure_importable(campaign_id).strategy
+        return self.import_prepared(campaign_id, self.importer.prepare_records(records, override), actor, "records")
 
     def import_bytes(self, campaign_id: str, name: str, data: bytes, actor: str = "api") -> ImportReport:
-        self.ensure_importable(campaign_id)
-        report = self.importer.import_bytes(campaign_id, name, data)
-        self._audit_import(campaign_id, report, actor, name)
-        return report
+        override = self.ensure_importable(campaign_id).strategy
+        return self.import_prepared(campaign_id, self.importer.prepare_bytes(name, data, override), actor, name)
 
     def import_prepared(
-        self, campaign_id: str, prepared: PreparedImport, actor: str = "api", source: str = "upload"
+        self, campaign_id: str, prepared: PreparedImport, actor: str = "api", source: str = "upload",
+        store: CampaignStore | None = None,
     ) -> ImportReport:
-        """Second half of an import whose rows were validated elsewhere (the API does that on a thread)."""
-        self.ensure_importable(campaign_id)  # again: the campaign may have been stopped meanwhile
-        report = self.importer.commit(campaign_id, prepared)
-        self._audit_import(campaign_id, report, actor, source)
+        """The write half of an import whose rows were validated elsewhere: the rows in one transaction,
+        the audit line, then the after-import hooks (allocation), all through `store`: the reactor's
+        (default), or the connection of `campaign.store_thread`'s thread (the API), so nothing of it
+        touches objects the reactor thread uses."""
+        db = store or self.store
+        self.ensure_importable(campaign_id, db)  # again: the campaign may have been stopped meanwhile
+        report = self.importer.on(db).commit(campaign_id, prepared)
+        detail = {k: v for k, v in report.to_dict().items() if k != "errors"}
+        detail["bad_rows"] = len(report.errors)
+        detail["source"] = source
+        db.audit(actor, "import", campaign_id, detail, self.reactor.seconds())
+        for hook in self.after_import:
+            hook(db, campaign_id, actor)
         return report
 
     def import_file(self, campaign_id: str, path: Path | str, actor: str = "api") -> ImportReport:
         return self.import_bytes(campaign_id, Path(path).name, Path(path).read_bytes(), actor)
-
-    def _audit_import(self, campaign_id: str, report: ImportReport, actor: str, source: str) -> None:
-        detail = {k: v for k, v in report.to_dict().items() if k != "errors"}
-        detail["bad_rows"] = len(report.errors)
-        detail["source"] = source
-        self.store.audit(actor, "import", campaign_id, detail, self.reactor.seconds())
-        for hook in self.after_import:
-            hook(campaign_id, actor)
 
     def change_state(
         self, campaign_id: str, action: str, actor: str = "api", start_at: float | None = None

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from campaign.borrower_facts import BorrowerFact, Promise, active_promises, open_facts, record_call_facts
-from campaign.db import Connection, Database, PostgresDatabase, SqliteDatabase
+from campaign.db import Connection, Database, PostgresDatabase, SqliteDatabase, StoreUrlError
 from campaign.migrations import MIGRATIONS
 from campaign.model import (
     BORROWER_ACTIVE,
@@ -137,6 +137,11 @@ class CampaignStore(Protocol):
     def delete_call(self, call_id: str, now: float) -> None: ...
     def audit_log(self, campaign_id: str | None = None) -> list[dict[str, Any]]: ...
     def reader(self) -> contextlib.AbstractContextManager[Connection]: ...
+    @property
+    def connection(self) -> Connection: ...
+    def transaction(self) -> contextlib.AbstractContextManager[Connection]: ...
+    def can_reopen(self) -> bool: ...
+    def reopen(self) -> CampaignStore: ...
     def close(self) -> None: ...
 
 
@@ -187,6 +192,14 @@ class SqlStore:
     def reader(self) -> contextlib.AbstractContextManager[Connection]:
         """A read-only connection of its own, for work on another thread (an evidence package)."""
         return self.database.reader()
+
+    def can_reopen(self) -> bool:
+        """Whether `reopen` can give a second connection to the same data (not for an in-memory store)."""
+        return False
+
+    def reopen(self) -> SqlStore:
+        """The same store over a connection of its own, for writes on another thread (campaign.store_thread)."""
+        raise StoreUrlError("this store has no second connection to write from")
 
     # -- borrower facts (across campaigns) --------------------------------------------------------
     def open_facts(self, borrower_id: str) -> list[BorrowerFact]:
@@ -777,6 +790,14 @@ class SqliteStore(SqlStore):
         self.path = Path(path)
         super().__init__(SqliteDatabase(path), retention_days, node_id)
 
+    def can_reopen(self) -> bool:
+        return str(self.path) != ":memory:"
+
+    def reopen(self) -> SqliteStore:
+        if self.path is None or not self.can_reopen():
+            raise StoreUrlError("an in-memory SQLite store has no second connection")
+        return SqliteStore(self.path, self.retention_days, self.node_id)
+
 
 class PostgresStore(SqlStore):
     """The store shared by several `serve` nodes: PostgreSQL over psycopg 3 (campaign.db.PostgresDatabase)."""
@@ -784,6 +805,12 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str, retention_days: int = 730, node_id: str | None = None) -> None:
         self.url = url
         super().__init__(PostgresDatabase(url), retention_days, node_id)
+
+    def can_reopen(self) -> bool:
+        return True
+
+    def reopen(self) -> PostgresStore:
+        return PostgresStore(self.url, self.retention_days, self.node_id)
 
 
 def open_store(settings: StoreSettings) -> SqlStore:

@@ -14,7 +14,7 @@ from campaign.dialer import Dialer
 from campaign.ledger import PromiseLedger
 from campaign.scheduler import Scheduler
 from campaign.service import CampaignService
-from campaign.store import PostgresStore, SqliteStore, SqlStore
+from campaign.store import SqliteStore, SqlStore
 from config.campaign_config import CampaignSettings, PromiseSettings, StrategyBook, load_strategies
 from config.server_config import TrunkSettings
 from dialogue.segments import load_segments
@@ -56,14 +56,6 @@ def build_stack(
 
 
 StackFactory = Callable[..., Stack]
-
-
-def reopen(store: SqlStore) -> SqlStore:
-    """A second store on the same database (a restarted process, or another node), same engine."""
-    if isinstance(store, PostgresStore):
-        return PostgresStore(store.url, node_id=store.node_id)
-    assert store.path is not None
-    return SqliteStore(store.path, node_id=store.node_id)
 
 
 @pytest.fixture(params=["sqlite", "postgres"], name="store_engine")

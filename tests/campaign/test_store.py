@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from campaign_fakes import borrower_row, run_for
-from campaign_stack import StackFactory, both_engines, reopen
+from campaign_stack import StackFactory, both_engines
 
 from campaign.migrations import MIGRATIONS
 from campaign.model import AttemptStart
@@ -54,7 +54,7 @@ def test_pending_attempt_survives_restart_and_still_counts(stack_factory: StackF
     s.store.close()  # the process dies here: nothing else is written
     s2 = stack_factory()
     s2.store.close()
-    s2.store = reopen(s.store)
+    s2.store = s.store.reopen()
     s2.scheduler.store = s2.store
     s2.scheduler.gate.store = s2.store
     s2.clock.advance(now - s2.clock.seconds() + 5)
