@@ -82,12 +82,13 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_by_borrower ON payments (borrower_id, paid_at);
 """
-_M3_DATA = """
+# Promises from the outcomes of migration 1; the week-after date and the JSON read differ per engine.
+_M3_DATA_TEMPLATE = """
 INSERT INTO promises (id, borrower_id, campaign_id, call_id, promised_date, amount, confirmed, state, segment,
     script_set, timezone, created_at, updated_at)
 SELECT 'ptp-' || o.call_id, o.borrower_id, o.campaign_id, o.call_id,
-    COALESCE(substr(o.ptp_date, 1, 10), date(o.created_at, 'unixepoch', '+7 days')),
-    COALESCE(o.ptp_amount, json_extract(b.data, '$.amount_due'), 0), 1,
+    COALESCE(substr(o.ptp_date, 1, 10),@WEEK_LATER@),
+    COALESCE(o.ptp_amount, @AMOUNT_DUE@, 0), 1,
     CASE WHEN ROW_NUMBER() OVER (PARTITION BY o.borrower_id ORDER BY o.created_at DESC, o.call_id DESC) = 1
          THEN 'pending' ELSE 'superseded' END,
     b.segment, b.script_set, COALESCE(b.timezone, c.timezone), o.created_at, o.created_at
@@ -103,28 +104,12 @@ INSERT INTO borrower_facts (borrower_id, phone, kind, state, campaign_id, detail
 SELECT borrower_id, phone, 'wrong_number', 'open', campaign_id, '{"migrated_from": "contacts"}', 0
 FROM contacts WHERE valid = 0
 """
-_M3_DATA_POSTGRES = """
-INSERT INTO promises (id, borrower_id, campaign_id, call_id, promised_date, amount, confirmed, state, segment,
-    script_set, timezone, created_at, updated_at)
-SELECT 'ptp-' || o.call_id, o.borrower_id, o.campaign_id, o.call_id,
-    COALESCE(substr(o.ptp_date, 1, 10),
-             to_char(to_timestamp(o.created_at) AT TIME ZONE 'UTC' + interval '7 days', 'YYYY-MM-DD')),
-    COALESCE(o.ptp_amount, (b.data::jsonb ->> 'amount_due')::double precision, 0), 1,
-    CASE WHEN ROW_NUMBER() OVER (PARTITION BY o.borrower_id ORDER BY o.created_at DESC, o.call_id DESC) = 1
-         THEN 'pending' ELSE 'superseded' END,
-    b.segment, b.script_set, COALESCE(b.timezone, c.timezone), o.created_at, o.created_at
-FROM outcomes o JOIN campaigns c ON c.id = o.campaign_id
-LEFT JOIN borrowers b ON b.campaign_id = o.campaign_id AND b.borrower_id = o.borrower_id
-WHERE o.disposition = 'promise_to_pay';
-INSERT INTO promise_history (promise_id, at, state, detail)
-SELECT id, created_at, state, '{"migrated_from": "outcomes"}' FROM promises;
-INSERT INTO borrower_facts (borrower_id, kind, state, campaign_id, detail, created_at)
-SELECT borrower_id, stop_reason, 'open', campaign_id, '{"migrated_from": "borrowers"}', imported_at
-FROM borrowers WHERE status = 'review' AND stop_reason IN ('complaint', 'dispute');
-INSERT INTO borrower_facts (borrower_id, phone, kind, state, campaign_id, detail, created_at)
-SELECT borrower_id, phone, 'wrong_number', 'open', campaign_id, '{"migrated_from": "contacts"}', 0
-FROM contacts WHERE valid = 0
-"""
+_M3_DATA = (_M3_DATA_TEMPLATE.replace("@WEEK_LATER@", " date(o.created_at, 'unixepoch', '+7 days')")
+            .replace("@AMOUNT_DUE@", "json_extract(b.data, '$.amount_due')"))
+_M3_DATA_POSTGRES = (
+    _M3_DATA_TEMPLATE.replace("@WEEK_LATER@", "\n             to_char(to_timestamp(o.created_at) AT TIME ZONE 'UTC'"
+                              " + interval '7 days', 'YYYY-MM-DD')")
+    .replace("@AMOUNT_DUE@", "(b.data::jsonb ->> 'amount_due')::double precision"))
 
 _RAW: list[tuple[int, str]] = [
     (

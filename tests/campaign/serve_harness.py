@@ -28,6 +28,16 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[2]
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 TOKEN = "integration-token-0123456789"
+# Full sessions in call workers (sim recognizer). heartbeat_timeout_s: on this 2-core host shared by several
+# developers a healthy worker carrying 4 live sessions was measured answering a heartbeat 3.2 s late; the
+# 3 s default is covered by tests/workers.
+WORKER_SESSION_CONFIG = """
+[asr]
+recognizer = "sim"
+[workers]
+drain_seconds = 3
+heartbeat_timeout_s = 10
+"""
 ZONES = ("Asia/Shanghai", "Asia/Tokyo", "Asia/Kolkata", "Europe/Moscow", "Europe/London", "America/Sao_Paulo",
          "America/New_York", "America/Chicago", "America/Los_Angeles", "Pacific/Honolulu", "Pacific/Auckland")
 
@@ -251,3 +261,18 @@ def stored_rows(db: Path | str, table: str, order_by: str) -> list[Any]:
 def stored_attempts(db: Path | str) -> list[Any]:
     """Every attempt row in the store, oldest first."""
     return stored_rows(db, "attempts", "started_at")
+
+
+def process_state(pid: int) -> str:
+    """The state letter of /proc/PID/stat (R, S, Z, X ...), or "gone"."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def worker_pids(served: Served) -> list[int]:
+    """Pids of the call workers that are up, from GET /api/workers."""
+    status, body = served.api("GET", "/api/workers")
+    assert status == 200, body
+    return [int(w["pid"]) for w in body["workers"] if w["state"] == "up"]

@@ -14,28 +14,21 @@ from pathlib import Path
 import pytest
 from serve_harness import (
     TOKEN,
+    WORKER_SESSION_CONFIG,
     Served,
     daytime_zone,
     peak_overlap,
+    process_state,
     serve,
     sipp_uas,
     start_campaign,
     stored_attempts,
     wait_for,
+    worker_pids,
     write_config,
 )
 
 pytestmark = pytest.mark.integration
-
-# heartbeat_timeout_s: on this 2-core host shared by several developers a healthy worker carrying 4 live
-# sessions was measured answering a heartbeat 3.2 s late; the 3 s default is covered by tests/workers.
-SESSION_CONFIG = """
-[asr]
-recognizer = "sim"
-[workers]
-drain_seconds = 3
-heartbeat_timeout_s = 10
-"""
 
 
 def _metrics(served: Served) -> dict[str, float]:
@@ -50,24 +43,11 @@ def _metrics(served: Served) -> dict[str, float]:
     return values
 
 
-def _process_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
-
-
-def _worker_pids(served: Served) -> list[int]:
-    status, body = served.api("GET", "/api/workers")
-    assert status == 200
-    return [w["pid"] for w in body["workers"] if w["state"] == "up"]
-
-
 def test_twelve_calls_through_three_workers_all_answered_and_recorded(tmp_path: Path) -> None:
     """12 borrowers at once over 3 workers x 4 slots: all answered by full sessions, each recorded, <= 12 live."""
     zone = daytime_zone()
     with sipp_uas(tmp_path / "sipp") as sipp:
-        config = write_config(tmp_path, sipp.port, max_concurrent=20, extra=SESSION_CONFIG)
+        config = write_config(tmp_path, sipp.port, max_concurrent=20, extra=WORKER_SESSION_CONFIG)
         with serve(tmp_path, config, ("--workers", "3")) as served:
             assert "workers 3 call slots 12" in served.banner, served.banner
             status, listing = served.api("GET", "/api/workers")
@@ -109,9 +89,9 @@ def test_sigkill_of_a_worker_mid_call_loses_only_its_attempts_and_is_replaced(tm
     """SIGKILL one worker while calls are up: its attempts are lost/worker_lost, others complete, it is replaced."""
     zone = daytime_zone()
     with sipp_uas(tmp_path / "sipp") as sipp:
-        config = write_config(tmp_path, sipp.port, max_concurrent=8, extra=SESSION_CONFIG)
+        config = write_config(tmp_path, sipp.port, max_concurrent=8, extra=WORKER_SESSION_CONFIG)
         with serve(tmp_path, config, ("--workers", "2")) as served:
-            pids = _worker_pids(served)
+            pids = worker_pids(served)
             assert len(pids) == 2
             cid = start_campaign(served, zone, 8, 8)
             wait_for(lambda: all(w["in_use"] >= 1 for w in served.api("GET", "/api/workers")[1]["workers"]), 30,
@@ -120,7 +100,7 @@ def test_sigkill_of_a_worker_mid_call_loses_only_its_attempts_and_is_replaced(tm
             victim = pids[0]
             os.kill(victim, signal.SIGKILL)
             wait_for(lambda: any(a["disposition"] == "worker_lost" for a in stored_attempts(served.store)), 15)
-            wait_for(lambda: len(_worker_pids(served)) == 2 and victim not in _worker_pids(served), 60)
+            wait_for(lambda: len(worker_pids(served)) == 2 and victim not in worker_pids(served), 60)
             workers = served.api("GET", "/api/workers")[1]["workers"]
             served.api("POST", f"/api/campaigns/{cid}/stop", {})
             wait_for(lambda: served.api("GET", "/api/live")[1]["calls_in_flight"] == 0, 90)
@@ -147,7 +127,7 @@ def test_sigterm_drains_then_hangs_up_with_reason_shutdown_and_exits_0(tmp_path:
     """SIGTERM mid-call: no new dials, live calls get drain_seconds (3 s), then end with reason shutdown; exit 0."""
     zone = daytime_zone()
     with sipp_uas(tmp_path / "sipp") as sipp:
-        config = write_config(tmp_path, sipp.port, max_concurrent=4, extra=SESSION_CONFIG)
+        config = write_config(tmp_path, sipp.port, max_concurrent=4, extra=WORKER_SESSION_CONFIG)
         with serve(tmp_path, config, ("--workers", "2")) as served:
             start_campaign(served, zone, 4, 4)
             wait_for(lambda: served.api("GET", "/api/live")[1]["calls_in_flight"] == 4, 30, step=0.1)
@@ -197,10 +177,10 @@ def test_second_sigint_stops_at_once_without_waiting_for_the_drain(tmp_path: Pat
     """SIGINT starts a 30 s drain; a second SIGINT kills the workers and exits at once (130); attempts stay pending."""
     zone = daytime_zone()
     with sipp_uas(tmp_path / "sipp") as sipp:
-        config = write_config(tmp_path, sipp.port, max_concurrent=2, extra=SESSION_CONFIG.replace(
+        config = write_config(tmp_path, sipp.port, max_concurrent=2, extra=WORKER_SESSION_CONFIG.replace(
             "drain_seconds = 3", "drain_seconds = 30"))
         with serve(tmp_path, config, ("--workers", "2")) as served:
-            pids = _worker_pids(served)
+            pids = worker_pids(served)
             start_campaign(served, zone, 2, 2)
             wait_for(lambda: served.api("GET", "/api/live")[1]["calls_in_flight"] == 2, 30, step=0.1)
             time.sleep(2.5)
@@ -213,5 +193,5 @@ def test_second_sigint_stops_at_once_without_waiting_for_the_drain(tmp_path: Pat
             took = time.monotonic() - sent
     assert code == 130 and took < 5
     for pid in pids:  # gone, or a zombie left for init to reap
-        assert wait_for(lambda pid=pid: _process_state(pid) in ("gone", "Z", "X"), 5, step=0.1)
+        assert wait_for(lambda pid=pid: process_state(pid) in ("gone", "Z", "X"), 5, step=0.1)
     assert {a["state"] for a in stored_attempts(tmp_path / "campaigns.sqlite3")} == {"pending"}

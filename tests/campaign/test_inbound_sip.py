@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from serve_harness import (
+    WORKER_SESSION_CONFIG,
     Served,
     borrower_lines,
     daytime_zone,
@@ -28,13 +29,6 @@ from sim.process import SimPhoneProcess
 
 pytestmark = pytest.mark.integration
 
-SESSION_CONFIG = """
-[asr]
-recognizer = "sim"
-[workers]
-drain_seconds = 3
-heartbeat_timeout_s = 10
-"""
 CALLER_ID = "02150001234"
 # Confirms, then talks over the notice with a promise (barge-in) and hangs up after the read-back: the
 # shortest real conversation that reaches a stored promise (the placeholder prompts are slow espeak).
@@ -92,7 +86,7 @@ def test_borrower_calling_back_gets_an_inbound_session_and_strangers_are_refused
     inbound with the outcome and the promise, and does not count for C2/C3. An unknown number is refused 480
     and nothing is stored."""
     zone = daytime_zone()
-    config = write_config(tmp_path, free_udp_port(), extra=SESSION_CONFIG)
+    config = write_config(tmp_path, free_udp_port(), extra=WORKER_SESSION_CONFIG)
     with serve(tmp_path, config, ("--workers", workers)) as served:
         status, campaign = served.api("POST", "/api/campaigns", {"name": "back", "timezone": zone,
                                                                   "caller_id": CALLER_ID})

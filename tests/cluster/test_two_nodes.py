@@ -27,11 +27,13 @@ from serve_harness import (
     ROOT,
     Served,
     daytime_zone,
+    process_state,
     serve,
     start_campaign,
     stored_attempts,
     stored_rows,
     wait_for,
+    worker_pids,
     write_config,
 )
 from sip_peers import SippPeer, free_udp_port, sipp
@@ -79,19 +81,6 @@ def _node_config(workdir: Path, name: str, sip_port: int, rtp_start: int, store_
         campaign=f'strategies_file = "{strategies}"',
         route=f'proxy = "{edge_uri}"\ndomain = "{CARRIER_IP}:{carrier.port}"',
     )
-
-
-def _process_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
-
-
-def _worker_pids(served: Served) -> list[int]:
-    status, body = served.api("GET", "/api/workers")
-    assert status == 200, body
-    return [int(w["pid"]) for w in body["workers"] if w["state"] == "up"]
 
 
 def _invites(peer: SippPeer) -> dict[str, str]:
@@ -164,14 +153,14 @@ def test_two_nodes_share_a_campaign_survive_a_killed_node_and_answer_a_callback(
             return len(done) >= 25 and len(in_flight) >= 3
 
         wait_for(victim_busy, 40, step=0.1)
-        victim_workers = _worker_pids(victim)
+        victim_workers = worker_pids(victim)
         assert len(victim_workers) == WORKERS
         os.kill(victim.proc.pid, signal.SIGKILL)  # the coordinator only: its workers must notice and exit
         killed_at = time.time()
         in_flight_at_kill = {a["id"] for a in stored_attempts(url)
                              if a["state"] == "pending" and a["node_id"] == "node-b"}
         for pid in victim_workers:  # gone, or a zombie left for init to reap
-            wait_for(lambda pid=pid: _process_state(pid) in ("gone", "Z", "X"), 10, step=0.1)
+            wait_for(lambda pid=pid: process_state(pid) in ("gone", "Z", "X"), 10, step=0.1)
         workers_gone_s = time.time() - killed_at
 
         wait_for(lambda: _campaign_state(survivor, cid) == "finished", 60, step=0.5)
