@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from sim.process import stop_process_group  # noqa: E402
+
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SCENARIOS = ROOT / "tests" / "fixtures" / "sipp"
 LATE_S = 0.040
@@ -47,16 +48,6 @@ def _free_port() -> int:
 def _sipp(args: list[str], work: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([SIPP, *args, "-nostdin"], cwd=work, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def _flood_counts(work: Path) -> dict[str, int]:
@@ -148,7 +139,7 @@ def measure(rate: int, seconds: float, calls: int) -> dict[str, Any]:
         reactor.run()
     finally:
         for proc in [*flood, uas]:
-            _kill(proc)
+            stop_process_group(proc)
     start, end = window.get("flood_start", 0.0), window.get("flood_end", window.get("flood_start", 0.0) + seconds)
 
     def summarize(pairs: list[tuple[float, float]]) -> dict[str, Any]:

@@ -39,7 +39,6 @@ import json
 import math
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -56,7 +55,7 @@ sys.path.append(str(ROOT / "bench"))  # after ROOT: bench/asr.py must not shadow
 
 from config.server_config import TrunkSettings  # noqa: E402
 from sim.personas import load_personas  # noqa: E402
-from sim.process import SimPhoneProcess  # noqa: E402
+from sim.process import SimPhoneProcess, stop_process_group  # noqa: E402
 from sim.sipp_borrower import SippBorrowers  # noqa: E402
 from sim.voice import EspeakVoice  # noqa: E402
 
@@ -356,12 +355,8 @@ def main() -> int:
               f"cpu_s_per_call_min={cpu / call_min:.2f} rss_mb_per_call={peak_rss / args.calls:.0f}")
         return 0
     finally:
-        if serve is not None and serve.poll() is None:
-            os.killpg(serve.pid, signal.SIGTERM)
-            try:
-                serve.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(serve.pid, signal.SIGKILL)
+        if serve is not None:
+            stop_process_group(serve, wait=60)
         for phone in phones:
             phone.stop()
         if sipp is not None:

@@ -6,6 +6,7 @@ line also goes to a log file, and parsed events are kept for whoever wants to lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,21 @@ from types import TracebackType
 from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def stop_process_group(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, wait: float = 5.0) -> int | None:
+    """`sig` to the child's own process group (it was started with start_new_session=True: a peer, `serve`
+    and their children), SIGKILL after `wait` seconds; returns its exit code."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    return proc.returncode
 
 
 class SimPhoneError(RuntimeError):

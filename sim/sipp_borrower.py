@@ -12,9 +12,7 @@ is answered (a "global" optional receive); after the last line and `tail_s` the 
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -27,6 +25,7 @@ from xml.sax.saxutils import escape
 
 from asr.sim_recognizer import CONTENT_TYPE as TRANSCRIPT_CONTENT_TYPE
 from sim.pcap import rtp_pcap
+from sim.process import stop_process_group
 from sim.voice import Voice
 
 RATE = 8000
@@ -247,16 +246,7 @@ class SippBorrowers:
     def stop(self) -> int | None:
         """SIGTERM (SIGKILL after 5 s) to sipp's own process group; returns its exit code."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        return proc.returncode
+        return None if proc is None else stop_process_group(proc)
 
     def __enter__(self) -> SippBorrowers:
         self.start()

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sim.process import stop_process_group
+
 ROOT = Path(__file__).resolve().parents[2]
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 TOKEN = "integration-token-0123456789"
@@ -55,17 +57,6 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: float = 15.0) -> None:
-    if proc.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 @dataclass
@@ -110,7 +101,7 @@ def sipp_uas(workdir: Path) -> Iterator[Sipp]:
             time.sleep(0.02)
         yield Sipp(port, workdir)
     finally:
-        _stop(proc)
+        stop_process_group(proc, wait=15)
 
 
 @dataclass
@@ -192,7 +183,7 @@ def serve(workdir: Path, config: Path, args: tuple[str, ...] = ("--no-session",)
             raise RuntimeError(f"serve did not start: {line!r}\n{(workdir / 'serve.log').read_text()[-3000:]}")
         yield Served(proc, m.group(1), store or workdir / "campaigns.sqlite3", line)
     finally:
-        _stop(proc)
+        stop_process_group(proc, wait=15)
         with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()

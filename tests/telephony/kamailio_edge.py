@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torture
 from sip_peers import free_udp_port
+
+from sim.process import stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGE_CFG = ROOT / "deploy" / "kamailio" / "kamailio.cfg"
@@ -103,18 +104,7 @@ def kamailio_edge(
                 raise RuntimeError(f"kamailio did not come up (exit {proc.poll()}):\n{edge.log()[-3000:]}")
         yield edge
     finally:
-        _stop(proc)
+        stop_process_group(proc)  # Kamailio and the children it forked
         masker.wait(10)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to Kamailio's own process group (its main process and the children it forked)."""
-    if proc.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)

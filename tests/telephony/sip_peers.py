@@ -6,9 +6,7 @@ only it) on exit, so no test leaves a process behind.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -16,6 +14,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from sim.process import stop_process_group
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SIPP_SCENARIOS = FIXTURES / "sipp"
@@ -127,7 +127,7 @@ def sipp(
 
         spin(0.25)
     finally:
-        _stop(proc)
+        stop_process_group(proc, wait=3)
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
@@ -143,17 +143,6 @@ def _wait_udp_bound(port: int, proc: subprocess.Popen[bytes], timeout: float = 5
                 return  # someone (the peer) holds the port
         time.sleep(0.02)
     raise RuntimeError(f"peer did not bind UDP port {port}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(3)
 
 
 class BaresipPhone:
@@ -209,5 +198,5 @@ def baresip(source_wav: Path) -> Iterator[BaresipPhone]:
             time.sleep(0.05)
         yield phone
     finally:
-        _stop(proc)
+        stop_process_group(proc, wait=3)
         shutil.rmtree(folder, ignore_errors=True)
