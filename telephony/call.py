@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pjsua2 as pj
 from twisted.internet import defer
@@ -39,10 +39,16 @@ from telephony.playback import PlaybackQueue
 from telephony.recording import StereoRecorder
 from telephony.sip_text import DTMF_PLAIN, DTMF_RELAY, parse_request
 
-if TYPE_CHECKING:
-    from telephony.endpoint import SipEndpoint
-
 log = logging.getLogger("telephony.call")
+
+
+class CallOwner(Protocol):
+    """What a Call needs of the endpoint that placed or took it (telephony.endpoint.SipEndpoint)."""
+
+    reactor: Any
+
+    def release_call(self, call: Call) -> None:
+        """Forget the ended call; its pjsua2 objects are deleted later, outside pjsua2's callbacks."""
 
 FrameConsumer = Callable[[bytes, float], None]
 EventListener = Callable[[Any], None]
@@ -133,7 +139,7 @@ class Call:
 
     def __init__(
         self,
-        endpoint: SipEndpoint,
+        endpoint: CallOwner,
         account: pj.Account,
         target: str,
         *,
@@ -582,10 +588,10 @@ class Call:
                     self._fail(CANCELED, code or 487, reason or "canceled")
                 else:
                     self._fail(disposition_for(code), code or None, reason or "no final response")
-            self.endpoint._release(self)
+            self.endpoint.release_call(self)
             return
         if self._finished:
-            self.endpoint._release(self)
+            self.endpoint.release_call(self)
             return
         self._finished = True
         self._ended_at = now
@@ -617,7 +623,7 @@ class Call:
             log, "call.ended", call_id=self.call_id, reason=end_reason, hangup_by=hangup_by,
             duration_s=round(event.duration_s, 2),
         )
-        self.endpoint._release(self)
+        self.endpoint.release_call(self)
         self._emit(event)
         waiters, self._ended_waiters = self._ended_waiters, []
         for w in waiters:

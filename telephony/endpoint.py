@@ -339,7 +339,7 @@ class SipEndpoint:
             self._flush_reactor_calls()
         for call in list(self._calls):
             call.end_for_shutdown()
-            self._release(call)
+            self.release_call(call)
         self._destroy_library()
         return defer.succeed(None)
 
@@ -497,7 +497,7 @@ class SipEndpoint:
         except pj.Error as exc:
             reason = exc.info().strip() or "INVITE could not be sent"
             call._fail(TRUNK_ERROR, None, reason)
-            self._release(call)
+            self.release_call(call)
         log_event(log, "call.invite_sent", call_id=call.call_id, callee=uri, trunk=trunk, caller=local_uri)
         return result
 
@@ -562,8 +562,8 @@ class SipEndpoint:
             raise ValueError(f"not a phone number: {target!r}")
         return f"sip:{number}@{settings.uri_host}", account
 
-    def _release(self, call: Call) -> None:
-        """Forget a finished call; its pjsua2 objects are deleted on a later poll, outside callbacks."""
+    def release_call(self, call: Call) -> None:
+        """Forget a finished call (`CallOwner`); its pjsua2 objects are deleted on a later poll, outside callbacks."""
         if call in self._calls:
             self._calls.discard(call)
         pj_call, port = call.detach_pjsua()
