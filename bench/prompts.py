@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
 
 from config.server_config import load_server_config  # noqa: E402
 from dialogue.borrower import Borrower  # noqa: E402
+from dialogue.render import prompt_for  # noqa: E402
 from dialogue.scripts import load_script_library  # noqa: E402
 from prompts.renderer import build_renderer  # noqa: E402
 from prompts.warmup import prepare_borrower, prerender_script_sets  # noqa: E402
@@ -66,7 +67,7 @@ def run_engine(engine: str, args: argparse.Namespace) -> None:
     prepare: list[float] = []
     tts_runs = 0
     for i in range(args.borrowers):
-        prompt = library.prompt_for(SCRIPT_SET, NODE, borrower(i), today)
+        prompt = prompt_for(library, SCRIPT_SET, NODE, borrower(i), today)
         out = renderer.render(prompt, rate)  # fragments warm, variables cold
         cold.append(out.render_ms)
         tts_runs += out.variables_synthesized
@@ -99,7 +100,7 @@ def main() -> int:
     parser.add_argument("--engine", choices=("espeak-ng", "libespeak-ng", "both"), default="both")
     args = parser.parse_args()
     library = load_script_library()
-    sample = library.prompt_for(SCRIPT_SET, NODE, borrower(0), dt.date(2026, 11, 28))
+    sample = prompt_for(library, SCRIPT_SET, NODE, borrower(0), dt.date(2026, 11, 28))
     print(f"prompt render benchmark: set {SCRIPT_SET}, node {NODE}, {args.rate} Hz, {len(sample.parts)} parts, "
           f"{args.borrowers} borrowers (one cold render each, then 20 warm)")
     for engine in ("espeak-ng", "libespeak-ng") if args.engine == "both" else (args.engine,):

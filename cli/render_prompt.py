@@ -42,7 +42,7 @@ def _date(text: str) -> dt.date:
 def run(args: argparse.Namespace) -> int:
     from config.server_config import DEFAULT_SERVER_TOML, load_server_config
     from dialogue.borrower import BorrowerFileError, load_borrower_file
-    from dialogue.render import ComplianceRefused, PromptValueMissing
+    from dialogue.render import ComplianceRefused, PromptValueMissing, prompt_for
     from dialogue.scripts import DEFAULT_SCRIPTS_DIR, VARIABLES, load_script_library
     from pcm.wav import write_wav
     from prompts.assets import AssetError
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     today = args.today or dt.date.today()
     try:
-        prompt = library.prompt_for(
+        prompt = prompt_for(library,
             args.script, args.node, borrower, today, identity_confirmed=not args.before_identity, slots=slots
         )
     except KeyError as exc:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dialogue.prompt import DEBT_VARIABLES, Fragment, Variable
+from dialogue.prompt import DEBT_VARIABLES, Fragment, Prompt, Variable
 from dialogue.scripts import VARIABLES, DisplayFormats, Node, ScriptLibrary, ScriptSet, variable_item
 from telemetry.logging import log_event
 
@@ -37,6 +37,31 @@ class DisclosureRefused(ComplianceRefused):
 
     def __init__(self, node: str, reason: str) -> None:
         super().__init__("C6", node, reason)
+
+
+def prompt_for(
+    library: ScriptLibrary,
+    set_id: str,
+    node_key: str,
+    borrower: Any,
+    today: dt.date,
+    *,
+    identity_confirmed: bool = True,
+    slots: Mapping[str, object] | None = None,
+) -> Prompt:
+    """The exact Prompt a call plays at one node of `library` (one node only; `then` chains are the engine's job).
+
+    Debt details still pass the C6 guard, so `identity_confirmed=False` refuses them here as well.
+    """
+    script_set = library.script_set(set_id)
+    if "/" not in node_key or node_key.partition("/")[0] not in library.scenes:
+        raise KeyError(f"unknown node {node_key!r}; use scene/node, e.g. identity_check/ask")
+    scene_id, _, node_id = node_key.partition("/")
+    if node_id not in library.scenes[scene_id].nodes:
+        raise KeyError(f"scene {scene_id!r} has no node {node_id!r}")
+    node = library.node(node_key)
+    parts = render_node(library, script_set, node, borrower, today, identity_confirmed, dict(slots or {}))
+    return Prompt(parts, node_key, node.interruptible)
 
 
 def render_node(

@@ -13,7 +13,6 @@ whole graph live in `dialogue.lint`, and the run-time disclosure guard in `dialo
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any
 
 from config.errors import ConfigError
 from config.toml_reader import Table, load_toml
-from dialogue.prompt import Fragment, Prompt
+from dialogue.prompt import Fragment
 
 DEFAULT_SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "config" / "scripts"
 
@@ -233,7 +232,7 @@ class ScriptLibrary:
 
     def reachable(self, set_id: str) -> list[str]:
         """Every node a call with this script set can reach, in breadth-first order from its start."""
-        script_set = self._script_set(set_id)
+        script_set = self.script_set(set_id)
         start = self.resolve(script_set.start, None, script_set)
         seen: dict[str, None] = {}
         queue = [start] if start else []
@@ -252,7 +251,7 @@ class ScriptLibrary:
 
     def prompt_needs(self, set_id: str) -> tuple[PromptNeeds, ...]:
         """Every prompt a script set can play; fixed ones (no variables) can be rendered ahead of time."""
-        script_set = self._script_set(set_id)
+        script_set = self.script_set(set_id)
         needs = []
         for node in (self.node(key) for key in self.reachable(set_id)):
             for wording in (node.prompt, node.reask):
@@ -263,34 +262,8 @@ class ScriptLibrary:
                 needs.append(PromptNeeds(node.key, items, variables, node.interruptible))
         return tuple(needs)
 
-    def prompt_for(
-        self,
-        set_id: str,
-        node_key: str,
-        borrower: Any,
-        today: dt.date,
-        *,
-        identity_confirmed: bool = True,
-        slots: Mapping[str, object] | None = None,
-    ) -> Prompt:
-        """The exact Prompt a call plays at one node (one node only; `then` chains are the engine's job).
-
-        Debt details still pass the C6 guard, so `identity_confirmed=False` refuses them here as well.
-        """
-        from dialogue.render import render_node  # render imports this module
-
-        script_set = self._script_set(set_id)
-        if "/" not in node_key or node_key.partition("/")[0] not in self.scenes:
-            raise KeyError(f"unknown node {node_key!r}; use scene/node, e.g. identity_check/ask")
-        scene_id, _, node_id = node_key.partition("/")
-        if node_id not in self.scenes[scene_id].nodes:
-            raise KeyError(f"scene {scene_id!r} has no node {node_id!r}")
-        parts = render_node(
-            self, script_set, self.node(node_key), borrower, today, identity_confirmed, dict(slots or {})
-        )
-        return Prompt(parts, node_key, self.node(node_key).interruptible)
-
-    def _script_set(self, set_id: str) -> ScriptSet:
+    def script_set(self, set_id: str) -> ScriptSet:
+        """The script set, or KeyError naming the known ones."""
         if set_id not in self.script_sets:
             raise KeyError(f"unknown script set {set_id!r} (known: {', '.join(sorted(self.script_sets))})")
         return self.script_sets[set_id]

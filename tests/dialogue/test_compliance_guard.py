@@ -11,7 +11,7 @@ from dialogue_fakes import TODAY, converse, library_variant, make_borrower
 from config.errors import ConfigError
 from dialogue.manager import Hangup
 from dialogue.prompt import DEBT_VARIABLES, Variable
-from dialogue.render import DisclosureRefused
+from dialogue.render import DisclosureRefused, prompt_for
 from dialogue.scripts import ScriptLibrary, load_script_library
 
 FON = "first_overdue_notice"
@@ -62,8 +62,8 @@ def test_render_guard_refuses_every_debt_variable(library: ScriptLibrary) -> Non
     borrower = make_borrower()
     for node in ("notice_first_overdue/tell", "notice_pre_due/tell", "amount_question/tell"):
         with pytest.raises(DisclosureRefused):
-            library.prompt_for(FON, node, borrower, TODAY, identity_confirmed=False)
-    prompt = library.prompt_for(FON, "notice_pre_due/tell", borrower, TODAY, identity_confirmed=True)
+            prompt_for(library, FON, node, borrower, TODAY, identity_confirmed=False)
+    prompt = prompt_for(library, FON, "notice_pre_due/tell", borrower, TODAY, identity_confirmed=True)
     names = {p.name for p in prompt.parts if isinstance(p, Variable)}
     assert {"amount", "due_date", "product"} <= names <= DEBT_VARIABLES | {"creditor"}
 

@@ -9,6 +9,7 @@ from dialogue_fakes import TODAY, library_variant, make_borrower
 
 from config.errors import ConfigError
 from dialogue.prompt import Fragment, Variable
+from dialogue.render import prompt_for
 from dialogue.scripts import ScriptLibrary, load_script_library
 
 NOTICE_SETS = {"mediation_notice"}  # not collection scripts: notices for cases outside phone collection
@@ -42,18 +43,18 @@ def test_no_chinese_prompt_text_in_code() -> None:
 def test_prompt_for_builds_the_exact_prompt(library: ScriptLibrary) -> None:
     """prompt_for renders one node with the borrower's values, set wording and typed variables."""
     borrower = make_borrower(gender="female", name="李娜", overdue_days=0, due_date="2026-12-05")
-    prompt = library.prompt_for("pre_due_courteous", "notice_pre_due/tell", borrower, TODAY)
+    prompt = prompt_for(library, "pre_due_courteous", "notice_pre_due/tell", borrower, TODAY)
     assert prompt.node == "notice_pre_due/tell" and prompt.interruptible
     assert prompt.text.endswith(library.fragments["nt_pre_due_e_courteous"])
     amount = next(p for p in prompt.parts if isinstance(p, Variable) and p.name == "amount")
     assert (amount.value, amount.kind, amount.display_text) == (3200.0, "money", "3200")
     due = next(p for p in prompt.parts if isinstance(p, Variable) and p.name == "due_date")
     assert due.kind == "date" and due.display_text == "12月5日"
-    honorific = library.prompt_for("pre_due_courteous", "identity_courteous/ask", borrower, TODAY,
+    honorific = prompt_for(library, "pre_due_courteous", "identity_courteous/ask", borrower, TODAY,
                                    identity_confirmed=False)
     assert "李女士" in honorific.text
     with pytest.raises(KeyError, match="no node"):
-        library.prompt_for("pre_due_courteous", "notice_pre_due/nope", borrower, TODAY)
+        prompt_for(library, "pre_due_courteous", "notice_pre_due/nope", borrower, TODAY)
 
 
 def test_prompt_needs_lists_fixed_and_variable_prompts(library: ScriptLibrary) -> None:
@@ -115,7 +116,7 @@ def test_handler_naming_an_unknown_exit_is_refused(tmp_path: Path) -> None:
 def test_honorific_uses_compound_surnames_from_data(library: ScriptLibrary) -> None:
     """欧阳娜 (female) is addressed as 欧阳女士 and 张伟 (male) as 张先生; unknown gender uses the full name."""
     def ask(**changes: object) -> str:
-        return library.prompt_for("pre_due_courteous", "identity_courteous/ask", make_borrower(**changes), TODAY,
+        return prompt_for(library, "pre_due_courteous", "identity_courteous/ask", make_borrower(**changes), TODAY,
                                   identity_confirmed=False).text
 
     assert "欧阳女士" in ask(name="欧阳娜", gender="female")

@@ -12,6 +12,7 @@ import pytest
 import server
 from config.server_config import load_server_config
 from dialogue.borrower import Borrower
+from dialogue.render import prompt_for
 from dialogue.scripts import load_script_library
 from pcm.wav import read_wav
 from prompts.renderer import build_renderer
@@ -32,7 +33,7 @@ def test_wav_matches_the_renderer_a_call_uses(tmp_path: Path, capsys: pytest.Cap
     assert "NOT interruptible" in capsys.readouterr().out
     library = load_script_library()
     borrower = Borrower.from_dict(json.loads(BORROWER.read_text(encoding="utf-8")))
-    prompt = library.prompt_for("first_overdue_courteous", "opening_standard/hello", borrower, dt.date(2026, 11, 28))
+    prompt = prompt_for(library, "first_overdue_courteous", "opening_standard/hello", borrower, dt.date(2026, 11, 28))
     expected = build_renderer(load_server_config().prompts, library.fragments).render(prompt, 8000)
     audio = read_wav(out)
     assert audio.rate == 8000 and np.array_equal(audio.channel("mono"), expected.samples)

@@ -8,6 +8,7 @@ from prompt_fakes import FakeTts
 
 from config.prompts_config import DEFAULT_MANIFEST, PromptSettings
 from dialogue.borrower import Borrower
+from dialogue.render import prompt_for
 from dialogue.scripts import SLOT_NAMES, load_script_library
 from prompts.assets import AssetLibrary, read_manifest
 from prompts.cache import RenderCache
@@ -44,7 +45,7 @@ def test_every_script_set_renders_every_node_for_a_borrower() -> None:
         for need in library.prompt_needs(set_id):
             if set(need.variables) & set(SLOT_NAMES):
                 continue  # said only after the borrower names them
-            prompt = library.prompt_for(set_id, need.node, BORROWER, today)
+            prompt = prompt_for(library, set_id, need.node, BORROWER, today)
             assert renderer.is_warm(prompt, 8000), (set_id, need.node)
             out = renderer.render(prompt, 8000)
             assert out.variables_synthesized == 0 and len(out.samples) > 0
@@ -72,7 +73,7 @@ def test_campaign_prerender_makes_promise_date_confirmations_warm() -> None:
     assert confirmations, "the scripts should confirm promise or callback dates somewhere"
     for set_id, node in confirmations:
         renderer.prepare(borrower_variables(library, set_id, BORROWER, today), 8000)
-        prompt = library.prompt_for(set_id, node, BORROWER, today, slots=slots)
+        prompt = prompt_for(library, set_id, node, BORROWER, today, slots=slots)
         assert renderer.is_warm(prompt, 8000), (set_id, node)
 
 
