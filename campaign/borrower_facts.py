@@ -15,15 +15,12 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from campaign.db import Connection
-from campaign.model import Refusal
+from campaign.model import FollowUp, Refusal
 from session.record import CallRecord
-
-if TYPE_CHECKING:
-    from campaign.followups import FollowUp
 
 # Fact kinds (borrower_facts.kind)
 FACT_COMPLAINT = "complaint"

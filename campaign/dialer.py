@@ -23,8 +23,7 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred, ensureDeferred
 
 from campaign.clock import ReactorClock
-from campaign.followups import FollowUp
-from campaign.model import AttemptStart, BorrowerState, Campaign
+from campaign.model import AttemptStart, BorrowerState, Campaign, FollowUp
 from campaign.store import CampaignStore, new_id
 from dialogue.borrower import Borrower
 from dialogue.segments import Segment

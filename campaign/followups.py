@@ -9,28 +9,16 @@ call when it comes due.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from campaign.compliance import CallWindow, next_window_open
 from campaign.mediation import STOP_NOTIFIED, notice_given
-from campaign.model import BORROWER_ACTIVE, BORROWER_EXHAUSTED, BORROWER_REVIEW, BORROWER_STOPPED
+from campaign.model import BORROWER_ACTIVE, BORROWER_EXHAUSTED, BORROWER_REVIEW, BORROWER_STOPPED, FollowUp
 from config.campaign_config import Strategy
 from session.record import CallRecord
 
 STOP_OUTCOMES = {"already_paid": "paid", "opt_out": "opt_out", "transferred": "transferred"}
 REVIEW_OUTCOMES = ("complaint", "dispute", "hardship", "negotiation")
-
-
-@dataclass(frozen=True)
-class FollowUp:
-    status: str
-    next_due_at: float | None
-    next_reason: str
-    trunk_error_streak: int
-    stop_reason: str | None = None
-    opt_out_phone: bool = False  # C7: add the dialled number to the do-not-call list
-    invalidate_phone: bool = False  # wrong/invalid number: never dial it again for this borrower
 
 
 def _stop(reason: str, streak: int = 0, **flags: bool) -> FollowUp:

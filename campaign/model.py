@@ -119,3 +119,16 @@ class ImportReport:
             "errors": [{"line": n, "reason": r} for n, r in self.errors],
             "warnings": list(self.warnings),
         }
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What happens to the borrower after an attempt (planned by campaign.followups, stored with the result)."""
+
+    status: str
+    next_due_at: float | None
+    next_reason: str
+    trunk_error_streak: int
+    stop_reason: str | None = None
+    opt_out_phone: bool = False  # C7: add the dialled number to the do-not-call list
+    invalidate_phone: bool = False  # wrong/invalid number: never dial it again for this borrower

@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 
 from campaign.borrower_facts import NO_DATE_DAYS, PROMISE_PENDING, Promise
 from campaign.compliance import CallWindow, next_window_open
-from campaign.followups import FollowUp
-from campaign.model import BORROWER_ACTIVE
+from campaign.model import BORROWER_ACTIVE, FollowUp
 from config.campaign_config import Strategy
 from session.record import CallRecord
 

@@ -25,7 +25,7 @@ from campaign.borrower_facts import RULE_PROMISE_KEPT, RULE_REVIEW_OPEN
 from campaign.clock import ReactorClock
 from campaign.compliance import ComplianceGate, effective_window
 from campaign.dialer import AttemptLost, CallCapacity, Dialer, DialResult, Pacer
-from campaign.followups import FollowUp, plan_follow_up
+from campaign.followups import plan_follow_up
 from campaign.model import (
     BORROWER_ACTIVE,
     BORROWER_REVIEW,
@@ -33,6 +33,7 @@ from campaign.model import (
     AttemptStart,
     BorrowerState,
     Campaign,
+    FollowUp,
     Refusal,
 )
 from campaign.promise_followups import REASON_BROKEN, REASON_REMINDER, plan_promise_follow_up

@@ -31,12 +31,12 @@ from campaign.model import (
     BorrowerState,
     Campaign,
     Contact,
+    FollowUp,
     ImportedBorrower,
 )
 from session.record import CallRecord
 
-if TYPE_CHECKING:  # followups -> compliance -> store: a runtime import would be circular
-    from campaign.followups import FollowUp
+if TYPE_CHECKING:
     from config.campaign_config import StoreSettings
 
 SECONDS_PER_DAY = 86400.0
