@@ -361,8 +361,3 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return parts._replace(netloc=netloc).geturl()
 
-
-def open_database(address: StoreAddress) -> Database:
-    if address.dialect == SQLITE:
-        return SqliteDatabase(address.target)
-    return PostgresDatabase(address.target)

@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from campaign.borrower_facts import BorrowerFact, Promise, active_promises, open_facts, record_call_facts
-from campaign.db import Connection, Database, PostgresDatabase, SqliteDatabase, StoreUrlError
+from campaign.db import (
+    POSTGRES,
+    SQLITE,
+    Connection,
+    Database,
+    PostgresDatabase,
+    SqliteDatabase,
+    StoreAddress,
+    StoreUrlError,
+)
 from campaign.migrations import MIGRATIONS
 from campaign.model import (
     BORROWER_ACTIVE,
@@ -813,11 +822,20 @@ class PostgresStore(SqlStore):
         return PostgresStore(self.url, self.retention_days, self.node_id)
 
 
+def open_address(address: StoreAddress, retention_days: int = 730, node_id: str | None = None) -> SqlStore:
+    """The store at an address (`campaign.db.parse_address`: `sqlite:PATH` or a PostgreSQL URL)."""
+    if address.dialect == POSTGRES:
+        return PostgresStore(address.target, retention_days, node_id)
+    return SqliteStore(address.target, retention_days, node_id)
+
+
 def open_store(settings: StoreSettings) -> SqlStore:
     """The store `[store]` names: PostgreSQL when `url` is set, else the SQLite file at `path`."""
     if settings.url is not None:
-        return PostgresStore(settings.url, settings.retention_days, settings.node_id)
-    return SqliteStore(settings.path, settings.retention_days, settings.node_id)
+        address = StoreAddress(POSTGRES, settings.url)
+    else:
+        address = StoreAddress(SQLITE, str(settings.path))
+    return open_address(address, settings.retention_days, settings.node_id)
 
 
 def new_id(prefix: str) -> str:

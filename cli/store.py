@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     from pathlib import Path
 
-    from campaign.db import POSTGRES, StoreAddress, StoreUrlError, parse_address, redact_url
-    from campaign.store import PostgresStore, SqliteStore, SqlStore
+    from campaign.db import POSTGRES, StoreUrlError, parse_address, redact_url
+    from campaign.store import SqlStore, open_address
     from campaign.store_copy import StoreCopyError, copy_store
 
     try:
@@ -43,16 +43,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         print("error: --from and --to name the same store", file=err)
         return 2
 
-    def open_one(address: StoreAddress) -> SqlStore:
-        if address.dialect == POSTGRES:
-            return PostgresStore(address.target)
-        return SqliteStore(address.target)
-
     opened: list[SqlStore] = []
     try:
-        source = open_one(source_address)
+        source = open_address(source_address)
         opened.append(source)
-        target = open_one(target_address)
+        target = open_address(target_address)
         opened.append(target)
         tables = copy_store(source, target)
     except (StoreUrlError, StoreCopyError) as exc:
