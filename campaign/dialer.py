@@ -206,13 +206,6 @@ class Dialer:
     def in_flight(self, campaign_id: str | None = None) -> int:
         return sum(1 for a in self.live.values() if campaign_id is None or a.campaign_id == campaign_id)
 
-    def place(
-        self, campaign: Campaign, borrower: BorrowerState, phone: str, trunk: str | None, reason: str
-    ) -> tuple[AttemptStart, Deferred[DialResult]]:
-        attempt = self.new_attempt(campaign, borrower, phone, trunk, reason)
-        self.store.begin_attempt(attempt)  # committed before the INVITE can leave
-        return attempt, self.start(campaign, borrower, attempt)
-
     def new_attempt(
         self, campaign: Campaign, borrower: BorrowerState, phone: str, trunk: str | None, reason: str
     ) -> AttemptStart:

@@ -95,7 +95,6 @@ class InboundAnswerer:
         self.has_room = has_room  # a call slot of this endpoint/worker is free for one more call
         self.on_start = on_start  # (attempt id, IncomingCall): the call holds a slot from now (worker bookkeeping)
         self.on_end = on_end
-        self.in_progress: dict[str, Any] = {}  # attempt id -> IncomingCall
 
     def __call__(self, incoming: Any) -> None:
         """`SipEndpoint.on_trunk_call`: reactor thread, the call rings."""
@@ -125,13 +124,11 @@ class InboundAnswerer:
                       reason=answer.reason)
             incoming.refuse(answer.code, answer.reason)
             return
-        self.in_progress[answer.attempt_id] = incoming
         if self.on_start is not None:
             self.on_start(answer.attempt_id, incoming)
         done = ensureDeferred(self._converse(incoming, answer))
 
         def finished(result: Any) -> Any:
-            self.in_progress.pop(answer.attempt_id, None)
             if self.on_end is not None:
                 self.on_end(answer.attempt_id)
             return result
