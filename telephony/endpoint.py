@@ -473,22 +473,9 @@ class SipEndpoint:
             reason = f"endpoint is at its limit of {self.max_calls} simultaneous calls ({in_use} in progress)"
             log_event(log, "call.refused_capacity", logging.WARNING, in_use=in_use, limit=self.max_calls)
             return defer.fail(EndpointBusy(reason))
-        self._port_seq += 1
-        call = Call(
-            self,
-            account,
-            uri,
-            clock_rate=self.config.media.clock_rate,
-            relay=self.relay,
-            record_path=Path(record_path) if record_path is not None else None,
-            max_seconds=max_seconds if max_seconds is not None else self.config.calls.max_call_seconds,
-            ring_timeout_s=self.config.calls.ring_timeout_s,
-            local_name=f"call{self._port_seq}",
-            trunk=trunk,
-            agent_uri=self.config.trunk(trunk).agent_uri if trunk is not None else None,
-            rtp_timeout_s=self.config.media.rtp_timeout_seconds,
-            bot_frames=self.bot_frames,
-        )
+        call = self._new_call(account, uri, trunk, "call",
+                              record_path=Path(record_path) if record_path is not None else None,
+                              max_seconds=max_seconds)
         result = call.dial_result()
         self._calls.add(call)
         self._recent_dials.append(now)
@@ -515,15 +502,8 @@ class SipEndpoint:
             log_event(log, "sip.incoming_unreadable", logging.WARNING, source=source, error=str(exc))
             return False
         trunk = self.trusted_sources.trunk_of(source)
-        self._port_seq += 1
-        call = Call(
-            self, account, f"sip:{parties.caller}@{source_ip(source)}", clock_rate=self.config.media.clock_rate,
-            relay=self.relay, record_path=None, max_seconds=self.config.calls.max_call_seconds,
-            ring_timeout_s=self.config.calls.ring_timeout_s, local_name=f"in{self._port_seq}", trunk=trunk,
-            agent_uri=self.config.trunk(trunk).agent_uri if trunk is not None else None,
-            rtp_timeout_s=self.config.media.rtp_timeout_seconds, bot_frames=self.bot_frames,
-            incoming_call_id=prm.callId,
-        )
+        call = self._new_call(account, f"sip:{parties.caller}@{source_ip(source)}", trunk, "in",
+                              incoming_call_id=prm.callId)
         self._calls.add(call)
         live = call._live
         with contextlib.suppress(pj.Error):
@@ -533,6 +513,21 @@ class SipEndpoint:
                   trunk=trunk, source=source)
         self.reactor.callFromThread(answerer, IncomingCall(call, trunk, parties.caller, parties.dialed, source))
         return True
+
+    def _new_call(
+        self, account: pj.Account, uri: str, trunk: str | None, port_prefix: str, *,
+        record_path: Path | None = None, max_seconds: float | None = None, incoming_call_id: int | None = None,
+    ) -> Call:
+        """A `Call` on this endpoint's media and call settings (outbound, or a ringing inbound one)."""
+        self._port_seq += 1
+        return Call(
+            self, account, uri, clock_rate=self.config.media.clock_rate, relay=self.relay, record_path=record_path,
+            max_seconds=max_seconds if max_seconds is not None else self.config.calls.max_call_seconds,
+            ring_timeout_s=self.config.calls.ring_timeout_s, local_name=f"{port_prefix}{self._port_seq}",
+            trunk=trunk, agent_uri=self.config.trunk(trunk).agent_uri if trunk is not None else None,
+            rtp_timeout_s=self.config.media.rtp_timeout_seconds, bot_frames=self.bot_frames,
+            incoming_call_id=incoming_call_id,
+        )
 
     def _from_uri(self, caller_id: str, trunk: str | None) -> str:
         """The From URI of the account the call goes out on, with `caller_id` as its user part."""
